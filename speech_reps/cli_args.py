@@ -1,0 +1,54 @@
+"""Options shared by steps/featurize.py and ``speech-reps featurize``, in Kaldi's style:
+``--name value``, booleans written ``true``/``false``."""
+
+import argparse
+import logging
+
+from speech_reps.frontend import BACKENDS, CMVN_MODES
+from speech_reps.models.registry import model_names
+
+LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
+
+
+def str2bool(value):
+    v = value.lower()
+    if v in ("true", "t", "1", "yes"):
+        return True
+    if v in ("false", "f", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+
+
+def add_model_args(parser):
+    parser.add_argument("--model", default="fbank", choices=model_names(),
+                        help="representation to compute (default: %(default)s)")
+    parser.add_argument("--fbank-config", default=None, metavar="KALDI_CONF",
+                        help="Kaldi option file for the front end "
+                             "(default: the toolkit's conf/fbank.conf; conf/mfcc.conf for mfcc)")
+    parser.add_argument("--fbank-backend", default="native", choices=BACKENDS,
+                        help="native: kaldi-native-fbank; kaldi: Kaldi's compute-*-feats on PATH "
+                             "(default: %(default)s)")
+    parser.add_argument("--cmvn", default="none", choices=CMVN_MODES,
+                        help="mean normalisation per utterance or per speaker (utt2spk) "
+                             "(default: %(default)s)")
+    parser.add_argument("--norm-vars", type=str2bool, default=False, metavar="true|false",
+                        help="with --cmvn: also normalise variances (default: false)")
+    parser.add_argument("--allow-resample", type=str2bool, default=False, metavar="true|false",
+                        help="resample audio whose rate differs from the front end's, with soxr "
+                             "(default: false: such audio is an error)")
+    parser.add_argument("--channel", type=int, default=None, metavar="N",
+                        help="channel of multi-channel audio to use, from 0 (default: audio must be mono)")
+
+
+def model_options(args):
+    """The options ``registry.create`` takes, from parsed arguments."""
+    return {
+        "feature_config": args.fbank_config,
+        "cmvn": args.cmvn,
+        "norm_vars": args.norm_vars,
+        "backend": args.fbank_backend,
+    }
+
+
+def setup_logging(verbose=False):
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)

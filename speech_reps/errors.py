@@ -1,0 +1,25 @@
+"""Error types. Each message is one line that names the file, the line or key, and the cause."""
+
+
+class SpeechRepsError(Exception):
+    """Base class: an error the user can act on (bad input, bad option), not a bug."""
+
+
+class DataDirError(SpeechRepsError):
+    """A Kaldi data dir is malformed. ``problems`` holds one line per problem found."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ConfigError(SpeechRepsError):
+    """A Kaldi option file or a model config holds an unknown or invalid option."""
+
+
+class AudioError(SpeechRepsError):
+    """One utterance's audio cannot be read or does not fit the front end."""
+
+    def __init__(self, utt, source, cause):
+        self.utt, self.source, self.cause = utt, source, cause
+        super().__init__(f"utterance {utt} ({source}): {cause}")

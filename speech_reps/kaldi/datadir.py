@@ -1,0 +1,151 @@
+"""The Kaldi data dir as speech-reps reads it, validated before any work starts.
+
+Reads ``wav.scp`` (plain paths, ``cmd |`` pipes, ``file.ark:offset``), optional ``segments``
+(``<utt> <rec> <start> <end> [<channel>]``, end -1 = to the end), ``utt2spk`` and ``spk2utt``.
+Every problem found is collected and raised together as a DataDirError, one line each.
+"""
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from speech_reps.errors import DataDirError
+from speech_reps.kaldi.tables import read_table
+
+_ARK_OFFSET = re.compile(r"^(.*):(\d+)$")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    utt: str
+    rec: str
+    rxfile: str  # the recording's wav.scp entry
+    start: float = 0.0  # seconds
+    end: float = -1.0  # seconds; -1: to the end of the recording
+    channel: int = None  # from the segments file's 5th field, if any
+    spk: str = None
+
+    @property
+    def source(self):
+        """How an error names where this utterance's audio comes from."""
+        if self.rec == self.utt:
+            return self.rxfile
+        return f"{self.rxfile} [{self.start:g}s..{self.end:g}s of {self.rec}]"
+
+
+def rxfile_kind(rxfile):
+    """'pipe', 'ark' (file.ark:offset) or 'path'."""
+    if rxfile.endswith("|"):
+        return "pipe"
+    if rxfile.startswith("|"):
+        return "bad"
+    if _ARK_OFFSET.match(rxfile):
+        return "ark"
+    return "path"
+
+
+def rxfile_path(rxfile):
+    """The file a non-pipe rxfilename reads (the archive for file.ark:offset)."""
+    m = _ARK_OFFSET.match(rxfile)
+    return m.group(1) if m else rxfile
+
+
+class DataDir:
+    """A validated Kaldi data dir. ``utterances`` is in sorted utterance order."""
+
+    def __init__(self, path, utterances, has_segments, utt2spk, spk2utt):
+        self.path = Path(path)
+        self.utterances = utterances
+        self.has_segments = has_segments
+        self.utt2spk = utt2spk  # {} when the dir has no utt2spk
+        self.spk2utt = spk2utt
+
+    def __len__(self):
+        return len(self.utterances)
+
+    @classmethod
+    def load(cls, path, check_files=True):
+        path = Path(path)
+        problems = []
+        wav_scp = path / "wav.scp"
+        if not path.is_dir():
+            raise DataDirError([f"{path}: not a directory"])
+        if not wav_scp.is_file():
+            raise DataDirError([f"{wav_scp}: missing (a data dir needs wav.scp)"])
+        recordings = {}
+        for row in read_table(wav_scp, problems):
+            kind = rxfile_kind(row.rest)
+            if kind == "bad":
+                problems.append(f"{row.where}: {row.key}: output pipes ('| cmd') cannot be read")
+            elif check_files and kind != "pipe" and not os.path.isfile(rxfile_path(row.rest)):
+                problems.append(f"{row.where}: {row.key}: file not found: {rxfile_path(row.rest)}")
+            recordings[row.key] = row.rest
+        if not recordings and not problems:
+            problems.append(f"{wav_scp}: empty")
+
+        utterances = cls._utterances(path, recordings, problems)
+        utt2spk, spk2utt = cls._speakers(path, [u.utt for u in utterances], problems)
+        if problems:
+            raise DataDirError(problems)
+        if utt2spk:
+            utterances = [Utterance(**{**u.__dict__, "spk": utt2spk[u.utt]}) for u in utterances]
+        return cls(path, utterances, (path / "segments").is_file(), utt2spk, spk2utt)
+
+    @staticmethod
+    def _utterances(path, recordings, problems):
+        segments = path / "segments"
+        if not segments.is_file():
+            return [Utterance(rec, rec, rx) for rec, rx in recordings.items()]
+        out = []
+        for row in read_table(segments, problems, min_fields=3, max_fields=4):
+            rec, start, end = row.fields[:3]
+            try:
+                start, end = float(start), float(end)
+                channel = int(row.fields[3]) if len(row.fields) == 4 else None
+            except ValueError:
+                problems.append(f"{row.where}: {row.key}: start, end and channel must be numbers")
+                continue
+            if start < 0 or (end != -1 and end <= start) or (channel is not None and channel < 0):
+                problems.append(f"{row.where}: {row.key}: invalid segment {start:g}..{end:g}")
+            if rec not in recordings:
+                problems.append(f"{row.where}: {row.key}: recording {rec} is not in wav.scp")
+                continue
+            out.append(Utterance(row.key, rec, recordings[rec], start, end, channel))
+        return out
+
+    @staticmethod
+    def _speakers(path, utts, problems):
+        utt2spk_file, spk2utt_file = path / "utt2spk", path / "spk2utt"
+        utt2spk, spk2utt = {}, {}
+        if utt2spk_file.is_file():
+            rows = read_table(utt2spk_file, problems, min_fields=1, max_fields=1)
+            utt2spk = {r.key: r.fields[0] for r in rows}
+            known = set(utts)
+            for r in rows:
+                if r.key not in known:
+                    problems.append(f"{r.where}: {r.key}: utterance has no audio (not in "
+                                    f"{'segments' if (path / 'segments').is_file() else 'wav.scp'})")
+            missing = [u for u in utts if u not in utt2spk]
+            if missing:
+                problems.append(f"{utt2spk_file}: {missing[0]}: utterance missing from utt2spk"
+                                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        if spk2utt_file.is_file():
+            if not utt2spk:
+                problems.append(f"{spk2utt_file}: present without utt2spk")
+            rows = read_table(spk2utt_file, problems, min_fields=1)
+            listed = set()
+            for r in rows:
+                spk2utt[r.key] = r.fields
+                for utt in r.fields:
+                    listed.add(utt)
+                    if utt2spk and utt2spk.get(utt) != r.key:
+                        problems.append(f"{r.where}: {r.key}: lists {utt}, but utt2spk maps it to "
+                                        f"{utt2spk.get(utt, 'nothing')}")
+            for utt, spk in utt2spk.items():
+                if utt not in listed:
+                    problems.append(f"{spk2utt_file}: {spk}: does not list {utt} (utt2spk maps it to {spk})")
+        elif utt2spk:
+            for utt, spk in utt2spk.items():
+                spk2utt.setdefault(spk, []).append(utt)
+        return utt2spk, spk2utt

@@ -1,0 +1,62 @@
+"""The Featurizer contract that every model (fbank and MFCC included) implements.
+
+A subclass must define:
+  ``name``         registry name (set by ``@register``)
+  ``dim``          output dimension
+  ``frame_shift``  seconds between output frames (what goes into the data dir's frame_shift)
+  ``sample_rate``  the audio rate the model expects, Hz
+  ``input``        "waveform" (1-D int16-scale audio) or "fbank" (the output of ``frontend``)
+  ``frontend``     a FrontEndSpec when ``input == "fbank"``, else None
+  ``num_frames(num_samples)``  the exact number of output frames for an utterance
+  ``featurize(batch)``         a list of (T_i, dim) float32 arrays, one per utterance
+  ``from_options(**options)``  classmethod building the model from CLI/recipe options
+
+Batches hold utterances of different lengths; ``featurize`` must return for each exactly
+what it returns for that utterance alone (fp32, <= 1e-5 abs): padding never leaks into real
+frames. A model imports its framework (torch, TensorFlow) inside its methods, never at module
+import, so ``import speech_reps`` stays light. Do not override ``check_output``.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Batch:
+    keys: list
+    inputs: list  # per utterance: 1-D wave, or (T, D) front-end features
+    num_samples: list = field(default_factory=list)  # audio length of each utterance
+
+
+class Featurizer(ABC):
+    name = None
+    dim = None
+    frame_shift = None
+    sample_rate = None
+    input = None
+    frontend = None
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, **options):
+        """Build the model; unknown options are an error, never silently ignored."""
+
+    @abstractmethod
+    def num_frames(self, num_samples: int) -> int:
+        """Exact output frame count for ``num_samples`` samples of audio."""
+
+    @abstractmethod
+    def featurize(self, batch: Batch) -> list:
+        """One (T_i, dim) float32 array per utterance of ``batch``."""
+
+    def check_output(self, batch, outputs):
+        """Raise if an output does not have the promised shape (a bug, not bad input)."""
+        if len(outputs) != len(batch.keys):
+            raise RuntimeError(f"{self.name}: {len(outputs)} outputs for {len(batch.keys)} inputs")
+        for key, n, out in zip(batch.keys, batch.num_samples, outputs):
+            want = (self.num_frames(n), self.dim)
+            if out.shape != want or out.dtype != np.float32:
+                raise RuntimeError(f"{self.name}: utterance {key}: output {out.shape} {out.dtype}, "
+                                   f"expected {want} float32")

@@ -1,0 +1,46 @@
+"""Kaldi fbank and MFCC as models: the front end is the whole model (identity network)."""
+
+from speech_reps.conf_dir import default_conf
+from speech_reps.frontend import FeatureOptions, FrontEndSpec
+from speech_reps.models.base import Featurizer
+from speech_reps.models.registry import register
+
+
+class KaldiFeatures(Featurizer):
+    input = "fbank"
+    kind = None  # "fbank" | "mfcc"
+
+    def __init__(self, frontend: FrontEndSpec):
+        self.frontend = frontend
+        options = frontend.options
+        self.dim = options.dim
+        self.frame_shift = options.frame_shift_seconds
+        self.sample_rate = options.sample_rate
+
+    @classmethod
+    def from_options(cls, feature_config=None, cmvn="none", norm_vars=False, backend="native",
+                     overrides=None):
+        """feature_config: Kaldi option file (default: the toolkit's conf/<kind>.conf)."""
+        path = feature_config if feature_config is not None else default_conf(f"{cls.kind}.conf")
+        options = FeatureOptions.from_file(cls.kind, path, overrides)
+        return cls(FrontEndSpec(options, backend=backend, cmvn=cmvn, norm_vars=norm_vars))
+
+    def num_frames(self, num_samples):
+        return self.frontend.options.num_frames(num_samples)
+
+    def featurize(self, batch):
+        return list(batch.inputs)
+
+
+@register("fbank")
+class Fbank(KaldiFeatures):
+    """Kaldi filterbank energies (compute-fbank-feats)."""
+
+    kind = "fbank"
+
+
+@register("mfcc")
+class Mfcc(KaldiFeatures):
+    """Kaldi MFCC (compute-mfcc-feats)."""
+
+    kind = "mfcc"

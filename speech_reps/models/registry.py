@@ -1,0 +1,43 @@
+"""Models by name: ``@register("name")`` on a Featurizer subclass adds it to the table.
+
+The CLI takes its ``--model`` choices from here. Model modules are imported lazily by name
+(_MODULES), so listing models never imports a framework.
+"""
+
+import importlib
+
+from speech_reps.errors import ConfigError
+
+# name -> module that defines it; importing the module runs its @register.
+_MODULES = {
+    "fbank": "speech_reps.models.kaldi_features",
+    "mfcc": "speech_reps.models.kaldi_features",
+}
+_REGISTRY = {}
+
+
+def register(name):
+    def decorate(cls):
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"model name '{name}' registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def model_names():
+    return sorted(_MODULES)
+
+
+def get_model_class(name):
+    if name not in _MODULES:
+        raise ConfigError(f"unknown model '{name}' (available: {', '.join(model_names())})")
+    importlib.import_module(_MODULES[name])
+    return _REGISTRY[name]
+
+
+def create(name, **options):
+    """Build model ``name`` from its options."""
+    return get_model_class(name).from_options(**options)

@@ -1,0 +1,186 @@
+"""The one data path: data dir -> audio -> front end -> model -> ark/scp + output data dir.
+
+Writes, under ``out_dir``: feats.ark, feats.scp (absolute paths), utt2num_frames, frame_shift,
+and data/ (the input data dir pointing at the new features, with conf/ recording the options).
+A bad utterance is logged with its id, source and cause, and the others are still written.
+"""
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from speech_reps import __version__
+from speech_reps.errors import AudioError, ConfigError
+from speech_reps.frontend import CmvnStats, FrontEnd
+from speech_reps.frontend.options import PROGRAMS
+from speech_reps.kaldi import AudioLoader, DataDir, FeatureWriter, Utterance, write_output_data_dir
+from speech_reps.kaldi.writer import write_scp_like
+from speech_reps.models.base import Batch
+from speech_reps.models.registry import create
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_FRAMES = 20000  # output frames per model call (200 s of audio at 10 ms)
+
+
+@dataclass
+class Summary:
+    done: int
+    failed: int
+    seconds_of_audio: float
+
+    def line(self):
+        return (f"done {self.done} utterances ({self.seconds_of_audio / 3600:.3f} h of audio), "
+                f"failed {self.failed}")
+
+
+class _Inputs:
+    """Turns utterances into model inputs (audio, then front end and CMVN when the model wants)."""
+
+    def __init__(self, featurizer, data_dir, allow_resample, channel):
+        self.featurizer = featurizer
+        self.frontend = FrontEnd(featurizer.frontend) if featurizer.input == "fbank" else None
+        opts = featurizer.frontend.options if self.frontend else None
+        if channel is None and opts is not None and opts["channel"] != -1:
+            channel = opts["channel"]
+        self.min_duration = opts["min-duration"] if opts is not None else 0.0
+        self.audio = AudioLoader(
+            featurizer.sample_rate, allow_resample=allow_resample, channel=channel,
+            allow_downsample=bool(opts and opts["allow-downsample"]),
+            allow_upsample=bool(opts and opts["allow-upsample"]),
+        )
+        self.spk_stats = None
+        if self.frontend and featurizer.frontend.cmvn == "spk":
+            if data_dir is None or not data_dir.utt2spk:
+                where = f"{data_dir.path}/utt2spk is missing" if data_dir else "needs a data dir with utt2spk"
+                raise ConfigError(f"--cmvn spk: {where}")
+            self.spk_stats = {}
+
+    def wave(self, utt):
+        wave = self.audio.load(utt)
+        if len(wave) < self.min_duration * self.featurizer.sample_rate:
+            raise AudioError(utt.utt, utt.source, f"shorter than --min-duration={self.min_duration:g}s")
+        if self.featurizer.num_frames(len(wave)) == 0:
+            raise AudioError(utt.utt, utt.source, f"too short for one frame ({len(wave)} samples)")
+        return wave
+
+    def raw_features(self, utt, wave):
+        try:
+            return self.frontend.features(utt.utt, wave)
+        except (RuntimeError, ValueError) as e:
+            raise AudioError(utt.utt, utt.source, f"front end failed: {e}") from None
+
+    def accumulate_speaker_stats(self, utterances, on_error):
+        """Pass 1 of --cmvn spk: Kaldi stats over all of each speaker's utterances."""
+        for utt in utterances:
+            try:
+                feats = self.raw_features(utt, self.wave(utt))
+            except AudioError as e:
+                on_error(e)
+                continue
+            self.spk_stats.setdefault(utt.spk, CmvnStats(feats.shape[1])).accumulate(feats)
+
+    def model_input(self, utt):
+        """(model input, number of samples) of one utterance."""
+        wave = self.wave(utt)
+        if self.frontend is None:
+            return wave, len(wave)
+        feats = self.raw_features(utt, wave)
+        stats = self.spk_stats[utt.spk] if self.spk_stats is not None else None
+        return self.frontend.normalise(utt.utt, feats, stats), len(wave)
+
+
+def _conf_files(featurizer, settings):
+    files = {"featurize.yaml": yaml.safe_dump(settings, sort_keys=False)}
+    if featurizer.frontend is not None:
+        opts = featurizer.frontend.options
+        header = f"{PROGRAMS[opts.kind]} options used by speech-reps {__version__}"
+        files[f"{opts.kind}.conf"] = opts.to_conf_text(header)
+    return files
+
+
+def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
+                       allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
+                       progress=True):
+    """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary."""
+    data = DataDir.load(data_dir)
+    featurizer = create(model, **(model_options or {}))
+    inputs = _Inputs(featurizer, data, allow_resample, channel)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = []
+
+    def on_error(e):
+        log.error("%s", e)
+        failed.append(e.utt)
+
+    todo = data.utterances
+    if inputs.spk_stats is not None:
+        inputs.accumulate_speaker_stats(todo, on_error)
+        bad = set(failed)
+        todo = [u for u in todo if u.utt not in bad]
+
+    seconds, started = 0.0, time.time()
+    bar = tqdm(total=len(data), initial=len(failed), unit="utt", file=sys.stderr,
+               disable=not progress, desc=f"{model}")
+    with FeatureWriter(out_dir / "feats.ark", out_dir / "feats.scp", compress=compress) as writer:
+        pending, pending_frames = Batch([], [], []), 0
+
+        def flush():
+            nonlocal seconds
+            outputs = featurizer.featurize(pending)
+            featurizer.check_output(pending, outputs)
+            for key, n, feats in zip(pending.keys, pending.num_samples, outputs):
+                writer.write(key, feats)
+                seconds += n / featurizer.sample_rate
+            bar.update(len(pending.keys))
+            bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF "
+                                f"{(time.time() - started) / max(seconds, 1e-9):.4f}")
+
+        for utt in todo:
+            try:
+                model_input, n = inputs.model_input(utt)
+            except AudioError as e:
+                on_error(e)
+                bar.update(1)
+                continue
+            pending.keys.append(utt.utt)
+            pending.inputs.append(model_input)
+            pending.num_samples.append(n)
+            pending_frames += featurizer.num_frames(n)
+            if pending_frames >= batch_frames:
+                flush()
+                pending, pending_frames = Batch([], [], []), 0
+        if pending.keys:
+            flush()
+    bar.close()
+
+    entries = writer.scp_entries()
+    write_scp_like(out_dir / "utt2num_frames", ((k, writer.num_frames[k]) for k, _ in entries))
+    (out_dir / "frame_shift").write_text(f"{featurizer.frame_shift:g}\n")
+    settings = {
+        "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
+        "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
+        "compress": compress, "allow_resample": allow_resample, "channel": channel,
+        "dim": featurizer.dim, "frame_shift": featurizer.frame_shift,
+    }
+    write_output_data_dir(data.path, out_dir / "data", entries, writer.num_frames,
+                          featurizer.frame_shift, _conf_files(featurizer, settings), data.utt2spk)
+    return Summary(len(entries), len(failed), seconds)
+
+
+def featurize_file(path, model="fbank", model_options=None, allow_resample=False, channel=None):
+    """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
+    featurizer = create(model, **(model_options or {}))
+    inputs = _Inputs(featurizer, None, allow_resample, channel)
+    utt = Utterance(Path(path).name, Path(path).name, str(path))
+    model_input, n = inputs.model_input(utt)
+    batch = Batch([utt.utt], [model_input], [n])
+    outputs = featurizer.featurize(batch)
+    featurizer.check_output(batch, outputs)
+    return outputs[0]

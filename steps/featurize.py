@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Featurize a Kaldi data dir: one job, all of its utterances.
+
+Reads <data-dir>/{wav.scp,segments,utt2spk,spk2utt}; writes <out-dir>/feats.ark, feats.scp
+(absolute paths), utt2num_frames, frame_shift, and <out-dir>/data/, a copy of the data dir
+whose feats.scp, utt2num_frames, frame_shift and conf/ point at the new features.
+
+Usage: steps/featurize.py [options] <data-dir> <out-dir>
+ e.g.: steps/featurize.py --model fbank --cmvn utt --norm-vars true data/train exp/fbank_train
+"""
+
+import argparse
+import logging
+import sys
+
+from speech_reps.cli_args import add_model_args, model_options, setup_logging, str2bool
+from speech_reps.errors import SpeechRepsError
+from speech_reps.pipeline import DEFAULT_BATCH_FRAMES, featurize_data_dir
+
+PROG = "featurize.py"
+
+
+def get_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", metavar="<data-dir>")
+    parser.add_argument("out_dir", metavar="<out-dir>")
+    add_model_args(parser)
+    parser.add_argument("--compress", type=str2bool, default=False, metavar="true|false",
+                        help="write Kaldi compressed matrices (default: false)")
+    parser.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES,
+                        help="output frames per model call (default: %(default)s)")
+    parser.add_argument("--progress", type=str2bool, default=True, metavar="true|false",
+                        help="progress bar on stderr (default: true)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = get_args(argv)
+    setup_logging()
+    logging.info("%s %s", PROG, " ".join(sys.argv[1:] if argv is None else argv))
+    try:
+        summary = featurize_data_dir(
+            args.data_dir, args.out_dir, model=args.model, model_options=model_options(args),
+            compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
+            batch_frames=args.batch_frames, progress=args.progress,
+        )
+    except SpeechRepsError as e:
+        for line in str(e).splitlines():
+            print(f"{PROG}: {line}", file=sys.stderr)
+        return 1
+    print(summary.line(), file=sys.stderr)
+    return 0 if summary.done > 0 or summary.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
