@@ -1,0 +1,85 @@
+"""Data dir validation: every problem is one line with file, line and key."""
+
+import pytest
+
+from conftest import golden_data_dir, golden_wav, make_data_dir
+from speech_reps.errors import DataDirError
+from speech_reps.kaldi import DataDir
+
+WAV = golden_wav("spk1-utt1")
+
+
+def problems(root):
+    with pytest.raises(DataDirError) as e:
+        DataDir.load(root)
+    return e.value.problems
+
+
+def test_valid_dir_with_segments(tmp_path):
+    d = make_data_dir(tmp_path, {"rec1": WAV, "rec2": f"cat {WAV} |"},
+                      segments="a rec1 0 1.5\nb rec1 1.5 -1\nc rec2 0.2 1.0 0\n",
+                      utt2spk={"a": "s1", "b": "s1", "c": "s2"})
+    data = DataDir.load(d)
+    assert [u.utt for u in data.utterances] == ["a", "b", "c"]
+    assert data.utterances[1].end == -1 and data.utterances[2].channel == 0
+    assert data.utterances[2].rxfile == f"cat {WAV} |" and data.utterances[0].spk == "s1"
+    assert data.spk2utt == {"s1": ["a", "b"], "s2": ["c"]}
+
+
+def test_unsorted_keys(tmp_path):
+    d = make_data_dir(tmp_path, f"b {WAV}\na {WAV}\n")
+    assert problems(d) == [f"{d}/wav.scp:2: a: not sorted (comes after b); sort with LC_ALL=C sort"]
+
+
+def test_sorting_is_bytewise_like_lc_all_c(tmp_path):
+    # LC_ALL=C puts upper case before lower case and '-' before '_'
+    DataDir.load(make_data_dir(tmp_path, f"A-1 {WAV}\nA_1 {WAV}\na {WAV}\n"))
+
+
+def test_duplicate_keys(tmp_path):
+    d = make_data_dir(tmp_path, f"a {WAV}\na {WAV}\n")
+    assert problems(d) == [f"{d}/wav.scp:2: a: duplicate key"]
+
+
+def test_segment_with_unknown_recording(tmp_path):
+    d = make_data_dir(tmp_path, {"rec1": WAV}, segments="a rec1 0 1\nb rec9 0 1\n")
+    assert problems(d) == [f"{d}/segments:2: b: recording rec9 is not in wav.scp"]
+
+
+def test_bad_segment_times(tmp_path):
+    d = make_data_dir(tmp_path, {"rec1": WAV}, segments="a rec1 2 1\nb rec1 x 1\nc rec1 0\n")
+    assert problems(d) == [
+        f"{d}/segments:3: c: expected 3..4 fields after the key, found 2",
+        f"{d}/segments:1: a: invalid segment 2..1",
+        f"{d}/segments:2: b: start, end and channel must be numbers",
+    ]
+
+
+def test_missing_files(tmp_path):
+    d = make_data_dir(tmp_path, {"a": WAV, "b": tmp_path / "gone.wav", "c": f"{tmp_path}/gone.ark:12",
+                                 "d": "cat /anything |"})
+    assert problems(d) == [f"{d}/wav.scp:2: b: file not found: {tmp_path}/gone.wav",
+                           f"{d}/wav.scp:3: c: file not found: {tmp_path}/gone.ark"]
+
+
+def test_utt2spk_spk2utt_mismatch(tmp_path):
+    d = make_data_dir(tmp_path, {"a": WAV, "b": WAV}, utt2spk={"a": "s1", "b": "s2"},
+                      spk2utt={"s1": "a b"})
+    assert problems(d) == [f"{d}/spk2utt:1: s1: lists b, but utt2spk maps it to s2"]
+    (d / "spk2utt").write_text("s1 a\n")
+    assert problems(d) == [f"{d}/spk2utt: s2: does not list b (utt2spk maps it to s2)"]
+
+
+def test_utt2spk_must_cover_the_utterances(tmp_path):
+    d = make_data_dir(tmp_path, {"a": WAV, "b": WAV}, utt2spk={"a": "s1", "z": "s1"})
+    assert problems(d) == [f"{d}/utt2spk:2: z: utterance has no audio (not in wav.scp)",
+                           f"{d}/utt2spk: b: utterance missing from utt2spk"]
+
+
+def test_missing_wav_scp(tmp_path):
+    assert problems(tmp_path) == [f"{tmp_path}/wav.scp: missing (a data dir needs wav.scp)"]
+
+
+def test_golden_dir_loads(tmp_path):
+    data = DataDir.load(golden_data_dir(tmp_path / "d"))
+    assert len(data) == 4 and data.utt2spk["spk3-short"] == "spk3"

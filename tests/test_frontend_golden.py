@@ -1,0 +1,87 @@
+"""fbank / MFCC / CMVN against the outputs of the real Kaldi binaries (tests/data/kaldi_golden)."""
+
+import numpy as np
+import pytest
+
+from conftest import GOLDEN_UTTS, SPEECH_UTTS, golden_ark, golden_wave, kaldi_binary
+from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
+
+FBANK_CASES = {
+    "fbank80.ark": {"num-mel-bins": 80},
+    "fbank40.ark": {"num-mel-bins": 40},
+    "fbank80_energy.ark": {"num-mel-bins": 80, "use-energy": True},
+    "fbank80_nosnip.ark": {"num-mel-bins": 80, "snip-edges": False},
+}
+
+
+def compute(kind, overrides, utt, backend="native"):
+    options = FeatureOptions.from_file(kind, None, {"dither": 0, **overrides})
+    return FrontEnd(FrontEndSpec(options, backend=backend)).features(utt, golden_wave(utt)), options
+
+
+def assert_fbank_close(ours, kaldi, utt):
+    """Bins within 10 nats of their frame's peak: <= 1e-3; bins far below are float noise."""
+    assert ours.shape == kaldi.shape, utt
+    diff = np.abs(ours - kaldi)
+    near_peak = kaldi >= kaldi.max(axis=1, keepdims=True) - 10.0
+    assert diff[near_peak].max() <= 1e-3, (utt, diff[near_peak].max())
+    assert diff.mean() <= 1e-2, (utt, diff.mean())
+
+
+@pytest.mark.parametrize("ark", sorted(FBANK_CASES))
+def test_fbank_matches_kaldi(ark):
+    golden = golden_ark(ark)
+    assert sorted(golden) == GOLDEN_UTTS
+    for utt, kaldi in golden.items():
+        ours, options = compute("fbank", FBANK_CASES[ark], utt)
+        assert ours.shape[0] == options.num_frames(len(golden_wave(utt)))
+        assert_fbank_close(ours, kaldi, utt)
+
+
+def test_fbank_frame_counts_are_kaldis():
+    # 51278 samples: 1 + (51278 - 400) // 160 = 318 with snip-edges, (51278 + 80) // 160 = 320 without.
+    assert golden_ark("fbank80.ark")["spk1-utt1"].shape == (318, 80)
+    assert golden_ark("fbank80_nosnip.ark")["spk1-utt1"].shape == (320, 80)
+    options = FeatureOptions("fbank")
+    assert options.num_frames(51278) == 318 and options.num_frames(399) == 0
+
+
+def test_mfcc_matches_kaldi():
+    """MFCC c_i are the liftered DCT of the log-mel bins: lifter(22) multiplies c_i by up to 12,
+    and on the chirp, bins far below the peak (float noise in both programs) reach every c_i.
+    So cepstra are compared unliftered: speech within 1e-3, every utterance's mean within 1e-2."""
+    golden = golden_ark("mfcc.ark")
+    lifter = 1.0 + 11.0 * np.sin(np.pi * np.arange(13) / 22.0)
+    for utt, kaldi in golden.items():
+        ours, _ = compute("mfcc", {}, utt)
+        assert ours.shape == kaldi.shape == (kaldi.shape[0], 13)
+        diff = np.abs(ours - kaldi) / lifter
+        assert diff.mean() <= 1e-2, utt
+        if utt in SPEECH_UTTS:
+            assert diff.max() <= 1e-3, (utt, diff.max())
+            assert np.abs(ours - kaldi).max() <= 5e-3
+
+
+def test_utterance_cmvn_matches_apply_cmvn():
+    golden = golden_ark("fbank80_uttcmvn.ark")
+    for utt in SPEECH_UTTS:
+        feats, _ = compute("fbank", {"num-mel-bins": 80}, utt)
+        normed = CmvnStats.of(feats).apply(feats, norm_vars=True, key=utt)
+        assert normed.shape == golden[utt].shape
+        assert np.abs(normed - golden[utt]).max() <= 2e-3
+        assert np.allclose(normed.mean(axis=0), 0, atol=1e-4)
+
+
+@pytest.mark.skipif(not kaldi_binary("compute-fbank-feats"), reason="Kaldi binaries not on PATH")
+@pytest.mark.parametrize("kind,overrides,ark", [
+    ("fbank", {"num-mel-bins": 80, "snip-edges": False}, "fbank80_nosnip.ark"),
+    ("mfcc", {}, "mfcc.ark"),
+])
+def test_kaldi_backend_reproduces_golden(kind, overrides, ark, monkeypatch):
+    import os
+
+    monkeypatch.setenv("PATH", f"{os.path.dirname(kaldi_binary('compute-fbank-feats'))}:{os.environ['PATH']}")
+    for utt, kaldi in golden_ark(ark).items():
+        ours, _ = compute(kind, overrides, utt, backend="kaldi")
+        assert ours.shape == kaldi.shape
+        assert np.abs(ours - kaldi).max() <= 1e-4
