@@ -1,0 +1,85 @@
+"""ark/scp writing: read back by kaldiio, compressed or not; never an scp line into a broken ark."""
+
+import kaldiio
+import numpy as np
+import pytest
+
+from conftest import kaldi_binary, run_tool
+from speech_reps.kaldi import FeatureWriter, writer as writer_module
+
+MATS = {"utt-b": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "utt-a": np.linspace(-5, 5, 80 * 7, dtype=np.float32).reshape(7, 80),
+        "ütt-ç": np.ones((1, 2), dtype=np.float32)}
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_round_trip(tmp_path, compress):
+    with FeatureWriter(tmp_path / "feats.ark", tmp_path / "feats.scp", compress=compress) as w:
+        for key, mat in MATS.items():
+            w.write(key, mat)
+    lines = (tmp_path / "feats.scp").read_text(encoding="utf-8").splitlines()
+    assert [line.split()[0] for line in lines] == ["utt-a", "utt-b", "ütt-ç"]  # LC_ALL=C order
+    assert all(line.split()[1].startswith(f"{tmp_path}/feats.ark:") for line in lines)  # absolute
+    back = dict(kaldiio.load_scp(str(tmp_path / "feats.scp")))
+    for key, mat in MATS.items():
+        assert back[key].shape == mat.shape
+        tol = 0 if not compress else (mat.max() - mat.min()) / 255 + 1e-6
+        assert np.abs(back[key] - mat).max() <= tol
+    assert dict(kaldiio.load_ark(str(tmp_path / "feats.ark"))).keys() == MATS.keys()
+    assert not (tmp_path / "feats.ark.tmp").exists()
+    assert (tmp_path / "feats.ark").stat().st_size < 4000 if compress else True
+
+
+def test_compressed_is_kaldis_automatic_method(tmp_path):
+    # kAutomaticMethod: speech-feature compression (CM) above 8 rows, two-byte (CM2) otherwise.
+    with FeatureWriter(tmp_path / "c.ark", tmp_path / "c.scp", compress=True) as w:
+        w.write("long", np.tile(MATS["utt-a"], (3, 1)))
+        w.write("short", MATS["utt-a"])
+    raw = (tmp_path / "c.ark").read_bytes()
+    assert raw.startswith(b"long \x00BCM ") and b"short \x00BCM2 " in raw
+
+
+@pytest.mark.skipif(not kaldi_binary("copy-feats"), reason="Kaldi binaries not on PATH")
+def test_compression_equals_copy_feats(tmp_path):
+    mats = {"a": np.tile(MATS["utt-a"], (3, 1)), "b": MATS["utt-b"]}
+    with FeatureWriter(tmp_path / "plain.ark", tmp_path / "plain.scp") as w:
+        for key, mat in mats.items():
+            w.write(key, mat)
+    with FeatureWriter(tmp_path / "ours.ark", tmp_path / "ours.scp", compress=True) as w:
+        for key, mat in mats.items():
+            w.write(key, mat)
+    run_tool(kaldi_binary("copy-feats"), "--compress=true", f"ark:{tmp_path}/plain.ark", f"ark:{tmp_path}/kaldi.ark")
+    ours, kaldi = (tmp_path / "ours.ark").read_bytes(), (tmp_path / "kaldi.ark").read_bytes()
+    assert len(ours) == len(kaldi) and ours[:24] == kaldi[:24]  # same method, header and ranges
+    same = sum(x == y for x, y in zip(ours, kaldi)) / len(ours)
+    assert same > 0.99  # kaldiio rounds a few values at a quantisation boundary the other way
+    for key in mats:
+        a = kaldiio.load_mat(f"{tmp_path}/ours.ark:{ours.index(key.encode() + b' ') + 2}")
+        b = kaldiio.load_mat(f"{tmp_path}/kaldi.ark:{kaldi.index(key.encode() + b' ') + 2}")
+        assert np.abs(a - b).max() <= 2 * (mats[key].max() - mats[key].min()) / 65535 + 1e-6
+
+
+def test_exception_mid_write_keeps_the_complete_matrices(tmp_path, monkeypatch):
+    w = FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp")
+    w.write("a", MATS["utt-a"])
+    real_save = kaldiio.save_ark
+
+    def dies_half_way(fd, array_dict, **kwargs):
+        fd.write(b"b \x00BFM \x04\x07")  # a matrix header, then the process "fails"
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer_module.kaldiio, "save_ark", dies_half_way)
+    with pytest.raises(OSError):
+        with w:
+            w.write("b", MATS["utt-b"])
+    monkeypatch.setattr(writer_module.kaldiio, "save_ark", real_save)
+    assert (tmp_path / "f.scp").read_text().split()[0] == "a"
+    assert len((tmp_path / "f.scp").read_text().splitlines()) == 1
+    back = dict(kaldiio.load_ark(str(tmp_path / "f.ark")))  # the archive ends cleanly after "a"
+    assert list(back) == ["a"] and np.array_equal(back["a"], MATS["utt-a"])
+
+
+def test_bad_key(tmp_path):
+    with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp") as w:
+        with pytest.raises(ValueError, match="whitespace"):
+            w.write("a b", MATS["utt-b"])
