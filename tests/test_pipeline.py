@@ -164,3 +164,18 @@ def test_usage(args):
     proc = run_tool(FEATURIZE, *args, check=False)
     assert "usage: featurize.py [-h]" in (proc.stdout + proc.stderr)
     assert ("e.g.: steps/featurize.py" in proc.stdout) == (args == ["--help"])
+
+
+VALIDATE = REPO / "utils" / "validate_data_dir.py"
+
+
+def test_utils_validate_data_dir(tmp_path, dither0):
+    data = golden_data_dir(tmp_path / "data")
+    featurize_data_dir(data, tmp_path / "out", model_options=options(dither0), progress=False)
+    assert run_tool(VALIDATE, tmp_path / "out" / "data").returncode == 0
+    lines = (tmp_path / "out" / "data" / "feats.scp").read_text().splitlines()
+    (tmp_path / "out" / "data" / "feats.scp").write_text("\n".join(lines[:3]) + "\n")
+    proc = run_tool(VALIDATE, tmp_path / "out" / "data", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"validate_data_dir.py: {tmp_path}/out/data/feats.scp: utterances differ "
+                                   "from the data dir's (1 missing, 0 extra, e.g. spk3-short)")

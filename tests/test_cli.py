@@ -1,0 +1,44 @@
+"""The seed-compatible single-file command: speech-reps featurize --in-wav x.wav --out-npy y.npy."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from conftest import golden_ark, golden_wav, golden_wave, run_tool
+
+SPEECH_REPS = Path(sys.executable).parent / "speech-reps"
+
+
+def test_featurize_one_wav_to_npy(tmp_path, dither0):
+    out = tmp_path / "y.npy"
+    proc = run_tool(SPEECH_REPS, "featurize", "--model", "fbank", "--fbank-config", dither0,
+                    "--in-wav", golden_wav("spk1-utt1"), "--out-npy", out)
+    assert "318 frames x 80 dims" in proc.stderr
+    feats, kaldi = np.load(out), golden_ark("fbank80.ark")["spk1-utt1"]
+    assert feats.dtype == np.float32 and feats.shape == kaldi.shape
+    assert np.abs(feats - kaldi)[kaldi > kaldi.max(1, keepdims=True) - 10].max() < 1e-3
+
+
+def test_featurize_with_utterance_cmvn_and_resampling(tmp_path, dither0):
+    sf.write(tmp_path / "x8k.wav", golden_wave("spk1-utt1")[::2].astype(np.int16), 8000)
+    run_tool(SPEECH_REPS, "featurize", "--fbank-config", dither0, "--cmvn", "utt", "--norm-vars", "true",
+             "--allow-resample", "true", "--in-wav", tmp_path / "x8k.wav", "--out-npy", tmp_path / "y.npy")
+    feats = np.load(tmp_path / "y.npy")
+    assert feats.shape == (318, 80)
+    assert np.allclose(feats.mean(0), 0, atol=1e-4) and np.allclose(feats.std(0), 1, atol=1e-3)
+
+
+def test_errors_are_one_line_with_the_program_name(tmp_path):
+    sf.write(tmp_path / "x8k.wav", np.zeros(8000, dtype=np.int16), 8000)
+    proc = run_tool(SPEECH_REPS, "featurize", "--in-wav", tmp_path / "x8k.wav", "--out-npy",
+                    tmp_path / "y.npy", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"speech-reps: utterance x8k.wav ({tmp_path}/x8k.wav): sample rate 8000 Hz, "
+                                   "the front end expects 16000 Hz (resample the data, or pass "
+                                   "--allow-resample true)")
+
+
+def test_models_lists_the_registry():
+    assert run_tool(SPEECH_REPS, "models").stdout.split() == ["fbank", "mfcc"]
