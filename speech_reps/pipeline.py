@@ -104,6 +104,27 @@ def _conf_files(featurizer, settings):
     return files
 
 
+def _batches(utterances, inputs, batch_frames, on_error, bar):
+    """Batches of model inputs holding about ``batch_frames`` output frames each."""
+    batch, frames = Batch([], [], []), 0
+    for utt in utterances:
+        try:
+            model_input, n = inputs.model_input(utt)
+        except AudioError as e:
+            on_error(e)
+            bar.update(1)
+            continue
+        batch.keys.append(utt.utt)
+        batch.inputs.append(model_input)
+        batch.num_samples.append(n)
+        frames += inputs.featurizer.num_frames(n)
+        if frames >= batch_frames:
+            yield batch
+            batch, frames = Batch([], [], []), 0
+    if batch.keys:
+        yield batch
+
+
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
                        progress=True):
@@ -129,35 +150,15 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     bar = tqdm(total=len(data), initial=len(failed), unit="utt", file=sys.stderr,
                disable=not progress, desc=f"{model}")
     with FeatureWriter(out_dir / "feats.ark", out_dir / "feats.scp", compress=compress) as writer:
-        pending, pending_frames = Batch([], [], []), 0
-
-        def flush():
-            nonlocal seconds
-            outputs = featurizer.featurize(pending)
-            featurizer.check_output(pending, outputs)
-            for key, n, feats in zip(pending.keys, pending.num_samples, outputs):
+        for batch in _batches(todo, inputs, batch_frames, on_error, bar):
+            outputs = featurizer.featurize(batch)
+            featurizer.check_output(batch, outputs)
+            for key, n, feats in zip(batch.keys, batch.num_samples, outputs):
                 writer.write(key, feats)
                 seconds += n / featurizer.sample_rate
-            bar.update(len(pending.keys))
+            bar.update(len(batch.keys))
             bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF "
                                 f"{(time.time() - started) / max(seconds, 1e-9):.4f}")
-
-        for utt in todo:
-            try:
-                model_input, n = inputs.model_input(utt)
-            except AudioError as e:
-                on_error(e)
-                bar.update(1)
-                continue
-            pending.keys.append(utt.utt)
-            pending.inputs.append(model_input)
-            pending.num_samples.append(n)
-            pending_frames += featurizer.num_frames(n)
-            if pending_frames >= batch_frames:
-                flush()
-                pending, pending_frames = Batch([], [], []), 0
-        if pending.keys:
-            flush()
     bar.close()
 
     entries = writer.scp_entries()
