@@ -28,11 +28,20 @@ def add_model_args(parser):
     parser.add_argument("--fbank-backend", default="native", choices=BACKENDS,
                         help="native: kaldi-native-fbank; kaldi: Kaldi's compute-*-feats on PATH "
                              "(default: %(default)s)")
-    parser.add_argument("--cmvn", default="none", choices=CMVN_MODES,
+    parser.add_argument("--cmvn", default=None, choices=CMVN_MODES,
                         help="mean normalisation per utterance or per speaker (utt2spk) "
-                             "(default: %(default)s)")
-    parser.add_argument("--norm-vars", type=str2bool, default=False, metavar="true|false",
-                        help="with --cmvn: also normalise variances (default: false)")
+                             "(default: the model's: none for fbank/mfcc, utt for decoar)")
+    parser.add_argument("--norm-vars", type=str2bool, default=None, metavar="true|false",
+                        help="with --cmvn: also normalise variances (default: the model's)")
+    parser.add_argument("--params", default=None, metavar="FILE",
+                        help="model weights (decoar: MXNet .params or PyTorch .pt; "
+                             "default: the one named in conf/<model>.yaml)")
+    parser.add_argument("--model-config", default=None, metavar="YAML",
+                        help="model config (default: the toolkit's conf/<model>.yaml)")
+    parser.add_argument("--gpu", type=int, default=None, metavar="N",
+                        help="run the model on GPU N (default: CPU)")
+    parser.add_argument("--device", default=None,
+                        help="torch device, e.g. cpu, cuda:1 (overrides --gpu)")
     parser.add_argument("--allow-resample", type=str2bool, default=False, metavar="true|false",
                         help="resample audio whose rate differs from the front end's, with soxr "
                              "(default: false: such audio is an error)")
@@ -46,7 +55,11 @@ def model_options(args):
         "feature_config": args.fbank_config,
         "cmvn": args.cmvn,
         "norm_vars": args.norm_vars,
-        "backend": args.fbank_backend,
+        "backend": args.fbank_backend if args.fbank_backend != "native" else None,
+        "params": args.params,
+        "config": args.model_config,
+        "gpu": args.gpu,
+        "device": args.device,
     }
 
 

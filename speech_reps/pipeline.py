@@ -168,20 +168,30 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
         "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
         "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
         "compress": compress, "allow_resample": allow_resample, "channel": channel,
-        "dim": featurizer.dim, "frame_shift": featurizer.frame_shift,
+        "featurizer": featurizer.describe(),
     }
     write_output_data_dir(data.path, out_dir / "data", entries, writer.num_frames,
                           featurizer.frame_shift, _conf_files(featurizer, settings), data.utt2spk)
     return Summary(len(entries), len(failed), seconds)
 
 
+class FileFeaturizer:
+    """One model, many single files: ``FileFeaturizer("decoar", {...})(path) -> (T, dim)``."""
+
+    def __init__(self, model="fbank", model_options=None, allow_resample=False, channel=None):
+        self.featurizer = create(model, **(model_options or {}))
+        self._inputs = _Inputs(self.featurizer, None, allow_resample, channel)
+
+    def __call__(self, path):
+        """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
+        utt = Utterance(Path(path).name, Path(path).name, str(path))
+        model_input, n = self._inputs.model_input(utt)
+        batch = Batch([utt.utt], [model_input], [n])
+        outputs = self.featurizer.featurize(batch)
+        self.featurizer.check_output(batch, outputs)
+        return outputs[0]
+
+
 def featurize_file(path, model="fbank", model_options=None, allow_resample=False, channel=None):
     """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
-    featurizer = create(model, **(model_options or {}))
-    inputs = _Inputs(featurizer, None, allow_resample, channel)
-    utt = Utterance(Path(path).name, Path(path).name, str(path))
-    model_input, n = inputs.model_input(utt)
-    batch = Batch([utt.utt], [model_input], [n])
-    outputs = featurizer.featurize(batch)
-    featurizer.check_output(batch, outputs)
-    return outputs[0]
+    return FileFeaturizer(model, model_options, allow_resample, channel)(path)

@@ -126,11 +126,13 @@ class FeatureOptions:
             raise ConfigError(f"{self.given['output-format'].source}: --output-format must be kaldi or htk")
 
     @classmethod
-    def from_file(cls, kind, path, overrides=None):
-        """Options from a Kaldi option file, then ``overrides`` ({name: value}) on top."""
-        given = read_option_file(path) if path is not None else {}
+    def from_file(cls, kind, path, overrides=None, defaults=None, source="override"):
+        """Options from a Kaldi option file over ``defaults``, with ``overrides`` on top
+        (both {name: value}; ``source`` names where they came from in error messages)."""
+        given = {n: OptionLine(n, format_value(v), source) for n, v in (defaults or {}).items()}
+        given.update(read_option_file(path) if path is not None else {})
         for name, value in (overrides or {}).items():
-            given[name] = OptionLine(name, format_value(value), "override")
+            given[name] = OptionLine(name, format_value(value), source)
         return cls(kind, given)
 
     def __getitem__(self, name):

@@ -51,6 +51,10 @@ class Featurizer(ABC):
     def featurize(self, batch: Batch) -> list:
         """One (T_i, dim) float32 array per utterance of ``batch``."""
 
+    def describe(self) -> dict:
+        """What conf/featurize.yaml records about this model (weights file, sizes...)."""
+        return {"dim": self.dim, "frame_shift": self.frame_shift, "sample_rate": self.sample_rate}
+
     def check_output(self, batch, outputs):
         """Raise if an output does not have the promised shape (a bug, not bad input)."""
         if len(outputs) != len(batch.keys):

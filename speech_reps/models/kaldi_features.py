@@ -18,11 +18,10 @@ class KaldiFeatures(Featurizer):
         self.sample_rate = options.sample_rate
 
     @classmethod
-    def from_options(cls, feature_config=None, cmvn="none", norm_vars=False, backend="native",
-                     overrides=None):
+    def from_options(cls, feature_config=None, cmvn="none", norm_vars=False, backend="native"):
         """feature_config: Kaldi option file (default: the toolkit's conf/<kind>.conf)."""
         path = feature_config if feature_config is not None else default_conf(f"{cls.kind}.conf")
-        options = FeatureOptions.from_file(cls.kind, path, overrides)
+        options = FeatureOptions.from_file(cls.kind, path)
         return cls(FrontEndSpec(options, backend=backend, cmvn=cmvn, norm_vars=norm_vars))
 
     def num_frames(self, num_samples):

@@ -5,6 +5,7 @@ The CLI takes its ``--model`` choices from here. Model modules are imported lazi
 """
 
 import importlib
+import inspect
 
 from speech_reps.errors import ConfigError
 
@@ -12,7 +13,10 @@ from speech_reps.errors import ConfigError
 _MODULES = {
     "fbank": "speech_reps.models.kaldi_features",
     "mfcc": "speech_reps.models.kaldi_features",
+    "decoar": "speech_reps.models.decoar",
 }
+# how a from_options keyword is spelled on the command line, where it differs
+_FLAGS = {"feature_config": "--fbank-config", "backend": "--fbank-backend"}
 _REGISTRY = {}
 
 
@@ -39,5 +43,12 @@ def get_model_class(name):
 
 
 def create(name, **options):
-    """Build model ``name`` from its options."""
-    return get_model_class(name).from_options(**options)
+    """Build model ``name`` from its options (None values mean "not given")."""
+    cls = get_model_class(name)
+    options = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(cls.from_options).parameters
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        flags = ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in unknown)
+        raise ConfigError(f"model {name} does not take {flags}")
+    return cls.from_options(**options)

@@ -1,0 +1,118 @@
+"""DeCoAR (Ling et al., ICASSP 2020): 2048-dim contextual representations at 10 ms.
+
+Reads the original MXNet ``decoar-encoder-29b8e2ac.params`` (40-dim fbank) or the PyTorch
+``checkpoint_decoar.pt`` (80-dim fbank) and runs the encoder in PyTorch, batched. Front end:
+Kaldi fbank with the checkpoint's bin count and ``dither 0``, then per-utterance CMVN with
+variances (conf/decoar.yaml).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speech_reps.errors import ConfigError
+from speech_reps.frontend import FeatureOptions, FrontEndSpec
+from speech_reps.kaldi.options import read_option_file
+from speech_reps.models.base import Featurizer
+from speech_reps.models.config import load_config
+from speech_reps.models.registry import register
+
+log = logging.getLogger(__name__)
+
+MXNET_URL = "https://apache-mxnet.s3-us-west-2.amazonaws.com/gluon/models/decoar-encoder-29b8e2ac.zip"
+PYTORCH_URL = "https://github.com/awslabs/speech-representations/releases/download/decoar/checkpoint_decoar.pt"
+
+
+@dataclass
+class DeCoARConfig:
+    params: str = "artifacts/decoar-encoder-29b8e2ac.params"
+    frontend: str = "fbank"
+    frontend_args: dict = field(default_factory=lambda: {"dither": 0, "window-type": "povey"})
+    cmvn: str = "utt"
+    norm_vars: bool = True
+
+
+def _missing_params_error(path):
+    return ConfigError(
+        f"DeCoAR weights not found: {path}. Get the original MXNet model with "
+        f"'mkdir -p artifacts && wget -qO- {MXNET_URL} | zcat > artifacts/decoar-encoder-29b8e2ac.params' "
+        f"(reported offline since 2022), or the PyTorch one with 'wget -P artifacts {PYTORCH_URL}', "
+        "and pass it with --params <file>")
+
+
+@register("decoar")
+class DeCoAR(Featurizer):
+    input = "fbank"
+    frame_shift = 0.01
+    sample_rate = 16000
+
+    def __init__(self, weights, sizes, frontend, device):
+        import torch
+
+        from speech_reps.models.decoar_net import DeCoAREncoder
+
+        self.input_dim, self.hidden, self.layers = sizes
+        self.dim = 2 * self.hidden
+        self.frontend = frontend
+        self.sample_rate = frontend.options.sample_rate
+        self.device = device
+        net = DeCoAREncoder(self.input_dim, self.hidden, self.layers)
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+        self.net = net.eval().to(device)
+
+    @classmethod
+    def from_options(cls, params=None, config=None, feature_config=None, cmvn=None, norm_vars=None,
+                     backend="native", device=None, gpu=None):
+        """params: .params or .pt file (default: conf/decoar.yaml's); config: a decoar.yaml;
+        feature_config: Kaldi options over the yaml's frontend_args (num-mel-bins comes from
+        the weights); device/gpu: where the encoder runs."""
+        from speech_reps.models.decoar_checkpoint import load_decoar_weights
+        from speech_reps.models.torch_device import resolve_device
+
+        cfg = load_config(DeCoARConfig, config, "decoar")
+        if cfg.frontend != "fbank":
+            raise ConfigError(f"decoar: frontend must be fbank, not {cfg.frontend}")
+        path = Path(params if params is not None else cfg.params)
+        if not path.is_file():
+            raise _missing_params_error(path)
+        weights, sizes, fmt = load_decoar_weights(path)
+        log.info("DeCoAR from %s (%s): %d-dim fbank, %d x %d LSTM layers", path, fmt, sizes[0], sizes[2], sizes[1])
+        user_bins = read_option_file(feature_config).get("num-mel-bins") if feature_config else None
+        if user_bins is not None and user_bins.value != str(sizes[0]):
+            raise ConfigError(f"{user_bins.source}: --num-mel-bins={user_bins.value}, but {path} "
+                              f"expects {sizes[0]}-dim fbank")
+        options = FeatureOptions.from_file("fbank", feature_config, defaults=cfg.frontend_args,
+                                           overrides={"num-mel-bins": sizes[0]},
+                                           source="conf/decoar.yaml frontend_args")
+        spec = FrontEndSpec(options, backend=backend, cmvn=cmvn or cfg.cmvn,
+                            norm_vars=cfg.norm_vars if norm_vars is None else norm_vars)
+        model = cls(weights, sizes, spec, resolve_device(device, gpu))
+        model.params_path, model.params_format = str(path.resolve()), fmt
+        return model
+
+    def describe(self):
+        return {**super().describe(), "params": self.params_path, "params_format": self.params_format,
+                "input_dim": self.input_dim, "hidden": self.hidden, "layers": self.layers,
+                "device": str(self.device)}
+
+    def num_frames(self, num_samples):
+        return self.frontend.options.num_frames(num_samples)
+
+    def featurize(self, batch):
+        import torch
+
+        lengths = [len(x) for x in batch.inputs]
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # packing wants longest first
+        padded = np.zeros((len(order), lengths[order[0]], self.input_dim), dtype=np.float32)
+        for row, i in enumerate(order):
+            padded[row, :lengths[i]] = batch.inputs[i]
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(padded).to(self.device),
+                           torch.tensor([lengths[i] for i in order]))
+            out = out.float().cpu().numpy()
+        outputs = [None] * len(order)
+        for row, i in enumerate(order):
+            outputs[i] = np.ascontiguousarray(out[row, :lengths[i]])
+        return outputs
