@@ -5,18 +5,18 @@ import argparse
 import logging
 
 from speech_reps.frontend import BACKENDS, CMVN_MODES
+from speech_reps.kaldi.options import parse_bool
 from speech_reps.models.registry import model_names
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
 
-def str2bool(value):
-    v = value.lower()
-    if v in ("true", "t", "1", "yes"):
-        return True
-    if v in ("false", "f", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+def str2bool(text):
+    """A ``true``/``false`` command-line value, read as Kaldi reads booleans."""
+    value = parse_bool(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+    return value
 
 
 def add_model_args(parser):

@@ -50,13 +50,17 @@ def read_option_file(path):
     return parse_option_lines(text.splitlines(), str(path))
 
 
+def parse_bool(text):
+    """Kaldi's reading of a boolean (true/t/1, false/f/0, any case); None if it is neither."""
+    value = text.lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
 def to_bool(option: OptionLine) -> bool:
-    value = option.value.lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{option.source}: --{option.name}={option.value}: expected true or false")
+    value = parse_bool(option.value)
+    if value is None:
+        raise ConfigError(f"{option.source}: --{option.name}={option.value}: expected true or false")
+    return value
 
 
 def to_number(option: OptionLine, kind):

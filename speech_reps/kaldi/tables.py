@@ -44,9 +44,3 @@ def read_table(path, problems, min_fields=1, max_fields=None):
             rows.append(Row(key, fields, rest, where))
     return rows
 
-
-def write_table(path, items):
-    """Write ``key value`` lines (items: iterable of (key, value))."""
-    with open(path, "w", encoding="utf-8") as f:
-        for key, value in items:
-            f.write(f"{key} {value}\n")
