@@ -38,6 +38,11 @@ def add_model_args(parser):
                              "default: the one named in conf/<model>.yaml)")
     parser.add_argument("--model-config", default=None, metavar="YAML",
                         help="model config (default: the toolkit's conf/<model>.yaml)")
+    parser.add_argument("--output", default=None, choices=("c", "z"),
+                        help="wav2vec: context network c (default) or encoder z")
+    parser.add_argument("--layer", type=int, default=None, metavar="N",
+                        help="wav2vec2/hubert: transformer layer N (default: the model output; "
+                             "0: CNN features after projection)")
     parser.add_argument("--gpu", type=int, default=None, metavar="N",
                         help="run the model on GPU N (default: CPU)")
     parser.add_argument("--device", default=None,
@@ -58,6 +63,8 @@ def model_options(args):
         "backend": args.fbank_backend if args.fbank_backend != "native" else None,
         "params": args.params,
         "config": args.model_config,
+        "output": args.output,
+        "layer": args.layer,
         "gpu": args.gpu,
         "device": args.device,
     }

@@ -14,6 +14,9 @@ _MODULES = {
     "fbank": "speech_reps.models.kaldi_features",
     "mfcc": "speech_reps.models.kaldi_features",
     "decoar": "speech_reps.models.decoar",
+    "wav2vec": "speech_reps.models.wav2vec",
+    "wav2vec2": "speech_reps.models.wav2vec2",
+    "hubert": "speech_reps.models.wav2vec2",
 }
 # how a from_options keyword is spelled on the command line, where it differs
 _FLAGS = {"feature_config": "--fbank-config", "backend": "--fbank-backend"}

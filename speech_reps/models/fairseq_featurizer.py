@@ -1,0 +1,60 @@
+"""What the fairseq models (wav2vec, wav2vec 2.0, HuBERT) share: weights lookup, device, and
+batched inference on raw waveforms scaled to [-1, 1]."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from speech_reps.errors import ConfigError
+from speech_reps.models.base import Featurizer
+
+log = logging.getLogger(__name__)
+INT16_SCALE = 32768.0
+
+
+def find_params(params, default, model, url):
+    path = Path(params if params is not None else default)
+    if not path.is_file():
+        raise ConfigError(f"{model} weights not found: {path}. Download the fairseq checkpoint "
+                          f"('wget -P artifacts {url}') and pass it with --params <file>")
+    return path
+
+
+class FairseqFeaturizer(Featurizer):
+    """Subclasses set ``net`` (a torch module), ``device``, ``normalize`` and define
+    ``_forward(waves (B, N) tensor, lengths (B,) tensor) -> (outputs (B, T, D), lengths)``."""
+
+    input = "waveform"
+    sample_rate = 16000
+    normalize = False  # the task's "normalize": zero mean, unit variance per utterance
+    one_by_one = False  # set when a config cannot be batched exactly
+
+    def featurize(self, batch):
+        if self.one_by_one and len(batch.keys) > 1:
+            return [self._run([wave])[0] for wave in batch.inputs]
+        return self._run(batch.inputs)
+
+    def _run(self, waves):
+        import torch
+
+        lengths = [len(w) for w in waves]
+        padded = np.zeros((len(waves), max(lengths)), dtype=np.float32)
+        for i, w in enumerate(waves):
+            x = np.asarray(w, dtype=np.float32) / INT16_SCALE
+            if self.normalize:  # fairseq: F.layer_norm(wav, wav.shape), eps 1e-5
+                x64 = x.astype(np.float64)
+                x = ((x64 - x64.mean()) / np.sqrt(x64.var() + 1e-5)).astype(np.float32)
+            padded[i, :len(x)] = x
+        with torch.inference_mode():
+            out, out_lengths = self._forward(torch.from_numpy(padded).to(self.device), torch.tensor(lengths))
+            out = out.float().cpu().numpy()
+        return [self.align(np.ascontiguousarray(out[i, :int(out_lengths[i])]), lengths[i])
+                for i in range(len(waves))]
+
+    def align(self, feats, num_samples):
+        """Hook for frame-count alignment rules; by default the model's frames as they are."""
+        return feats
+
+    def describe(self):
+        return {**super().describe(), "params": self.params_path, "device": str(self.device)}

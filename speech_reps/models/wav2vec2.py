@@ -1,0 +1,102 @@
+"""wav2vec 2.0 and HuBERT (fairseq checkpoints): one transformer layer's output, 20 ms frames.
+
+``--layer N``: the output of transformer layer N (1-based); default: the model's output (the
+last layer, plus the final LayerNorm of pre-LN "large" models), as fairseq's extract_features;
+0: the CNN features after their LayerNorm and projection (the transformer's input).
+The waveform is normalised per utterance when the checkpoint's task says ``normalize``.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from speech_reps.errors import ConfigError
+from speech_reps.models.config import load_config
+from speech_reps.models.fairseq_featurizer import FairseqFeaturizer, find_params
+from speech_reps.models.registry import register
+from speech_reps.models.wav2vec import conv_frames
+
+log = logging.getLogger(__name__)
+
+# fairseq's Wav2Vec2Config / HubertConfig defaults, for keys a checkpoint's config lacks
+DEFAULTS = {
+    "extractor_mode": "default", "encoder_layers": 12, "encoder_embed_dim": 768,
+    "encoder_ffn_embed_dim": 3072, "encoder_attention_heads": 12, "activation_fn": "gelu",
+    "layer_norm_first": False, "conv_bias": False, "conv_pos": 128, "conv_pos_groups": 16,
+    "conv_feature_layers": "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] + [(512,2,2)]",
+    "layer_type": "transformer", "pos_conv_depth": 1, "conv_pos_batch_norm": False,
+    "quantize_input": False, "crop_seq_to_multiple": 1,
+}
+UNSUPPORTED = [
+    ("layer_type", "transformer", "conformer encoders are not ported"),
+    ("pos_conv_depth", 1, "only the single positional convolution of wav2vec 2.0 is ported"),
+    ("conv_pos_batch_norm", False, "positional batch norm is not ported"),
+    ("quantize_input", False, "quantized-input models are not ported"),
+    ("crop_seq_to_multiple", 1, "cropping would drop frames"),
+]
+TRAINING_ONLY = ("quantizer.", "project_q.", "final_proj.", "mask_emb", "target_glu.",
+                 "label_embs_concat")
+URLS = {"wav2vec2": "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_small.pt",
+        "hubert": "https://dl.fbaipublicfiles.com/hubert/hubert_base_ls960.pt"}
+
+
+@dataclass
+class Wav2Vec2Config:
+    params: str = "artifacts/wav2vec_small.pt"
+    layer: int = None  # None: the model output
+
+
+class _TransformerSSL(FairseqFeaturizer):
+    frame_shift = 0.02
+    default_params = None
+
+    @classmethod
+    def from_options(cls, params=None, layer=None, config=None, device=None, gpu=None):
+        """params: a fairseq pretraining checkpoint; layer: see the module doc."""
+        from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
+        from speech_reps.models.torch_device import resolve_device
+        from speech_reps.models.wav2vec2_net import Wav2Vec2Net, receptive_field
+
+        conf = load_config(Wav2Vec2Config, config, cls.name)
+        path = find_params(params, conf.params, cls.name, URLS[cls.name])
+        config, state = load_fairseq_checkpoint(path)
+        if "w2v_args" in config["model"] or "w2v_path" in config["model"]:
+            raise ConfigError(f"{path}: a fine-tuned (CTC) checkpoint; use the pretrained one")
+        cfg = model_config(config, DEFAULTS, path, UNSUPPORTED)
+        layer = conf.layer if layer is None else layer
+        if layer is not None and not 0 <= layer <= cfg["encoder_layers"]:
+            raise ConfigError(f"{cls.name}: --layer {layer}: the model has layers 0..{cfg['encoder_layers']}")
+        try:
+            net = Wav2Vec2Net(cfg)
+        except ValueError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        load_state_strict(net, state, TRAINING_ONLY, path)
+        model = cls()
+        model.net, model.layer, model.params_path = net.eval(), layer, str(path.resolve())
+        model.device = resolve_device(device, gpu)
+        model.net.to(model.device)
+        model.conv_layers = net.feature_layers
+        model.normalize = bool(config["task"].get("normalize", False))
+        model.dim = cfg["encoder_embed_dim"]
+        model.frame_shift = receptive_field(net.feature_layers)[1] / model.sample_rate
+        log.info("%s from %s: %d layers, %d dims, layer %s, normalize %s", cls.name, path,
+                 cfg["encoder_layers"], model.dim, "last" if layer is None else layer, model.normalize)
+        return model
+
+    def _forward(self, waves, lengths):
+        return self.net(waves, lengths, self.layer)
+
+    def num_frames(self, num_samples):
+        return conv_frames(self.conv_layers, num_samples)
+
+    def describe(self):
+        return {**super().describe(), "layer": self.layer, "normalize": self.normalize}
+
+
+@register("wav2vec2")
+class Wav2Vec2(_TransformerSSL):
+    """wav2vec 2.0 (Baevski et al., 2020)."""
+
+
+@register("hubert")
+class Hubert(_TransformerSSL):
+    """HuBERT (Hsu et al., 2021): wav2vec 2.0's encoder, trained on cluster targets."""
