@@ -188,3 +188,14 @@ def test_entry_points(tmp_path, ckpts):
     proc = run_tool(FEATURIZE, "--model", "hubert", "--output", "z", "--params", ckpts["hubert"],
                     data, tmp_path / "bad", check=False)
     assert proc.returncode == 1 and "model hubert does not take --output" in proc.stderr
+
+
+def test_feature_skip_connections_run_one_by_one(tmp_path):
+    """fairseq subsamples encoder skip connections by the padded length ratio, which batching
+    would change: such models run utterance by utterance, and still equal one-by-one."""
+    m = create("wav2vec", params=str(wav2vec_checkpoint(tmp_path / "s.pt", skip_connections_feat=True)))
+    assert m.one_by_one
+    xs = waves((9000, 16000, 4000))
+    batched = m.featurize(Batch(["a", "b", "c"], xs, [len(x) for x in xs]))
+    for x, out in zip(xs, batched):
+        assert np.array_equal(out, m.featurize(Batch(["x"], [x], [len(x)]))[0])

@@ -68,7 +68,7 @@ class Wav2Vec(FairseqFeaturizer):
         """params: fairseq wav2vec 1.0 checkpoint; output: c (default) or z."""
         from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
         from speech_reps.models.torch_device import resolve_device
-        from speech_reps.models.wav2vec_net import Wav2VecNet
+        from speech_reps.models.wav2vec_net import Wav2VecNet, eval_layers, receptive_field
 
         conf = load_config(Wav2VecConfig, config, "wav2vec")
         output = output or conf.output
@@ -87,16 +87,12 @@ class Wav2Vec(FairseqFeaturizer):
         model.device = resolve_device(device, gpu)
         model.net.to(model.device)
         model.layers = net.feature_layers
-        strides = [s for _, _, s in model.layers]
-        total_stride = 1
-        for s in strides:
-            total_stride *= s
-        if total_stride != KALDI_SHIFT:
-            raise ConfigError(f"{path}: encoder hop of {total_stride} samples; only 160 (10 ms) is supported")
+        hop = receptive_field(model.layers)[1]
+        if hop != KALDI_SHIFT:
+            raise ConfigError(f"{path}: encoder hop of {hop} samples; only 160 (10 ms) is supported")
         # fairseq subsamples skip connections by the padded length ratio: not batchable exactly
-        model.one_by_one = cfg["skip_connections_feat"] and any(s > 1 for s in strides)
-        model.dim = (net.feature_layers[-1][0] if output == "z"
-                     else [m for m in net.feature_aggregator.conv_layers][-1][1].out_channels)
+        model.one_by_one = cfg["skip_connections_feat"] and any(s > 1 for _, _, s in model.layers)
+        model.dim = (model.layers if output == "z" else eval_layers(cfg["conv_aggregator_layers"]))[-1][0]
         log.info("wav2vec from %s: output %s, %d dims", path, output, model.dim)
         return model
 

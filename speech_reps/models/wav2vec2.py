@@ -54,7 +54,8 @@ class _TransformerSSL(FairseqFeaturizer):
         """params: a fairseq pretraining checkpoint; layer: see the module doc."""
         from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
         from speech_reps.models.torch_device import resolve_device
-        from speech_reps.models.wav2vec2_net import Wav2Vec2Net, receptive_field
+        from speech_reps.models.wav2vec2_net import Wav2Vec2Net
+        from speech_reps.models.wav2vec_net import receptive_field
 
         conf = load_config(Wav2Vec2Config, config, cls.name)
         path = find_params(params, conf.params, cls.name, URLS[cls.name])

@@ -162,11 +162,3 @@ class Wav2Vec2Net(nn.Module):
         padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None].to(x.device)
         return self.encoder(x, padding_mask, layer), lengths
 
-
-def receptive_field(layers):
-    """(receptive field in samples, total stride) of a conv stack."""
-    field, jump = 1, 1
-    for _, k, stride in layers:
-        field += (k - 1) * jump
-        jump *= stride
-    return field, jump

@@ -16,6 +16,15 @@ def conv_lengths(lengths, kernel, stride):
     return torch.clamp(torch.div(lengths - kernel, stride, rounding_mode="floor") + 1, min=0)
 
 
+def receptive_field(layers):
+    """(receptive field in samples, total stride) of a conv stack [(dim, kernel, stride), ...]."""
+    field, jump = 1, 1
+    for _, k, stride in layers:
+        field += (k - 1) * jump
+        jump *= stride
+    return field, jump
+
+
 def masked_group_norm(x, lengths, norm, eps=1e-5):
     """GroupNorm ``norm`` (its groups, affine params) on x (B, C, T), statistics over t < lengths[b].
 
