@@ -26,23 +26,25 @@ def receptive_field(layers):
 
 
 def masked_group_norm(x, lengths, norm, eps=1e-5):
-    """GroupNorm ``norm`` (its groups, affine params) on x (B, C, T), statistics over t < lengths[b].
+    """GroupNorm ``norm`` on x (B, C, T) with statistics over each utterance's t < lengths[b].
 
-    Computed in float64: fp32 sums over padded and unpadded lengths round differently, and that
-    difference, amplified by the layers above, would break batched == one-by-one (1e-5).
+    Each utterance's statistics come from its own contiguous slice, the very computation a
+    batch of one does, so batched output equals one-by-one output; padding stays untouched.
+    Works in place on x (a fresh conv output) to keep the memory of long batches down.
     """
     B, C, T = x.shape
     G = norm.num_groups
-    mask = (torch.arange(T, device=x.device)[None, :] < lengths[:, None].to(x.device)).double()
-    xg = x.double().reshape(B, G, C // G, T)
-    m = mask[:, None, None, :]
-    count = (m.sum(dim=-1, keepdim=True) * (C // G)).clamp(min=1)
-    mean = (xg * m).sum(dim=(-2, -1), keepdim=True) / count
-    var = (((xg - mean) * m) ** 2).sum(dim=(-2, -1), keepdim=True) / count
-    y = ((xg - mean) / torch.sqrt(var + eps)).reshape(B, C, T)
-    if norm.affine:
-        y = y * norm.weight.double()[None, :, None] + norm.bias.double()[None, :, None]
-    return y.to(x.dtype)
+    for b in range(B):
+        length = int(lengths[b])
+        if length == 0:
+            continue
+        xb = x[b, :, :length].contiguous()
+        var, mean = torch.var_mean(xb.reshape(G, -1), dim=1, unbiased=False, keepdim=True)
+        y = ((xb.reshape(G, -1) - mean) / torch.sqrt(var + eps)).reshape(C, length)
+        if norm.affine:
+            y = y * norm.weight[:, None] + norm.bias[:, None]
+        x[b, :, :length] = y
+    return x
 
 
 def _activation(name):
