@@ -93,6 +93,8 @@ def load_fairseq_checkpoint(path):
     import torch
 
     try:
+        # weights_only=False only lets our own unpickler run: it resolves nothing outside the
+        # allow-list above (torch's weights_only mode could not map omegaconf to stubs)
         ckpt = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED)
     except pickle.UnpicklingError as e:
         raise FairseqCheckpointError(f"{path}: {e}; not loading a checkpoint that would run code") from None

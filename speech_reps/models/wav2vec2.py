@@ -4,6 +4,12 @@
 last layer, plus the final LayerNorm of pre-LN "large" models), as fairseq's extract_features;
 0: the CNN features after their LayerNorm and projection (the transformer's input).
 The waveform is normalised per utterance when the checkpoint's task says ``normalize``.
+
+Padding: fairseq trains group-norm models (``extractor_mode: default``, e.g. wav2vec_small)
+on cropped, unpadded batches and layer-norm models (large, ``normalize: true``) with padding
+masks; HuBERT derives its frame mask from the sample mask by reshaping. Here every kind gets
+the exact per-utterance lengths of the conv formula: the group norm's statistics and the
+attention see only valid frames, so a batch gives what each utterance gives alone.
 """
 
 import logging
