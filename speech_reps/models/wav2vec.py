@@ -13,6 +13,8 @@ last frame is then repeated, and feats.scp has exactly Kaldi's 1 + ⌊(N − 400
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from speech_reps.errors import ConfigError
 from speech_reps.models.config import load_config
 from speech_reps.models.fairseq_featurizer import FairseqFeaturizer, find_params
@@ -106,8 +108,6 @@ class Wav2Vec(FairseqFeaturizer):
     def align(self, feats, num_samples):
         missing = self.num_frames(num_samples) - len(feats)
         if missing > 0:
-            import numpy as np
-
             feats = np.concatenate([feats, np.repeat(feats[-1:], missing, axis=0)])
         return feats
 
