@@ -5,8 +5,11 @@ Writes a checkpoint of the model's real published size with random weights (spee
 depend on the values) in the model's own file format, loads it the way users do, and times the
 front end and the model separately. Prints a markdown table.
 
-Usage: bench/model_throughput.py --model decoar|wav2vec|wav2vec2 [--device cpu|cuda:0]
-                                 [--seconds 60] [--batch 8] [--repeats 2]
+TRILL's network cannot be rebuilt from its description, so ``--model trill`` times the
+SavedModel given with ``--params`` (the real one: artifacts/trill_3, or the TF-Hub URL).
+
+Usage: bench/model_throughput.py --model decoar|wav2vec|wav2vec2|trill [--params DIR] [--output O]
+                                 [--device cpu|cuda:0] [--seconds 60] [--batch 8] [--repeats 2]
 """
 
 import argparse
@@ -19,12 +22,15 @@ import numpy as np
 
 SIZES = {"decoar": "4 x 1024 LSTM per direction, 40-dim fbank (67.2 M parameters)",
          "wav2vec": "wav2vec_large (7 conv encoder + 12 conv aggregator layers, 512 channels)",
-         "wav2vec2": "wav2vec 2.0 base (12 x 768 transformer layers)"}
+         "wav2vec2": "wav2vec 2.0 base (12 x 768 transformer layers)",
+         "trill": "the SavedModel given with --params"}
 
 
 def get_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, choices=sorted(SIZES))
+    p.add_argument("--params", default=None, help="trill: the SavedModel to time")
+    p.add_argument("--output", default=None, help="trill: layer19 or embedding")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--batch", type=int, default=8)
@@ -87,9 +93,12 @@ def main():
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        model = create(args.model, params=str(write_checkpoint(args.model, Path(tmp) / "model.ckpt")),
-                       device=args.device)
+    if args.model == "trill":
+        model = create("trill", params=args.params, output=args.output, device=args.device)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = create(args.model, params=str(write_checkpoint(args.model, Path(tmp) / "model.ckpt")),
+                           device=args.device)
     n = int(args.seconds * 16000)
     lengths = [n - 5920 * i for i in range(args.batch)]  # unequal lengths, as in real batches
     wave = (np.random.default_rng(1).standard_normal(n) * 3000).astype(np.float32)

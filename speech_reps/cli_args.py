@@ -38,8 +38,8 @@ def add_model_args(parser):
                              "default: the one named in conf/<model>.yaml)")
     parser.add_argument("--model-config", default=None, metavar="YAML",
                         help="model config (default: the toolkit's conf/<model>.yaml)")
-    parser.add_argument("--output", default=None, choices=("c", "z"),
-                        help="wav2vec: context network c (default) or encoder z")
+    parser.add_argument("--output", default=None,
+                        help="which output: wav2vec c (default) or z; trill layer19 (default) or embedding")
     parser.add_argument("--layer", type=int, default=None, metavar="N",
                         help="wav2vec2/hubert: transformer layer N (default: the model output; "
                              "0: CNN features after projection)")

@@ -4,30 +4,39 @@
     featurizer = DeCoARFeaturizer("artifacts/decoar-encoder-29b8e2ac.params", gpu=0)
     feats = featurizer.file_to_feats("x.wav")  # (T, 2048) float32 ndarray
     Wav2VecFeaturizer("artifacts/wav2vec_large.pt").file_to_feats("x.wav")  # (T, 512)
+    TrillFeaturizer("artifacts/trill_3").file_to_feats("x.wav")  # (T, 12288)
 """
 
 from speech_reps.pipeline import FileFeaturizer
 
 
-class DeCoARFeaturizer:
-    """DeCoAR on single files: Kaldi fbank + utterance CMVN + the encoder, on CPU or GPU ``gpu``."""
+class _SeedFeaturizer:
+    """One model on single files; ``params`` is the weights file (or TF-Hub handle)."""
+
+    model_name = None
 
     def __init__(self, params=None, gpu=None, **model_options):
-        self._run = FileFeaturizer("decoar", {"params": params, "gpu": gpu, **model_options})
+        self._run = FileFeaturizer(self.model_name, {"params": params, "gpu": gpu, **model_options})
         self.model = self._run.featurizer
 
     def file_to_feats(self, wav):
-        """(T, 2048) features of an audio file (anything soundfile reads, or a 'cmd |' pipe)."""
+        """(T, dim) float32 features of an audio file (anything soundfile reads, or 'cmd |')."""
         return self._run(wav)
 
 
-class Wav2VecFeaturizer:
-    """wav2vec 1.0 on single files: ``c`` (512-dim, 10 ms, Kaldi-aligned), on CPU or GPU ``gpu``."""
+class DeCoARFeaturizer(_SeedFeaturizer):
+    """DeCoAR: Kaldi fbank + utterance CMVN + the encoder; (T, 2048) at 10 ms."""
 
-    def __init__(self, params=None, gpu=None, **model_options):
-        self._run = FileFeaturizer("wav2vec", {"params": params, "gpu": gpu, **model_options})
-        self.model = self._run.featurizer
+    model_name = "decoar"
 
-    def file_to_feats(self, wav):
-        """(T, 512) features of an audio file (anything soundfile reads, or a 'cmd |' pipe)."""
-        return self._run(wav)
+
+class Wav2VecFeaturizer(_SeedFeaturizer):
+    """wav2vec 1.0: ``c`` (512-dim, 10 ms, Kaldi's frame count)."""
+
+    model_name = "wav2vec"
+
+
+class TrillFeaturizer(_SeedFeaturizer):
+    """TRILL: layer19 (default) or embedding frames every 0.17 s."""
+
+    model_name = "trill"

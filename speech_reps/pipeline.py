@@ -19,7 +19,9 @@ from speech_reps.errors import AudioError, ConfigError
 from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.frontend.options import PROGRAMS
 from speech_reps.kaldi import AudioLoader, DataDir, FeatureWriter, Utterance, write_output_data_dir
+from speech_reps.kaldi import xvectors
 from speech_reps.kaldi.writer import write_scp_like
+from speech_reps.kaldi.xvectors import POOLS
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
 
@@ -127,8 +129,14 @@ def _batches(utterances, inputs, batch_frames, on_error, bar):
 
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
-                       progress=True):
-    """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary."""
+                       progress=True, pool="none"):
+    """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
+
+    pool="mean": one vector per utterance instead, written as Kaldi's extract_xvectors.sh does
+    (xvector.scp, spk_xvector.scp, num_utts.ark) rather than feats.scp and a data dir.
+    """
+    if pool not in POOLS:
+        raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
     data = DataDir.load(data_dir)
     featurizer = create(model, **(model_options or {}))
     inputs = _Inputs(featurizer, data, allow_resample, channel)
@@ -149,12 +157,13 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     seconds, started = 0.0, time.time()
     bar = tqdm(total=len(data), initial=len(failed), unit="utt", file=sys.stderr,
                disable=not progress, desc=f"{model}")
-    with FeatureWriter(out_dir / "feats.ark", out_dir / "feats.scp", compress=compress) as writer:
+    name = "feats" if pool == "none" else "xvector"
+    with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress=compress) as writer:
         for batch in _batches(todo, inputs, batch_frames, on_error, bar):
             outputs = featurizer.featurize(batch)
             featurizer.check_output(batch, outputs)
             for key, n, feats in zip(batch.keys, batch.num_samples, outputs):
-                writer.write(key, feats)
+                writer.write(key, feats if pool == "none" else xvectors.pool(feats, pool))
                 seconds += n / featurizer.sample_rate
             bar.update(len(batch.keys))
             bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF "
@@ -162,6 +171,10 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     bar.close()
 
     entries = writer.scp_entries()
+    if pool != "none":
+        if data.utt2spk:
+            xvectors.write_speaker_means(out_dir, entries, data.utt2spk)
+        return Summary(len(entries), len(failed), seconds)
     write_scp_like(out_dir / "utt2num_frames", ((k, writer.num_frames[k]) for k, _ in entries))
     (out_dir / "frame_shift").write_text(f"{featurizer.frame_shift:g}\n")
     settings = {

@@ -30,6 +30,9 @@ def get_args(argv=None):
                         help="write Kaldi compressed matrices (default: false)")
     parser.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES,
                         help="output frames per model call (default: %(default)s)")
+    parser.add_argument("--pool", default="none", choices=("none", "mean"),
+                        help="mean: one vector per utterance, written as xvector.scp / spk_xvector.scp "
+                             "like Kaldi's extract_xvectors.sh (default: none, frame-level feats.scp)")
     parser.add_argument("--progress", type=str2bool, default=True, metavar="true|false",
                         help="progress bar on stderr (default: true)")
     return parser.parse_args(argv)
@@ -43,7 +46,7 @@ def main(argv=None):
         summary = featurize_data_dir(
             args.data_dir, args.out_dir, model=args.model, model_options=model_options(args),
             compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
-            batch_frames=args.batch_frames, progress=args.progress,
+            batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
         )
     except SpeechRepsError as e:
         for line in str(e).splitlines():

@@ -17,6 +17,9 @@ _MODULES = {
     "wav2vec": "speech_reps.models.wav2vec",
     "wav2vec2": "speech_reps.models.wav2vec2",
     "hubert": "speech_reps.models.wav2vec2",
+    "trill": "speech_reps.models.trill",
+    "trill-distilled": "speech_reps.models.trill",
+    "frill": "speech_reps.models.trill",
 }
 # how a from_options keyword is spelled on the command line, where it differs
 _FLAGS = {"feature_config": "--fbank-config", "backend": "--fbank-backend"}
