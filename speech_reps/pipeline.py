@@ -129,8 +129,11 @@ def _batches(utterances, inputs, batch_frames, on_error, bar):
 
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
-                       progress=True, pool="none"):
+                       progress=True, pool="none", name="feats", data_copy=True):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
+
+    name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
+    <name>.utt2num_frames unless name is "feats"); data_copy: also write <out_dir>/data/.
 
     pool="mean": one vector per utterance instead, written as Kaldi's extract_xvectors.sh does
     (xvector.scp, spk_xvector.scp, num_utts.ark) rather than feats.scp and a data dir.
@@ -157,7 +160,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     seconds, started = 0.0, time.time()
     bar = tqdm(total=len(data), initial=len(failed), unit="utt", file=sys.stderr,
                disable=not progress, desc=f"{model}")
-    name = "feats" if pool == "none" else "xvector"
+    if pool != "none":
+        name = "xvector"
     with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress=compress) as writer:
         for batch in _batches(todo, inputs, batch_frames, on_error, bar):
             outputs = featurizer.featurize(batch)
@@ -175,7 +179,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
         if data.utt2spk:
             xvectors.write_speaker_means(out_dir, entries, data.utt2spk)
         return Summary(len(entries), len(failed), seconds)
-    write_scp_like(out_dir / "utt2num_frames", ((k, writer.num_frames[k]) for k, _ in entries))
+    write_scp_like(out_dir / ("utt2num_frames" if name == "feats" else f"{name}.utt2num_frames"),
+                   ((k, writer.num_frames[k]) for k, _ in entries))
     (out_dir / "frame_shift").write_text(f"{featurizer.frame_shift:g}\n")
     settings = {
         "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
@@ -183,8 +188,13 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
         "compress": compress, "allow_resample": allow_resample, "channel": channel,
         "featurizer": featurizer.describe(),
     }
-    write_output_data_dir(data.path, out_dir / "data", entries, writer.num_frames,
-                          featurizer.frame_shift, _conf_files(featurizer, settings), data.utt2spk)
+    conf_files = _conf_files(featurizer, settings)
+    (out_dir / "conf").mkdir(exist_ok=True)
+    for conf_name, text in conf_files.items():  # also for featurize.sh, which copies them on
+        (out_dir / "conf" / conf_name).write_text(text, encoding="utf-8")
+    if data_copy:
+        write_output_data_dir(data.path, out_dir / "data", entries, writer.num_frames,
+                              featurizer.frame_shift, conf_files, data.utt2spk)
     return Summary(len(entries), len(failed), seconds)
 
 

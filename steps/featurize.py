@@ -12,6 +12,7 @@ Usage: steps/featurize.py [options] <data-dir> <out-dir>
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from speech_reps.cli_args import add_model_args, model_options, setup_logging, str2bool
 from speech_reps.errors import SpeechRepsError
@@ -33,6 +34,13 @@ def get_args(argv=None):
     parser.add_argument("--pool", default="none", choices=("none", "mean"),
                         help="mean: one vector per utterance, written as xvector.scp / spk_xvector.scp "
                              "like Kaldi's extract_xvectors.sh (default: none, frame-level feats.scp)")
+    parser.add_argument("--name", default="feats",
+                        help="prefix of the outputs: <name>.ark, <name>.scp (default: %(default)s)")
+    parser.add_argument("--write-data-dir", type=str2bool, default=True, metavar="true|false",
+                        help="also write <out-dir>/data, the data dir pointing at the features (default: true)")
+    parser.add_argument("--resume", type=str2bool, default=False, metavar="true|false",
+                        help="exit at once if <out-dir>/<name>.done records this very command "
+                             "(a finished job of an earlier run)")
     parser.add_argument("--progress", type=str2bool, default=True, metavar="true|false",
                         help="progress bar on stderr (default: true)")
     return parser.parse_args(argv)
@@ -41,19 +49,29 @@ def get_args(argv=None):
 def main(argv=None):
     args = get_args(argv)
     setup_logging()
-    logging.info("%s %s", PROG, " ".join(sys.argv[1:] if argv is None else argv))
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    logging.info("%s %s", PROG, command)
+    done = Path(args.out_dir) / f"{args.name}.done"
+    if args.resume and done.is_file() and done.read_text() == command + "\n":
+        logging.info("%s: already done by an earlier run (%s); skipping", PROG, done)
+        return 0
+    done.unlink(missing_ok=True)
     try:
         summary = featurize_data_dir(
             args.data_dir, args.out_dir, model=args.model, model_options=model_options(args),
             compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
             batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
+            name=args.name, data_copy=args.write_data_dir,
         )
     except SpeechRepsError as e:
         for line in str(e).splitlines():
             print(f"{PROG}: {line}", file=sys.stderr)
         return 1
     print(summary.line(), file=sys.stderr)
-    return 0 if summary.done > 0 or summary.failed == 0 else 1
+    if summary.done == 0 and summary.failed > 0:
+        return 1
+    done.write_text(command + "\n")  # last: marks the job complete for --resume
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
-"""The ready-to-use output data dir: a copy of the input pointing at the new features.
+"""Data dirs derived from a data dir: subsets (as utils/subset_data_dir.sh and split_data.sh make
+them) and the ready-to-use output dir that points at new features.
 
-Files keyed by utterance, speaker or recording are copied; when some utterances failed they
-are filtered to the ones that have features (what Kaldi's utils/fix_data_dir.sh would do), so
-utils/validate_data_dir.sh passes. Stale feature files of the input (feats.scp, cmvn.scp,
-utt2num_frames, frame_shift) are not copied; the new ones and conf/ are written.
+Files keyed by utterance, speaker or recording are filtered to what is kept (what Kaldi's
+utils/fix_data_dir.sh would do), other files are copied, spk2utt is rebuilt from utt2spk.
 """
 
 import shutil
@@ -12,10 +11,11 @@ from pathlib import Path
 from speech_reps.kaldi.writer import write_scp_like
 
 UTT_KEYED = {"utt2spk", "text", "segments", "utt2dur", "utt2lang", "utt2uniq", "utt2warp",
-             "utt2gender", "utt2category"}
-SPK_KEYED = {"spk2gender", "spk2warp"}
+             "utt2gender", "utt2category", "feats.scp", "utt2num_frames"}
+SPK_KEYED = {"spk2gender", "spk2warp", "cmvn.scp"}
 REC_KEYED = {"wav.scp", "reco2file_and_channel", "reco2dur"}
-REPLACED = {"feats.scp", "cmvn.scp", "utt2num_frames", "frame_shift", "spk2utt"}
+# stale once the features change: the output dir gets new ones
+FEATURE_FILES = {"feats.scp", "cmvn.scp", "utt2num_frames", "frame_shift"}
 
 
 def _filter_lines(src, dst, keep):
@@ -26,40 +26,44 @@ def _filter_lines(src, dst, keep):
                 out.write(line)
 
 
-def write_output_data_dir(src, dst, feats_scp, utt2num_frames, frame_shift, conf_files, utt2spk):
-    """Build ``dst`` from data dir ``src``.
-
-    feats_scp: [(utt, "ark:offset")] of the utterances that succeeded; utt2num_frames: {utt: n};
-    conf_files: {name: text} written under dst/conf/; utt2spk: the input's map (may be empty).
-    """
+def subset_data_dir(src, dst, keep, utt2spk, drop=()):
+    """Write the data dir ``src`` restricted to utterances ``keep`` into ``dst`` (replaced)."""
     src, dst = Path(src), Path(dst)
     if dst.exists():
         shutil.rmtree(dst)
     dst.mkdir(parents=True)
-    kept = {utt for utt, _ in feats_scp}
-    kept_spk = {utt2spk[u] for u in kept if u in utt2spk}
-    kept_rec = None
+    keep_spk = {utt2spk[u] for u in keep if u in utt2spk}
+    keep_rec = keep
     if (src / "segments").is_file():
         with open(src / "segments", encoding="utf-8") as f:
-            kept_rec = {p[1] for p in (line.split() for line in f) if p and p[0] in kept}
+            keep_rec = {p[1] for p in (line.split() for line in f) if p and p[0] in keep}
     for item in sorted(src.iterdir()):
-        if not item.is_file() or item.name in REPLACED:
+        if not item.is_file() or item.name in drop or item.name == "spk2utt":
             continue
-        name = item.name
-        if name in UTT_KEYED:
-            _filter_lines(item, dst / name, kept)
-        elif name in SPK_KEYED:
-            _filter_lines(item, dst / name, kept_spk)
-        elif name in REC_KEYED:
-            _filter_lines(item, dst / name, kept_rec if kept_rec is not None else kept)
+        if item.name in UTT_KEYED:
+            _filter_lines(item, dst / item.name, keep)
+        elif item.name in SPK_KEYED:
+            _filter_lines(item, dst / item.name, keep_spk)
+        elif item.name in REC_KEYED:
+            _filter_lines(item, dst / item.name, keep_rec)
         else:
-            shutil.copy2(item, dst / name)
+            shutil.copy2(item, dst / item.name)
     if utt2spk:
         spk2utt = {}
-        for utt in sorted(kept, key=str.encode):
+        for utt in sorted(keep, key=str.encode):
             spk2utt.setdefault(utt2spk[utt], []).append(utt)
         write_scp_like(dst / "spk2utt", ((s, " ".join(us)) for s, us in
                                          sorted(spk2utt.items(), key=lambda x: x[0].encode())))
+
+
+def write_output_data_dir(src, dst, feats_scp, utt2num_frames, frame_shift, conf_files, utt2spk):
+    """Build ``dst`` from data dir ``src`` for the utterances in ``feats_scp``.
+
+    feats_scp: [(utt, "ark:offset")] of the utterances that succeeded; utt2num_frames: {utt: n};
+    conf_files: {name: text} written under dst/conf/; utt2spk: the input's map (may be empty).
+    """
+    dst = Path(dst)
+    subset_data_dir(src, dst, {utt for utt, _ in feats_scp}, utt2spk, drop=FEATURE_FILES)
     write_scp_like(dst / "feats.scp", feats_scp)
     write_scp_like(dst / "utt2num_frames", ((u, utt2num_frames[u]) for u, _ in feats_scp))
     (dst / "frame_shift").write_text(f"{frame_shift:g}\n")

@@ -1,0 +1,126 @@
+"""Parallel jobs: parse_options.sh, split_data.sh, run.pl, steps/featurize.sh (with resume)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+
+from conftest import REPO, golden_data_dir, golden_wav, make_data_dir, run_tool, write_conf
+from speech_reps.errors import DataDirError
+from speech_reps.kaldi.split import split_data_dir
+
+RUN_PL = REPO / "utils" / "parallel" / "run.pl"
+FEATURIZE_SH = REPO / "steps" / "featurize.sh"
+ENV_PATH = f"{Path(sys.executable).parent}:{REPO / 'utils' / 'parallel'}:{os.environ['PATH']}"
+
+
+def bash(script, cwd=None):
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=cwd,
+                          env=dict(os.environ, PATH=ENV_PATH))
+
+
+OPTIONS_SCRIPT = """set -euo pipefail
+nj=4; use_gpu=false; cmd=run.pl; help_message="Usage: x <a>"
+. {repo}/utils/parse_options.sh
+echo "nj=$nj use_gpu=$use_gpu cmd=$cmd rest=$*"
+"""
+
+
+@pytest.mark.parametrize("args,rc,out", [
+    ("--nj 8 --use-gpu true --cmd 'slurm.pl --mem 4G' a b", 0, "nj=8 use_gpu=true cmd=slurm.pl --mem 4G rest=a b"),
+    ("a --nj 8", 0, "nj=4 use_gpu=false cmd=run.pl rest=a --nj 8"),  # options come first
+    ("--use-gpu yes a", 1, 'expected "true" or "false": --use-gpu yes'),
+    ("--foo 1 a", 1, "invalid option --foo"),
+    ("--nj=3 a", 1, "options to scripts must be of the form --name value"),
+    ("--help", 0, "Usage: x <a>"),
+])
+def test_parse_options(tmp_path, args, rc, out):
+    script = tmp_path / "s.sh"
+    script.write_text(OPTIONS_SCRIPT.format(repo=REPO))
+    proc = bash(f"bash {script} {args}")
+    assert proc.returncode == rc and out in proc.stdout + proc.stderr
+
+
+def test_parse_options_config_is_data_not_code(tmp_path):
+    script = tmp_path / "s.sh"
+    script.write_text(OPTIONS_SCRIPT.format(repo=REPO))
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"nj=12  # more jobs\n--cmd=$(touch {tmp_path}/pwned)\n")
+    proc = bash(f"bash {script} --config {conf} x")
+    assert proc.stdout.strip() == f"nj=12 use_gpu=false cmd=$(touch {tmp_path}/pwned) rest=x"
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_split_and_recombine(tmp_path):
+    utts = {f"s{s}-u{u}": golden_wav("spk1-utt1") for s in range(5) for u in range(s + 1)}  # 15 utts
+    data = make_data_dir(tmp_path / "d", utts, utt2spk={u: u.split("-")[0] for u in utts},
+                         extra={"text": {u: "HI" for u in utts}})
+    split = split_data_dir(data, 3)
+    parts = [split / str(n) for n in (1, 2, 3)]
+    spk_sets = [set((p / "spk2utt").read_text().split("\n")[0].split()[:1]) for p in parts]
+    assert all(spk_sets)
+    for name in ("wav.scp", "utt2spk", "text", "spk2utt"):
+        joined = "".join((p / name).read_text() for p in parts)
+        assert joined == (data / name).read_text() if name != "spk2utt" else joined.count("\n") == 5
+    speakers = [set(line.split()[1] for line in (p / "utt2spk").read_text().splitlines()) for p in parts]
+    assert not (speakers[0] & speakers[1]) and not (speakers[1] & speakers[2])  # speakers stay whole
+    per_utt = split_data_dir(data, 4, per_utt=True)
+    sizes = [len((per_utt / str(n) / "utt2spk").read_text().splitlines()) for n in range(1, 5)]
+    assert sizes == [4, 4, 4, 3] and per_utt.name == "split4utt"
+    with pytest.raises(DataDirError, match="cannot split 5 speakers into 6 parts; use --per-utt"):
+        split_data_dir(data, 6)
+
+
+def test_run_pl_substitutes_job_and_reports_failures(tmp_path):
+    proc = bash(f"{RUN_PL} JOB=1:3 {tmp_path}/log.JOB.log echo job JOB \\; [ JOB != 2 ]")
+    assert proc.returncode == 1
+    assert f"run.pl: job 2 failed (code 1), log is in {tmp_path}/log.2.log" in proc.stderr
+    log1 = (tmp_path / "log.1.log").read_text().splitlines()
+    assert log1[0] == "# echo job 1 ; [ 1 != 2 ]" and log1[1].startswith("# Started at")
+    assert log1[3] == "job 1" and log1[4].startswith("# Accounting: time=")
+    assert log1[5].startswith("# Ended (code 0) at")
+    assert (tmp_path / "log.2.log").read_text().splitlines()[-1].startswith("# Ended (code 1)")
+    assert bash(f"{RUN_PL} {tmp_path}/one.log echo 'a b' \\| tr a-z A-Z").returncode == 0
+    assert "A B" in (tmp_path / "one.log").read_text()
+
+
+def test_featurize_sh_equals_one_job_and_resumes(tmp_path, dither0):
+    data = golden_data_dir(tmp_path / "data")
+    single = golden_data_dir(tmp_path / "single")
+    run_tool(REPO / "steps" / "featurize.py", "--fbank-config", dither0, "--progress", "false", single, tmp_path / "one")
+    proc = bash(f"{FEATURIZE_SH} --nj 3 --compress false --fbank-config {dither0} {data} {tmp_path}/log {tmp_path}/feats")
+    assert proc.returncode == 0, proc.stderr
+    ours = dict(kaldiio.load_scp(str(data / "feats.scp")))
+    ref = dict(kaldiio.load_scp(str(tmp_path / "one" / "feats.scp")))
+    assert ours.keys() == ref.keys() and all(np.array_equal(ours[k], ref[k]) for k in ref)
+    assert (data / "utt2num_frames").read_text() == (tmp_path / "one" / "utt2num_frames").read_text()
+    assert (data / "frame_shift").read_text() == "0.01\n" and (data / "conf" / "fbank.conf").is_file()
+    assert run_tool(REPO / "utils" / "validate_data_dir.py", data).returncode == 0
+
+    # a killed job: its outputs are incomplete; the rerun recomputes only that job
+    feats = tmp_path / "feats"
+    (feats / "raw_fbank_data.2.done").unlink()
+    (feats / "raw_fbank_data.2.scp").unlink()
+    before = {n: (feats / f"raw_fbank_data.{n}.ark").stat().st_mtime_ns for n in (1, 3)}
+    proc = bash(f"{FEATURIZE_SH} --nj 3 --compress false --fbank-config {dither0} {data} {tmp_path}/log {tmp_path}/feats")
+    assert proc.returncode == 0, proc.stderr
+    assert {n: (feats / f"raw_fbank_data.{n}.ark").stat().st_mtime_ns for n in (1, 3)} == before
+    assert "already done" in (tmp_path / "log" / "featurize_data.1.log").read_text()
+    assert "already done" not in (tmp_path / "log" / "featurize_data.2.log").read_text()
+    assert (data / ".backup" / "feats.scp").is_file()
+    assert len(dict(kaldiio.load_scp(str(data / "feats.scp")))) == 4
+
+
+def test_featurize_sh_fails_under_95_percent(tmp_path):
+    utts = {f"u{i:02d}": golden_wav("spk3-short") for i in range(10)}
+    utts["u03"] = "false |"
+    data = make_data_dir(tmp_path / "data", utts, utt2spk={u: u for u in utts})
+    proc = bash(f"{FEATURIZE_SH} --nj 2 --per-utt true {data}")
+    assert proc.returncode == 1
+    assert "only 9 of 10 utterances were featurized (less than 95%); failed, e.g.:\nu03" in proc.stderr
+    assert f"the reasons are in {data}/log/featurize_data.*.log" in proc.stderr
+    assert "utterance u03 (false |): command exited with code 1" in (data / "log" / "featurize_data.1.log").read_text()
