@@ -1,0 +1,111 @@
+"""Weights download against a local HTTP server on 127.0.0.1: resume, checksums, atomic landing."""
+
+import hashlib
+import io
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from speech_reps.download import DownloadError, download, fetch, verify
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class Server:
+    """Serves ``files`` with HTTP Range support; ``cut_next`` drops the next response half way."""
+
+    def __init__(self):
+        self.files, self.cut_next, self.ranges = {}, False, []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                if "Range" in self.headers:
+                    start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+                    server.ranges.append(start)
+                    if start >= len(body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                if server.cut_next:
+                    server.cut_next = False
+                    self.wfile.write(body[start:start + (len(body) - start) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(body[start:])
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+def test_interrupted_download_resumes_and_lands_atomically(tmp_path, server):
+    server.files["/w.pt"] = PAYLOAD
+    server.cut_next = True
+    with pytest.raises(DownloadError, match="connection ended early .*rerun to resume"):
+        fetch(f"{server.url}/w.pt", tmp_path / "w.pt")
+    assert not (tmp_path / "w.pt").exists()
+    half = (tmp_path / "w.pt.part").stat().st_size
+    assert 0 < half < len(PAYLOAD)
+    fetch(f"{server.url}/w.pt", tmp_path / "w.pt")
+    assert server.ranges == [half]  # the second request asked only for the rest
+    assert (tmp_path / "w.pt").read_bytes() == PAYLOAD and not (tmp_path / "w.pt.part").exists()
+
+
+def test_sha256_is_recorded_then_checked(tmp_path, server):
+    server.files["/wav2vec_large.pt"] = PAYLOAD
+    path = download("wav2vec", tmp_path, url=f"{server.url}/wav2vec_large.pt")
+    assert path == tmp_path / "wav2vec_large.pt"
+    assert (tmp_path / "wav2vec_large.pt.sha256").read_text().split()[0] == hashlib.sha256(PAYLOAD).hexdigest()
+    path.write_bytes(PAYLOAD[:-1] + b"x")
+    with pytest.raises(DownloadError, match="SHA-256 differs from the one recorded"):
+        download("wav2vec", tmp_path)
+
+
+def test_gluon_names_carry_their_sha1(tmp_path, server):
+    good = tmp_path / f"model-{hashlib.sha1(PAYLOAD).hexdigest()[:8]}.params"
+    good.write_bytes(PAYLOAD)
+    verify(good)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("decoar-encoder-29b8e2ac.params", PAYLOAD)
+    server.files["/decoar.zip"] = zipped.getvalue()
+    with pytest.raises(DownloadError, match="SHA-1 does not start with 29b8e2ac"):
+        download("decoar", tmp_path, url=f"{server.url}/decoar.zip")
+    assert not (tmp_path / "decoar-encoder-29b8e2ac.params").exists()  # a bad download is moved aside
+    assert (tmp_path / "decoar-encoder-29b8e2ac.params.corrupt").read_bytes() == PAYLOAD  # unzipped
+
+
+def test_http_errors_and_unknown_models(tmp_path, server):
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(f"{server.url}/missing.pt", tmp_path / "m.pt")
+    with pytest.raises(DownloadError, match="no download known for 'nope'"):
+        download("nope", tmp_path)
