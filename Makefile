@@ -11,7 +11,7 @@ TF_CPU := tensorflow-cpu==2.21.0
 TF_HUB := tensorflow-hub==0.16.1 tf-keras==2.21.0
 PYTEST_ARGS ?=
 
-.PHONY: test venv clean
+.PHONY: test venv demo clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ venv: $(VENV)/.installed
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The main job: the mini recipe, offline. fbank always; every model whose weights are in artifacts/.
+demo: venv
+	cd egs/mini && ./run.sh --model fbank
+	@cd egs/mini && for m in decoar wav2vec wav2vec2 hubert; do \
+	  ./run.sh --stage 3 --model $$m --download false 2>/dev/null || echo "demo: $$m skipped (no weights in artifacts/)"; \
+	done
+	@echo "demo: features in egs/mini/data/*_*/feats.scp; probe accuracies:"; \
+	  for f in egs/mini/exp/probe_*/accuracy; do echo "  $$f: $$(cat $$f)"; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,7 +1,7 @@
 # Source this from the repo root or a recipe dir (egs/<name>/): . ./path.sh
 # Puts steps/, utils/ and utils/parallel/ (run.pl) on PATH, activates .venv, and adds Kaldi's feature binaries
 # ($KALDI_ROOT/src/featbin) when KALDI_ROOT is set.
-SPEECH_REPS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SPEECH_REPS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 export SPEECH_REPS_ROOT
 export PATH=$SPEECH_REPS_ROOT/steps:$SPEECH_REPS_ROOT/utils:$SPEECH_REPS_ROOT/utils/parallel:$PATH
 if [ -f "$SPEECH_REPS_ROOT/.venv/bin/activate" ]; then

@@ -1,0 +1,42 @@
+"""egs/mini end to end on a small subset: real speech (Asterisk prompts, installed by the
+recipe's set-up with apt), sox pipes, fbank and a (small, random) DeCoAR, probes."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import kaldiio
+import pytest
+
+from conftest import REPO
+from decoar_files import mxnet_names, random_weights, write_params
+
+
+@pytest.mark.slow
+def test_mini_recipe_stages(tmp_path):
+    recipe = tmp_path / "mini"
+    shutil.copytree(REPO / "egs" / "mini", recipe, ignore=shutil.ignore_patterns("data", "exp", "feats"))
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    write_params(artifacts / "decoar-encoder-29b8e2ac.params", mxnet_names(random_weights(40, 32, 2), "legacy", "decoar0_"))
+    env = dict(os.environ, SPEECH_REPS_ROOT=str(REPO), PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    proc = subprocess.run(["./run.sh", "--per-lang", "8", "--model", "decoar", "--artifacts", str(artifacts),
+                           "--download", "false"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for stage in ("Stage 0: data preparation", "Stage 1: validate", "Stage 2: Kaldi fbank", "Stage 3: featurize with decoar"):
+        assert stage in proc.stdout
+    assert "probe: fbank test accuracy" in proc.stdout and "probe: decoar test accuracy" in proc.stdout
+    assert (recipe / "data" / "train" / "wav.scp").read_text().splitlines()[0].endswith("-r 16000 -t wav - |")
+    for name, dim in (("fbank", 40), ("decoar", 64)):
+        feats = dict(kaldiio.load_scp(str(recipe / "data" / f"test_{name}" / "feats.scp")))
+        assert len(feats) == 6 and all(m.shape[1] == dim for m in feats.values())  # 2 of 8 per language
+        assert 0.0 <= float((recipe / "exp" / f"probe_{name}" / "accuracy").read_text()) <= 1.0
+    assert (recipe / "data" / "train_decoar" / "frame_shift").read_text() == "0.01\n"
+
+    offline = subprocess.run(["./run.sh", "--stage", "3", "--model", "wav2vec", "--artifacts", str(artifacts),
+                              "--download", "false"], cwd=recipe, env=env, capture_output=True, text=True)
+    assert offline.returncode == 1
+    assert offline.stderr.strip().splitlines()[-1] == (
+        f"run.sh: no wav2vec weights: put wav2vec_large.pt into {artifacts}/ (utils/download_models.sh wav2vec "
+        "needs the internet), or run with --model fbank, which runs offline")
