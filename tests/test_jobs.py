@@ -124,3 +124,65 @@ def test_featurize_sh_fails_under_95_percent(tmp_path):
     assert "only 9 of 10 utterances were featurized (less than 95%); failed, e.g.:\nu03" in proc.stderr
     assert f"the reasons are in {data}/log/featurize_data.*.log" in proc.stderr
     assert "utterance u03 (false |): command exited with code 1" in (data / "log" / "featurize_data.1.log").read_text()
+
+
+UTILS = REPO / "utils"
+
+
+def small_dir(root, n=6):
+    utts = sorted(f"s{i % 3}-u{i}" for i in range(n))
+    return make_data_dir(root, {u: golden_wav("spk3-short") for u in utts}, utt2spk={u: u.split("-")[0] for u in utts},
+                         extra={"text": {u: "HELLO" for u in utts}})
+
+
+def test_split_then_combine_round_trip(tmp_path):
+    data = small_dir(tmp_path / "d")
+    assert bash(f"cd {tmp_path} && {UTILS}/split_data.sh --per-utt d 3").returncode == 0
+    parts = " ".join(f"d/split3utt/{n}" for n in (1, 2, 3))
+    proc = bash(f"cd {tmp_path} && {UTILS}/combine_data.sh all {parts}")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("wav.scp", "utt2spk", "text"):
+        assert (tmp_path / "all" / name).read_text() == (data / name).read_text()
+    assert (tmp_path / "all" / "spk2utt").read_text() == "s0 s0-u0 s0-u3\ns1 s1-u1 s1-u4\ns2 s2-u2 s2-u5\n"
+    proc = bash(f"cd {tmp_path} && {UTILS}/combine_data.sh twice d d")
+    assert proc.returncode == 1 and "s0-u0: also in d/" in proc.stderr
+
+
+@pytest.mark.parametrize("breakage,message", [
+    (lambda d: (d / "text").unlink(), "text: missing"),
+    (lambda d: (d / "utt2spk").unlink(), "utt2spk: missing"),
+    (lambda d: (d / "text").write_text("s0-u0 HI\ns0-u3 HI\n"), "text: utterances differ from the data dir's (4 missing"),
+    (lambda d: (d / "wav.scp").write_text((d / "wav.scp").read_text().replace("s0-u0", "zz")), "not sorted"),
+    (lambda d: (d / "spk2utt").write_text("s0 s0-u0\ns1 s1-u1 s1-u4\ns2 s2-u2 s2-u5\n"), "does not list s0-u3"),
+    (lambda d: (d / "feats.scp").write_text("s0-u0 x.ark:1\n"), "feats.scp: utterances differ"),
+])
+def test_validate_data_dir_sh_catches_each_problem(tmp_path, breakage, message):
+    data = small_dir(tmp_path / "d")
+    (data / "spk2utt").write_text("s0 s0-u0 s0-u3\ns1 s1-u1 s1-u4\ns2 s2-u2 s2-u5\n")
+    assert bash(f"{UTILS}/validate_data_dir.sh {data}").returncode == 0
+    breakage(data)
+    proc = bash(f"{UTILS}/validate_data_dir.sh {data}")
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    if message == "text: missing":
+        assert bash(f"{UTILS}/validate_data_dir.sh --no-text {data}").returncode == 0
+
+
+def test_fix_and_copy_data_dir(tmp_path):
+    data = small_dir(tmp_path / "d")
+    (data / "text").write_text("s0-u0 HI\ns1-u1 HI\ns1-u4 HI\ns2-u2 HI\ns2-u5 HI\n")  # s0-u3 has no text
+    proc = bash(f"{UTILS}/fix_data_dir.sh {data}")
+    assert proc.returncode == 0 and "kept 5 utterances, dropped 1" in proc.stdout
+    assert "s0-u3" not in (data / "utt2spk").read_text() and "s0-u3" in (data / ".backup" / "utt2spk").read_text()
+    assert (data / "spk2utt").read_text().splitlines()[0] == "s0 s0-u0"
+    assert bash(f"{UTILS}/validate_data_dir.sh {data}").returncode == 0
+    assert bash(f"{UTILS}/copy_data_dir.sh {data} {tmp_path}/copy").returncode == 0
+    assert (tmp_path / "copy" / "text").read_text() == (data / "text").read_text()
+    assert not (tmp_path / "copy" / ".backup").exists()
+
+
+def test_run_pl_gpu_needs_a_gpu(tmp_path):
+    proc = bash(f"CUDA_VISIBLE_DEVICES= {RUN_PL} --gpu 1 {tmp_path}/g.log true")
+    assert proc.returncode == 1 and "--gpu 1: no GPU visible" in proc.stderr
+    proc = bash(f"CUDA_VISIBLE_DEVICES=3,5 {RUN_PL} --gpu 1 JOB=1:3 {tmp_path}/g.JOB.log echo gpu '$CUDA_VISIBLE_DEVICES'")
+    assert proc.returncode == 0
+    assert [(tmp_path / f"g.{j}.log").read_text().splitlines()[3] for j in (1, 2, 3)] == ["gpu 3", "gpu 5", "gpu 3"]

@@ -4,12 +4,13 @@
 Reads <data-dir>/{wav.scp,segments,utt2spk,spk2utt}, and feats.scp / utt2num_frames when
 present; prints one line per problem (file:line: key: cause) and exits 1 if there is any.
 
-Usage: utils/validate_data_dir.py [--no-check-files] <data-dir>
+Usage: utils/validate_data_dir.py [--no-check-files] [--require-text] [--require-utt2spk] <data-dir>
  e.g.: utils/validate_data_dir.py data/train
 """
 
 import argparse
 import sys
+from pathlib import Path
 
 from speech_reps.errors import DataDirError
 from speech_reps.kaldi import DataDir
@@ -24,16 +25,20 @@ def get_args(argv=None):
     parser.add_argument("data_dir", metavar="<data-dir>")
     parser.add_argument("--no-check-files", action="store_true",
                         help="do not check that the audio files of wav.scp exist")
+    parser.add_argument("--require-text", action="store_true", help="text must exist (Kaldi's default)")
+    parser.add_argument("--require-utt2spk", action="store_true", help="utt2spk must exist (as Kaldi requires)")
+    parser.add_argument("--no-feats", action="store_true", help="do not check feats.scp / utt2num_frames")
     return parser.parse_args(argv)
 
 
-def feature_problems(data):
-    """feats.scp and utt2num_frames, when present, must cover exactly the utterances."""
+def coverage_problems(data, names):
+    """Each of ``names``, when present, must cover exactly the utterances."""
     problems, utts = [], [u.utt for u in data.utterances]
-    for name in ("feats.scp", "utt2num_frames"):
+    for name in names:
         path = data.path / name
         if path.is_file():
-            keys = [r.key for r in read_table(path, problems, min_fields=1, max_fields=1)]
+            keys = [r.key for r in read_table(path, problems, min_fields=0 if name == "text" else 1,
+                                              max_fields=None if name == "text" else 1)]
             if keys != utts:
                 extra, missing = set(keys) - set(utts), set(utts) - set(keys)
                 problems.append(f"{path}: utterances differ from the data dir's "
@@ -42,18 +47,21 @@ def feature_problems(data):
     return problems
 
 
-def validate(data_dir, check_files=True):
+def validate(data_dir, check_files=True, require_text=False, require_utt2spk=False, feats=True):
     """Problem lines of ``data_dir``; empty when it is valid."""
+    missing = [f"{data_dir}/{name}: missing" for name, needed in (("text", require_text), ("utt2spk", require_utt2spk))
+               if needed and not (Path(data_dir) / name).is_file()]
     try:
         data = DataDir.load(data_dir, check_files=check_files)
     except DataDirError as e:
-        return e.problems
-    return feature_problems(data)
+        return missing + e.problems
+    return missing + coverage_problems(data, ["text"] + (["feats.scp", "utt2num_frames"] if feats else []))
 
 
 def main(argv=None):
     args = get_args(argv)
-    problems = validate(args.data_dir, check_files=not args.no_check_files)
+    problems = validate(args.data_dir, check_files=not args.no_check_files, require_text=args.require_text,
+                        require_utt2spk=args.require_utt2spk, feats=not args.no_feats)
     for line in problems:
         print(f"{PROG}: {line}", file=sys.stderr)
     if not problems:

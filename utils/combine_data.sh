@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Combine data dirs into one, as Kaldi's utils/combine_data.sh: the tables all sources have are
+# concatenated and sorted, spk2utt is rebuilt; a key in two sources is an error.
+set -euo pipefail
+[ $# -ge 2 ] || { echo "Usage: $0 <dest-data-dir> <src-data-dir1> [<src-data-dir2> ...]" >&2; exit 1; }
+python3 -c 'import sys
+from speech_reps.errors import DataDirError
+from speech_reps.kaldi.datadir_tools import combine_data_dirs
+try:
+    names = combine_data_dirs(sys.argv[1], sys.argv[2:])
+except DataDirError as e:
+    sys.exit("\n".join(f"combine_data.sh: {p}" for p in e.problems))
+print(f"combine_data.sh: {sys.argv[1]}: combined {chr(32).join(names)} of {len(sys.argv) - 2} dirs")' "$@"
