@@ -51,7 +51,8 @@ def test_slurm_equals_run_pl(slurm, tmp_path, dither0):
 
 @pytest.mark.slow
 def test_slurm_pl_reports_failed_tasks(slurm, tmp_path):
-    proc = bash(f"cd {tmp_path} && slurm.pl --mem 100M JOB=1:3 log/t.JOB.log echo task JOB \\; [ JOB != 2 ]")
+    proc = bash(f"cd {tmp_path} && slurm.pl --config {REPO}/conf/slurm.conf --mem 100M --num-threads 1 "
+                f"JOB=1:3 log/t.JOB.log echo task JOB \\; [ JOB != 2 ]")
     assert proc.returncode == 1
     assert "slurm.pl: job 2 failed (code 1), log is in log/t.2.log" in proc.stderr
     assert (tmp_path / "log" / "t.3.log").read_text().splitlines()[3] == "task 3"

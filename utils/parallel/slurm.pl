@@ -10,7 +10,7 @@ Options:
   --time <limit>        time limit per job
   --max-jobs-run <n>    at most n array tasks at once
   --config <file>       Kaldi slurm.conf: "command sbatch ...", "option name=* args-with-$0",
-                        "option name=value args", "default name=value" (default: built in)
+                        "option name=value args", "default name=value" (default: the toolkit's conf/slurm.conf)
 Submits with sbatch --wait, so it returns when every task has ended; each task writes its log
 with Kaldi's header and footer. Exit status 1 if any task failed (their logs are named).
 """
@@ -22,20 +22,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from speech_reps.conf_dir import default_conf
 from speech_reps.parallel import LauncherError, command_string, ended_with_code, parse_job_args
 
 PROG = "slurm.pl"
-DEFAULT_CONFIG = """\
-command sbatch --export=ALL --ntasks-per-node=1
-option time=* --time=$0
-option mem=* --mem=$0
-option mem=0
-option num_threads=* --cpus-per-task=$0
-option num_threads=1 --cpus-per-task=1
-default gpu=0
-option gpu=0
-option gpu=* --gres=gpu:$0
-"""
 
 
 def read_config(text, source):
@@ -124,8 +114,8 @@ def main(argv):
     try:
         given, config, max_jobs, argv = parse_options(argv)
         var, first, last, log_template, words = parse_job_args(argv)
-        text = Path(config).read_text() if config else DEFAULT_CONFIG
-        command, options, defaults = read_config(text, config or "built-in config")
+        config = config or default_conf("slurm.conf")
+        command, options, defaults = read_config(Path(config).read_text(), config)
         args = sbatch_args(options, {**defaults, **given})
     except (LauncherError, ValueError, OSError) as e:
         print(f"{PROG}: {e}\n{__doc__}", file=sys.stderr)
