@@ -27,7 +27,8 @@ def test_mini_recipe_stages(tmp_path):
     for stage in ("Stage 0: data preparation", "Stage 1: validate", "Stage 2: Kaldi fbank", "Stage 3: featurize with decoar"):
         assert stage in proc.stdout
     assert "probe: fbank test accuracy" in proc.stdout and "probe: decoar test accuracy" in proc.stdout
-    assert (recipe / "data" / "train" / "wav.scp").read_text().splitlines()[0].endswith("-r 16000 -t wav - |")
+    first = (recipe / "data" / "train" / "wav.scp").read_text().splitlines()[0]
+    assert " sox -D " in first and first.endswith(" -r 16000 -t wav - |")
     for name, dim in (("fbank", 40), ("decoar", 64)):
         feats = dict(kaldiio.load_scp(str(recipe / "data" / f"test_{name}" / "feats.scp")))
         assert len(feats) == 6 and all(m.shape[1] == dim for m in feats.values())  # 2 of 8 per language

@@ -4,7 +4,9 @@
 Reads <sounds>/{en_US_f_Allison,fr_CA_f_June,es_MX_f_Allison}/*.wav (8 kHz prompts, one voice per
 language); takes the first --per-lang prompts of each language in name order, every 4th to
 test. Utterance ids are <lang>-<prompt>, the language is the "speaker"; wav.scp entries are
-sox pipes to 16 kHz, so Kaldi's pipe syntax is exercised. Writes wav.scp, utt2spk, spk2utt.
+sox pipes to 16 kHz, so Kaldi's pipe syntax is exercised (-D: sox would otherwise add random
+dither when it resamples, and the features would change from run to run). Writes wav.scp,
+utt2spk, spk2utt.
 
 Usage: local/prepare_data.py [--per-lang N] <sounds-dir> <data-root>
 """
@@ -33,7 +35,7 @@ def prepare(sounds, data_root, per_lang):
             raise SystemExit(f"prepare_data.py: {Path(sounds, voice)}: {len(wavs)} prompts, {per_lang} wanted")
         for i, wav in enumerate(wavs):
             utt = f"{lang}-{re.sub(r'[^A-Za-z0-9_-]', '_', wav.stem)}"
-            sets["test" if i % 4 == 3 else "train"][utt] = (lang, f"sox {wav} -r 16000 -t wav - |")
+            sets["test" if i % 4 == 3 else "train"][utt] = (lang, f"sox -D {wav} -r 16000 -t wav - |")
     for name, utts in sets.items():
         d = Path(data_root, name)
         d.mkdir(parents=True, exist_ok=True)
