@@ -5,12 +5,16 @@ and data/ (the input data dir pointing at the new features, with conf/ recording
 A bad utterance is logged with its id, source and cause, and the others are still written.
 """
 
+import hashlib
+import json
 import logging
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 from tqdm import tqdm
 
@@ -35,6 +39,10 @@ class Summary:
     done: int
     failed: int
     seconds_of_audio: float
+
+    @property
+    def failed_fraction(self):
+        return self.failed / max(1, self.done + self.failed)
 
     def line(self):
         return (f"done {self.done} utterances ({self.seconds_of_audio / 3600:.3f} h of audio), "
@@ -65,10 +73,14 @@ class _Inputs:
 
     def wave(self, utt):
         wave = self.audio.load(utt)
+        if len(wave) == 0:
+            raise AudioError(utt.utt, utt.source, "empty audio")
+        if not np.isfinite(wave).all():
+            raise AudioError(utt.utt, utt.source, "audio contains NaN or Inf")
         if len(wave) < self.min_duration * self.featurizer.sample_rate:
             raise AudioError(utt.utt, utt.source, f"shorter than --min-duration={self.min_duration:g}s")
         if self.featurizer.num_frames(len(wave)) == 0:
-            raise AudioError(utt.utt, utt.source, f"too short for one frame ({len(wave)} samples)")
+            raise AudioError(utt.utt, utt.source, f"shorter than the model's receptive field ({len(wave)} samples give no frame)")
         return wave
 
     def raw_features(self, utt, wave):
@@ -134,60 +146,43 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
 
     name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
     <name>.utt2num_frames unless name is "feats"); data_copy: also write <out_dir>/data/.
-
     pool="mean": one vector per utterance instead, written as Kaldi's extract_xvectors.sh does
     (xvector.scp, spk_xvector.scp, num_utts.ark) rather than feats.scp and a data dir.
+    Failed utterances go to <out_dir>/failed ("<utt> <reason>"). A run killed part way resumes
+    when the same call is made again (see kaldi/writer.py), to byte-identical output.
     """
     if pool not in POOLS:
         raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
-    data = DataDir.load(data_dir)
+    data = DataDir.load(data_dir, lenient=True)
+    for problem in data.audio_problems:
+        log.error("%s", problem)
     featurizer = create(model, **(model_options or {}))
     inputs = _Inputs(featurizer, data, allow_resample, channel)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    failed = []
-
-    def on_error(e):
-        log.error("%s", e)
-        failed.append(e.utt)
-
-    todo = data.utterances
-    if inputs.spk_stats is not None:
-        inputs.accumulate_speaker_stats(todo, on_error)
-        bad = set(failed)
-        todo = [u for u in todo if u.utt not in bad]
-
-    seconds, started = 0.0, time.time()
-    bar = tqdm(total=len(data), initial=len(failed), unit="utt", file=sys.stderr,
-               disable=not progress, desc=f"{model}")
-    if pool != "none":
-        name = "xvector"
-    with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress=compress) as writer:
-        for batch in _batches(todo, inputs, batch_frames, on_error, bar):
-            outputs = featurizer.featurize(batch)
-            featurizer.check_output(batch, outputs)
-            for key, n, feats in zip(batch.keys, batch.num_samples, outputs):
-                writer.write(key, feats if pool == "none" else xvectors.pool(feats, pool))
-                seconds += n / featurizer.sample_rate
-            bar.update(len(batch.keys))
-            bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF "
-                                f"{(time.time() - started) / max(seconds, 1e-9):.4f}")
-    bar.close()
-
-    entries = writer.scp_entries()
-    if pool != "none":
-        if data.utt2spk:
-            xvectors.write_speaker_means(out_dir, entries, data.utt2spk)
-        return Summary(len(entries), len(failed), seconds)
-    write_scp_like(out_dir / ("utt2num_frames" if name == "feats" else f"{name}.utt2num_frames"),
-                   ((k, writer.num_frames[k]) for k, _ in entries))
-    (out_dir / "frame_shift").write_text(f"{featurizer.frame_shift:g}\n")
+    out_dir = _writable_dir(out_dir)
     settings = {
         "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
         "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
         "compress": compress, "allow_resample": allow_resample, "channel": channel,
         "featurizer": featurizer.describe(),
     }
+    run_id = hashlib.sha1(json.dumps([settings, batch_frames, pool, name, [u.__dict__ for u in data.utterances]],
+                                     sort_keys=True, default=str).encode()).hexdigest()
+    name = "xvector" if pool != "none" else name
+    with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress, run_id) as writer:
+        if writer.resumed:
+            log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
+        seconds = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model)
+    failures = writer.failures
+    write_scp_like(out_dir / "failed", sorted(failures.items(), key=lambda x: x[0].encode()))
+    entries = writer.scp_entries()
+    summary = Summary(len(entries), len(failures), seconds)
+    if pool != "none":
+        if data.utt2spk:
+            xvectors.write_speaker_means(out_dir, entries, data.utt2spk)
+        return summary
+    write_scp_like(out_dir / ("utt2num_frames" if name == "feats" else f"{name}.utt2num_frames"),
+                   ((k, writer.num_frames[k]) for k, _ in entries))
+    (out_dir / "frame_shift").write_text(f"{featurizer.frame_shift:g}\n")
     conf_files = _conf_files(featurizer, settings)
     (out_dir / "conf").mkdir(exist_ok=True)
     for conf_name, text in conf_files.items():  # also for featurize.sh, which copies them on
@@ -195,7 +190,51 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     if data_copy:
         write_output_data_dir(data.path, out_dir / "data", entries, writer.num_frames,
                               featurizer.frame_shift, conf_files, data.utt2spk)
-    return Summary(len(entries), len(failed), seconds)
+    return summary
+
+
+def _writable_dir(out_dir):
+    """``out_dir``, created; an unwritable one is an error before any work."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write to {out_dir}: {e.strerror}") from None
+    return out_dir
+
+
+def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
+    """The batches through the model into ``writer``; returns the seconds of audio written."""
+    def on_error(e):
+        log.error("%s", e)
+        if e.utt not in writer.failures:
+            writer.fail(e.utt, e.cause)
+
+    todo = data.utterances
+    if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
+        inputs.accumulate_speaker_stats(todo, on_error)
+    done = writer.processed
+    todo = [u for u in todo if u.utt not in done]
+    seconds, started = 0.0, time.time()
+    bar = tqdm(total=len(data), initial=len(data) - len(todo), unit="utt", file=sys.stderr,
+               disable=not progress, desc=f"{model}")
+    for batch in _batches(todo, inputs, batch_frames, on_error, bar):
+        outputs = featurizer.featurize(batch)
+        featurizer.check_output(batch, outputs)
+        for key, n, feats in zip(batch.keys, batch.num_samples, outputs):
+            if not np.isfinite(feats).all():
+                on_error(AudioError(key, "model output", "model output contains NaN or Inf"))
+                continue
+            writer.write(key, feats if pool == "none" else xvectors.pool(feats, pool))
+            seconds += n / featurizer.sample_rate
+        writer.checkpoint()
+        bar.update(len(batch.keys))
+        bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF {(time.time() - started) / max(seconds, 1e-9):.4f}")
+    writer.checkpoint()  # failures after the last batch
+    bar.close()
+    return seconds
 
 
 class FileFeaturizer:

@@ -34,6 +34,9 @@ def get_args(argv=None):
     parser.add_argument("--pool", default="none", choices=("none", "mean"),
                         help="mean: one vector per utterance, written as xvector.scp / spk_xvector.scp "
                              "like Kaldi's extract_xvectors.sh (default: none, frame-level feats.scp)")
+    parser.add_argument("--max-failed-frac", type=float, default=0.05,
+                        help="exit non-zero when more than this fraction of the utterances failed; "
+                             "they are listed in <out-dir>/failed either way (default: %(default)s)")
     parser.add_argument("--name", default="feats",
                         help="prefix of the outputs: <name>.ark, <name>.scp (default: %(default)s)")
     parser.add_argument("--write-data-dir", type=str2bool, default=True, metavar="true|false",
@@ -55,7 +58,8 @@ def main(argv=None):
     if args.resume and done.is_file() and done.read_text() == command + "\n":
         logging.info("%s: already done by an earlier run (%s); skipping", PROG, done)
         return 0
-    done.unlink(missing_ok=True)
+    if done.exists():
+        done.unlink()
     try:
         summary = featurize_data_dir(
             args.data_dir, args.out_dir, model=args.model, model_options=model_options(args),
@@ -67,8 +71,14 @@ def main(argv=None):
         for line in str(e).splitlines():
             print(f"{PROG}: {line}", file=sys.stderr)
         return 1
+    except OSError as e:  # disk full, file too large...: what was finished stays resumable
+        print(f"{PROG}: writing {e.filename or args.out_dir}: {e.strerror or e}; rerun the same "
+              "command to resume", file=sys.stderr)
+        return 1
     print(summary.line(), file=sys.stderr)
-    if summary.done == 0 and summary.failed > 0:
+    if summary.failed_fraction > args.max_failed_frac or summary.done == 0 and summary.failed > 0:
+        print(f"{PROG}: {summary.failed} of {summary.done + summary.failed} utterances failed, more than "
+              f"--max-failed-frac {args.max_failed_frac:g}; see {args.out_dir}/failed", file=sys.stderr)
         return 1
     done.write_text(command + "\n")  # last: marks the job complete for --resume
     return 0

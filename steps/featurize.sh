@@ -59,7 +59,9 @@ if [ "$stage" -le 0 ]; then
 fi
 
 if [ "$stage" -le 1 ]; then
-  opts=(--model "$model" --compress "$compress" --write-data-dir false --resume true --progress false)
+  # jobs accept any failure rate: the 95% rule below judges the whole data dir
+  opts=(--model "$model" --compress "$compress" --write-data-dir false --resume true --progress false
+        --max-failed-frac 1)
   for opt in params fbank_config cmvn norm_vars output layer gpu batch_frames; do
     [ -n "${!opt}" ] && opts+=("--${opt//_/-}" "${!opt}")
   done

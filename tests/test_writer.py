@@ -59,13 +59,14 @@ def test_compression_equals_copy_feats(tmp_path):
         assert np.abs(a - b).max() <= 2 * (mats[key].max() - mats[key].min()) / 65535 + 1e-6
 
 
-def test_exception_mid_write_keeps_the_complete_matrices(tmp_path, monkeypatch):
-    w = FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp")
+def test_exception_mid_write_leaves_nothing_reachable_and_resumes(tmp_path, monkeypatch):
+    w = FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1")
     w.write("a", MATS["utt-a"])
+    w.checkpoint()
     real_save = kaldiio.save_ark
 
     def dies_half_way(fd, array_dict, **kwargs):
-        fd.write(b"b \x00BFM \x04\x07")  # a matrix header, then the process "fails"
+        fd.write(b"b \x00BFM \x04\x07")  # a matrix header, then the disk is full
         raise OSError("disk full")
 
     monkeypatch.setattr(writer_module.kaldiio, "save_ark", dies_half_way)
@@ -73,10 +74,19 @@ def test_exception_mid_write_keeps_the_complete_matrices(tmp_path, monkeypatch):
         with w:
             w.write("b", MATS["utt-b"])
     monkeypatch.setattr(writer_module.kaldiio, "save_ark", real_save)
-    assert (tmp_path / "f.scp").read_text().split()[0] == "a"
-    assert len((tmp_path / "f.scp").read_text().splitlines()) == 1
-    back = dict(kaldiio.load_ark(str(tmp_path / "f.ark")))  # the archive ends cleanly after "a"
-    assert list(back) == ["a"] and np.array_equal(back["a"], MATS["utt-a"])
+    assert not (tmp_path / "f.scp").exists() and not (tmp_path / "f.ark").exists()
+    assert list(kaldiio.load_ark(str(tmp_path / "f.ark.tmp")))[0][0] == "a"  # cut back to complete matrices
+
+    assert (tmp_path / "f.ark.journal").read_text().splitlines() == ["# run-1", "E a 2 7", "B 2257"]
+    with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1") as again:
+        assert again.resumed and again.processed == {"a"}
+        again.write("b", MATS["utt-b"])
+    back = dict(kaldiio.load_scp(str(tmp_path / "f.scp")))
+    assert list(back) == ["a", "b"] and np.array_equal(back["a"], MATS["utt-a"])
+    assert not (tmp_path / "f.ark.journal").exists()
+    fresh = FeatureWriter(tmp_path / "g.ark", tmp_path / "g.scp", fingerprint="run-2")
+    fresh._f.close()
+    assert not FeatureWriter(tmp_path / "g.ark", tmp_path / "g.scp", fingerprint="other").resumed
 
 
 def test_bad_key(tmp_path):

@@ -1,7 +1,8 @@
 """Audio of Kaldi data dirs at Kaldi's int16 scale: plain files, ``cmd |`` pipes, ``file.ark:offset``.
 
 - Plain paths: anything soundfile (libsndfile) reads: wav, flac, ogg, ...
-- ``cmd |``: run with /bin/sh as Kaldi's popen does; a non-zero exit is an error (kaldiio would
+- ``cmd |``: run with /bin/sh as Kaldi's popen does (wav.scp is trusted input, as in Kaldi: its
+  commands run as they are); a non-zero exit or no output is an error (kaldiio would
   ignore it), and the bytes are decoded by soundfile.
 - ``file.ark:offset``: kaldiio reads the wav stored in the archive.
 
@@ -13,6 +14,7 @@ libsoxr binding, the resampler librosa and torchaudio's sox backend build on).
 """
 
 import io
+import os
 import subprocess
 
 import numpy as np
@@ -38,6 +40,8 @@ def read_rxfile(rxfile):
             err = proc.stderr.decode(errors="replace").strip().splitlines()
             raise _ReadError(f"command exited with code {proc.returncode}"
                              + (f": {err[-1]}" if err else ""))
+        if not proc.stdout:
+            raise _ReadError("command produced no output")
         return _decode(io.BytesIO(proc.stdout), "pipe output")
     if kind == "ark":
         import kaldiio
@@ -57,6 +61,8 @@ def read_rxfile(rxfile):
         else:
             samples = samples.astype(np.float32) * INT16_SCALE
         return int(rate), samples.reshape(len(samples), -1)
+    if not os.path.isfile(rxfile):
+        raise _ReadError(f"file not found: {rxfile}")
     return _decode(rxfile, "file")
 
 
@@ -106,6 +112,8 @@ class AudioLoader:
     @staticmethod
     def _segment(samples, rate, utt):
         n = len(samples)
+        if utt.start < 0 or (utt.end != -1 and utt.end <= utt.start):
+            raise _ReadError(f"invalid segment: end {utt.end:g}s is not after start {utt.start:g}s")
         start = int(utt.start * rate)
         end = n if utt.end == -1 else int(utt.end * rate)
         if start >= n:

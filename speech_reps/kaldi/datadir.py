@@ -54,8 +54,11 @@ def rxfile_path(rxfile):
 class DataDir:
     """A validated Kaldi data dir. ``utterances`` is in sorted utterance order."""
 
-    def __init__(self, path, utterances, has_segments, utt2spk, spk2utt):
+    def __init__(self, path, utterances, has_segments, utt2spk, spk2utt, audio_problems=()):
         self.path = Path(path)
+        # lenient loading: problems of single utterances' audio (missing file, bad segment
+        # times), reported before work; those utterances then fail one by one
+        self.audio_problems = list(audio_problems)
         self.utterances = utterances
         self.has_segments = has_segments
         self.utt2spk = utt2spk  # {} when the dir has no utt2spk
@@ -65,9 +68,13 @@ class DataDir:
         return len(self.utterances)
 
     @classmethod
-    def load(cls, path, check_files=True):
+    def load(cls, path, check_files=True, lenient=False):
+        """Validate and load; ``lenient``: missing audio files and bad segment times are
+        returned in ``audio_problems`` instead of being errors (the featurizer's choice: one
+        bad utterance must not stop a job)."""
         path = Path(path)
-        problems = []
+        problems, audio_problems = [], []
+        audio = audio_problems if lenient else problems
         wav_scp = path / "wav.scp"
         if not path.is_dir():
             raise DataDirError([f"{path}: not a directory"])
@@ -79,21 +86,21 @@ class DataDir:
             if kind == "bad":
                 problems.append(f"{row.where}: {row.key}: output pipes ('| cmd') cannot be read")
             elif check_files and kind != "pipe" and not os.path.isfile(rxfile_path(row.rest)):
-                problems.append(f"{row.where}: {row.key}: file not found: {rxfile_path(row.rest)}")
+                audio.append(f"{row.where}: {row.key}: file not found: {rxfile_path(row.rest)}")
             recordings[row.key] = row.rest
         if not recordings and not problems:
             problems.append(f"{wav_scp}: empty")
 
-        utterances = cls._utterances(path, recordings, problems)
+        utterances = cls._utterances(path, recordings, problems, audio)
         utt2spk, spk2utt = cls._speakers(path, [u.utt for u in utterances], problems)
         if problems:
             raise DataDirError(problems)
         if utt2spk:
             utterances = [Utterance(**{**u.__dict__, "spk": utt2spk[u.utt]}) for u in utterances]
-        return cls(path, utterances, (path / "segments").is_file(), utt2spk, spk2utt)
+        return cls(path, utterances, (path / "segments").is_file(), utt2spk, spk2utt, audio_problems)
 
     @staticmethod
-    def _utterances(path, recordings, problems):
+    def _utterances(path, recordings, problems, audio_problems):
         segments = path / "segments"
         if not segments.is_file():
             return [Utterance(rec, rec, rx) for rec, rx in recordings.items()]
@@ -107,7 +114,7 @@ class DataDir:
                 problems.append(f"{row.where}: {row.key}: start, end and channel must be numbers")
                 continue
             if start < 0 or (end != -1 and end <= start) or (channel is not None and channel < 0):
-                problems.append(f"{row.where}: {row.key}: invalid segment {start:g}..{end:g}")
+                audio_problems.append(f"{row.where}: {row.key}: invalid segment {start:g}..{end:g}")
             if rec not in recordings:
                 problems.append(f"{row.where}: {row.key}: recording {rec} is not in wav.scp")
                 continue

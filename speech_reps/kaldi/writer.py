@@ -1,8 +1,12 @@
-"""Writing features as Kaldi ark/scp, so that no scp line ever points at a half-written archive.
+"""Writing features as Kaldi ark/scp so that nothing half-written is ever reachable, and a
+killed run can resume.
 
-The archive is written as ``<ark>.tmp``; scp lines (absolute paths, the final archive name) are
-kept until ``close()``, which cuts the archive back to its last complete matrix, fsyncs it,
-renames it into place and only then writes the scp (itself via a temporary file and a rename).
+The archive is written as ``<ark>.tmp``. With a journal (``<ark>.journal``), every completed
+batch appends its entries, its failed utterances and the archive's size, fsynced; a rerun with
+the same fingerprint truncates ``<ark>.tmp`` to the last recorded size and goes on from there, so
+its output is byte-identical to an uninterrupted run. Only ``finish()`` (on success) renames
+``<ark>.tmp`` into place and then writes the scp (sorted, absolute paths, atomically); after an
+exception the scp is not written, so no scp line can point into an incomplete archive.
 Compression uses Kaldi's compressed matrix, method 1 (kAutomaticMethod), as copy-feats --compress.
 """
 
@@ -24,18 +28,76 @@ def _replace_atomically(path, text):
     os.replace(tmp, path)
 
 
-class FeatureWriter:
-    """Context manager: ``with FeatureWriter(ark, scp) as w: w.write(key, mat)``."""
+def write_scp_like(path, items):
+    """A Kaldi table (``key value`` lines), replaced atomically."""
+    _replace_atomically(path, "".join(f"{k} {v}\n" for k, v in items))
 
-    def __init__(self, ark_path, scp_path, compress=False):
+
+class FeatureWriter:
+    """``with FeatureWriter(ark, scp) as w: w.write(key, mat); ...; w.checkpoint()``.
+
+    ``fingerprint``: a string naming the run (model, options, inputs); with it the writer keeps a
+    journal and resumes a journal of the same fingerprint. ``failures`` ({utt: reason}) and
+    ``entries`` then already hold what the earlier run finished.
+    """
+
+    def __init__(self, ark_path, scp_path, compress=False, fingerprint=None):
         self.ark_path = Path(ark_path).resolve()
         self.scp_path = Path(scp_path)
         self.compress = compress
         self._tmp = Path(f"{self.ark_path}.tmp")
-        self._f = open(self._tmp, "wb")
-        self._good = 0  # bytes of complete matrices
+        self._journal_path = Path(f"{self.ark_path}.journal") if fingerprint else None
         self.entries = []  # (key, "ark:offset"), in write order
         self.num_frames = {}
+        self.failures = {}  # utt -> reason
+        self._pending = []  # journal lines of the batch being written
+        self._good = 0  # bytes of complete matrices
+        self.resumed = fingerprint is not None and self._restore(fingerprint)
+        if not self.resumed:
+            self._f = open(self._tmp, "wb")
+            if self._journal_path:
+                self._journal = open(self._journal_path, "w", encoding="utf-8")
+                self._journal.write(f"# {fingerprint}\n")
+                self._sync(self._journal)
+
+    def _restore(self, fingerprint):
+        if not (self._journal_path.is_file() and self._tmp.is_file()):
+            return False
+        lines = self._journal_path.read_text(encoding="utf-8").splitlines()
+        if not lines or lines[0] != f"# {fingerprint}":
+            return False
+        batch = []
+        for line in lines[1:]:
+            kind, _, rest = line.partition(" ")
+            if kind == "B":
+                for k, key, value in batch:
+                    if k == "E":
+                        offset, frames = value.split()
+                        self.entries.append((key, f"{self.ark_path}:{offset}"))
+                        self.num_frames[key] = int(frames)
+                    else:
+                        self.failures[key] = value
+                self._good, batch = int(rest), []
+            elif kind in ("E", "F"):
+                key, _, value = rest.partition(" ")
+                batch.append((kind, key, value))
+        if self._tmp.stat().st_size < self._good:
+            return False
+        self._f = open(self._tmp, "r+b")
+        self._f.truncate(self._good)
+        self._f.seek(self._good)
+        self._journal = open(self._journal_path, "a", encoding="utf-8")
+        return True
+
+    @staticmethod
+    def _sync(f):
+        f.flush()
+        os.fsync(f.fileno())
+
+    @property
+    def processed(self):
+        """Utterances already written or failed (by this run or the one it resumes)."""
+        return set(self.num_frames) | set(self.failures)
 
     def write(self, key, feats):
         if not key or any(c.isspace() for c in key):
@@ -46,19 +108,35 @@ class FeatureWriter:
                          compression_method=COMPRESSION_METHOD if self.compress else None)
         self._f.flush()
         self._good = self._f.tell()
-        self.entries.append((key, f"{self.ark_path}:{start + len(key.encode()) + 1}"))
+        offset = start + len(key.encode()) + 1
+        self.entries.append((key, f"{self.ark_path}:{offset}"))
         self.num_frames[key] = feats.shape[0]
+        self._pending.append(f"E {key} {offset} {feats.shape[0]}")
 
-    def close(self):
-        if self._f is None:
+    def fail(self, key, reason):
+        self.failures[key] = reason
+        self._pending.append(f"F {key} {' '.join(reason.split())}")
+
+    def checkpoint(self):
+        """Make everything written so far durable and resumable."""
+        if not self._journal_path:
             return
-        self._f.truncate(self._good)  # drop a matrix cut short by an exception
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        self._sync(self._f)
+        self._journal.write("".join(f"{line}\n" for line in self._pending) + f"B {self._good}\n")
+        self._sync(self._journal)
+        self._pending = []
+
+    def finish(self):
+        """The run succeeded: the archive goes into place, then the scp; the journal goes."""
+        self._f.truncate(self._good)
+        self._sync(self._f)
         self._f.close()
-        self._f = None
         os.replace(self._tmp, self.ark_path)
-        _replace_atomically(self.scp_path, "".join(f"{k} {v}\n" for k, v in self.scp_entries()))
+        write_scp_like(self.scp_path, self.scp_entries())
+        if self._journal_path:
+            self._journal.close()
+            self._journal_path.unlink()
+        self._f = None
 
     def scp_entries(self):
         """(key, "ark:offset") of every complete matrix, in LC_ALL=C key order."""
@@ -67,11 +145,12 @@ class FeatureWriter:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.finish()
+        elif self._f is not None:  # keep <ark>.tmp and the journal for a resume; no scp
+            self._f.truncate(self._good)
+            self._f.close()
+            if self._journal_path:
+                self._journal.close()
         return False
-
-
-def write_scp_like(path, items):
-    """A Kaldi table (``key value`` lines), replaced atomically."""
-    _replace_atomically(path, "".join(f"{k} {v}\n" for k, v in items))
