@@ -163,9 +163,13 @@ def test_kill_at_random_points_then_resume_is_byte_identical(tmp_path, dither0):
     cmd = [str(FEATURIZE), "--fbank-config", str(dither0), *ARGS, str(data), str(tmp_path / "out")]
     rng = random.Random(1)
     resumed = 0
+    journal = tmp_path / "out" / "feats.ark.journal"
     for _ in range(4):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        time.sleep(rng.uniform(1.0, 2.0))
+        deadline = time.time() + 30
+        while not journal.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)  # the run has started writing (however slow the machine)
+        time.sleep(rng.uniform(0.2, 1.2))
         proc.send_signal(signal.SIGKILL)
         resumed += "resuming:" in proc.communicate()[1]
     assert resumed >= 2  # later runs really started from what earlier ones finished
