@@ -165,10 +165,11 @@ def test_kill_at_random_points_then_resume_is_byte_identical(tmp_path, dither0):
     resumed = 0
     journal = tmp_path / "out" / "feats.ark.journal"
     for _ in range(4):
+        started = time.time()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        deadline = time.time() + 30
-        while not journal.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.02)  # the run has started writing (however slow the machine)
+        while proc.poll() is None and time.time() < started + 30 and not (
+                journal.exists() and journal.stat().st_mtime > started):
+            time.sleep(0.02)  # until this run has written to the journal (however slow the machine)
         time.sleep(rng.uniform(0.2, 1.2))
         proc.send_signal(signal.SIGKILL)
         resumed += "resuming:" in proc.communicate()[1]
