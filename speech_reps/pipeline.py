@@ -148,7 +148,7 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     <name>.utt2num_frames unless name is "feats"); data_copy: also write <out_dir>/data/.
     pool="mean": one vector per utterance instead, written as Kaldi's extract_xvectors.sh does
     (xvector.scp, spk_xvector.scp, num_utts.ark) rather than feats.scp and a data dir.
-    Failed utterances go to <out_dir>/failed ("<utt> <reason>"). A run killed part way resumes
+    Failed utterances go to <out_dir>/failed ("<utt> <reason>"; <name>.failed for other names). A run killed part way resumes
     when the same call is made again (see kaldi/writer.py), to byte-identical output.
     """
     if pool not in POOLS:
@@ -173,7 +173,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
             log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
         seconds = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model)
     failures = writer.failures
-    write_scp_like(out_dir / "failed", sorted(failures.items(), key=lambda x: x[0].encode()))
+    write_scp_like(out_dir / ("failed" if name == "feats" else f"{name}.failed"),
+                   sorted(failures.items(), key=lambda x: x[0].encode()))
     entries = writer.scp_entries()
     summary = Summary(len(entries), len(failures), seconds)
     if pool != "none":

@@ -85,6 +85,9 @@ if [ "$stage" -le 2 ]; then
       [ -f "$featdir/$raw.$n.utt2num_frames" ] && cat "$featdir/$raw.$n.utt2num_frames"
     done | LC_ALL=C sort -k1,1 > "$data/utt2num_frames"
   fi
+  for n in $(seq "$nj"); do
+    [ -f "$featdir/$raw.$n.failed" ] && cat "$featdir/$raw.$n.failed"
+  done | LC_ALL=C sort -k1,1 > "$logdir/failed"
   [ -f "$featdir/frame_shift" ] && cp "$featdir/frame_shift" "$data/frame_shift"
   if [ -d "$featdir/conf" ]; then mkdir -p "$data/conf"; cp "$featdir"/conf/* "$data/conf/"; fi
 
@@ -94,11 +97,11 @@ if [ "$stage" -le 2 ]; then
   if [ $((done_ * 100)) -lt $((total * 95)) ]; then
     echo "$0: only $done_ of $total utterances were featurized (less than 95%); failed, e.g.:" >&2
     LC_ALL=C comm -23 <(cut -d' ' -f1 "$utts" | LC_ALL=C sort) <(cut -d' ' -f1 "$data/feats.scp") | head -n 10 >&2
-    echo "$0: the reasons are in $logdir/featurize_${name}.*.log" >&2
+    echo "$0: the reasons are in $logdir/failed and $logdir/featurize_${name}.*.log" >&2
     exit 1
   fi
   if [ "$done_" -ne "$total" ]; then
-    echo "$0: $((total - done_)) of $total utterances failed (see $logdir/featurize_${name}.*.log);" \
+    echo "$0: $((total - done_)) of $total utterances failed (see $logdir/failed);" \
          "utils/validate_data_dir.py will list the mismatch" >&2
   fi
   echo "$0: featurized $done_ of $total utterances of $data with $model into $featdir"

@@ -122,7 +122,8 @@ def test_featurize_sh_fails_under_95_percent(tmp_path):
     proc = bash(f"{FEATURIZE_SH} --nj 2 --per-utt true {data}")
     assert proc.returncode == 1
     assert "only 9 of 10 utterances were featurized (less than 95%); failed, e.g.:\nu03" in proc.stderr
-    assert f"the reasons are in {data}/log/featurize_data.*.log" in proc.stderr
+    assert f"the reasons are in {data}/log/failed and {data}/log/featurize_data.*.log" in proc.stderr
+    assert (data / "log" / "failed").read_text() == "u03 command exited with code 1\n"
     assert "utterance u03 (false |): command exited with code 1" in (data / "log" / "featurize_data.1.log").read_text()
 
 

@@ -11,6 +11,7 @@ Compression uses Kaldi's compressed matrix, method 1 (kAutomaticMethod), as copy
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import kaldiio
@@ -20,11 +21,13 @@ COMPRESSION_METHOD = 1  # Kaldi's kAutomaticMethod, copy-feats' default
 
 
 def _replace_atomically(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    # a temporary name of its own: parallel jobs may replace files in the same directory
+    fd, tmp = tempfile.mkstemp(prefix=f".{Path(path).name}.", dir=Path(path).parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
