@@ -69,3 +69,12 @@ def ended_with_code(log_path):
         return None
     found = re.findall(r"^# Ended \(code (-?\d+)\)", tail, flags=re.M)
     return int(found[-1]) if found else None
+
+
+def report_failures(prog, failed, total, stream):
+    """Name each failed job [(job, reason, log)] as Kaldi's launchers do; returns the exit code."""
+    for job, reason, log in failed:
+        print(f"{prog}: job {job} failed ({reason}), log is in {log}", file=stream)
+    if failed:
+        print(f"{prog}: {len(failed)} / {total} failed", file=stream)
+    return 1 if failed else 0

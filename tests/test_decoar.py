@@ -1,6 +1,5 @@
 """DeCoAR: strict checkpoint readers, the encoder, batching, and its entry points (small models)."""
 
-import pickle
 import struct
 import sys
 from pathlib import Path

@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import GOLDEN_UTTS, REPO, golden_wave, write_conf
+from conftest import GOLDEN_UTTS, REPO, golden_wave
 from decoar_files import write_torch_checkpoint
 from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
 from speech_reps.models.base import Batch

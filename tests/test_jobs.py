@@ -9,7 +9,7 @@ import kaldiio
 import numpy as np
 import pytest
 
-from conftest import REPO, golden_data_dir, golden_wav, make_data_dir, run_tool, write_conf
+from conftest import REPO, golden_data_dir, golden_wav, make_data_dir, run_tool
 from speech_reps.errors import DataDirError
 from speech_reps.kaldi.split import split_data_dir
 

@@ -1,6 +1,5 @@
 """wav2vec 1.0, wav2vec 2.0 and HuBERT from fairseq-format checkpoints (small configs)."""
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, golden_data_dir, golden_wav, golden_wave, run_tool
+from conftest import REPO, golden_data_dir, golden_wav, run_tool
 from fairseq_files import SMALL_W2V, wav2vec2_checkpoint, wav2vec_checkpoint
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Batch

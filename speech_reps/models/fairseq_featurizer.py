@@ -8,6 +8,8 @@ import numpy as np
 
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Featurizer
+from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
+from speech_reps.models.torch_device import resolve_device
 
 log = logging.getLogger(__name__)
 INT16_SCALE = 32768.0
@@ -29,6 +31,26 @@ class FairseqFeaturizer(Featurizer):
     sample_rate = 16000
     normalize = False  # the task's "normalize": zero mean, unit variance per utterance
     one_by_one = False  # set when a config cannot be batched exactly
+
+    @classmethod
+    def _build(cls, path, net_class, defaults, unsupported, training_only, device=None, gpu=None):
+        """A model of this class around ``net_class``, rebuilt from the fairseq checkpoint
+        ``path``'s own config and loaded strictly, on its device; returns (model, the model
+        section of the config with fairseq's defaults, the whole config)."""
+        config, state = load_fairseq_checkpoint(path)
+        if "w2v_args" in config["model"] or "w2v_path" in config["model"]:
+            raise ConfigError(f"{path}: a fine-tuned (CTC) checkpoint; use the pretrained one")
+        cfg = model_config(config, defaults, path, unsupported)
+        try:
+            net = net_class(cfg)
+        except ValueError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        load_state_strict(net, state, training_only, path)
+        model = cls()
+        model.params_path = str(Path(path).resolve())
+        model.device = resolve_device(device, gpu)
+        model.net = net.eval().to(model.device)
+        return model, cfg, config
 
     def featurize(self, batch):
         if self.one_by_one and len(batch.keys) > 1:

@@ -68,8 +68,6 @@ class Wav2Vec(FairseqFeaturizer):
     @classmethod
     def from_options(cls, params=None, output=None, config=None, device=None, gpu=None):
         """params: fairseq wav2vec 1.0 checkpoint; output: c (default) or z."""
-        from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
-        from speech_reps.models.torch_device import resolve_device
         from speech_reps.models.wav2vec_net import Wav2VecNet, eval_layers, receptive_field
 
         conf = load_config(Wav2VecConfig, config, "wav2vec")
@@ -77,18 +75,9 @@ class Wav2Vec(FairseqFeaturizer):
         if output not in ("c", "z"):
             raise ConfigError(f"wav2vec: --output {output}: expected c or z")
         path = find_params(params, conf.params, "wav2vec", URL)
-        config, state = load_fairseq_checkpoint(path)
-        cfg = model_config(config, DEFAULTS, path, UNSUPPORTED)
-        try:
-            net = Wav2VecNet(cfg)
-        except ValueError as e:
-            raise ConfigError(f"{path}: {e}") from None
-        load_state_strict(net, state, TRAINING_ONLY, path)
-        model = cls()
-        model.net, model.output, model.params_path = net.eval(), output, str(path.resolve())
-        model.device = resolve_device(device, gpu)
-        model.net.to(model.device)
-        model.layers = net.feature_layers
+        model, cfg, _ = cls._build(path, Wav2VecNet, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu)
+        model.output = output
+        model.layers = model.net.feature_layers
         hop = receptive_field(model.layers)[1]
         if hop != KALDI_SHIFT:
             raise ConfigError(f"{path}: encoder hop of {hop} samples; only 160 (10 ms) is supported")

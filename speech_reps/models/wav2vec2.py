@@ -53,38 +53,24 @@ class Wav2Vec2Config:
 
 class _TransformerSSL(FairseqFeaturizer):
     frame_shift = 0.02
-    default_params = None
 
     @classmethod
     def from_options(cls, params=None, layer=None, config=None, device=None, gpu=None):
         """params: a fairseq pretraining checkpoint; layer: see the module doc."""
-        from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
-        from speech_reps.models.torch_device import resolve_device
         from speech_reps.models.wav2vec2_net import Wav2Vec2Net
         from speech_reps.models.wav2vec_net import receptive_field
 
         conf = load_config(Wav2Vec2Config, config, cls.name)
         path = find_params(params, conf.params, cls.name, URLS[cls.name])
-        config, state = load_fairseq_checkpoint(path)
-        if "w2v_args" in config["model"] or "w2v_path" in config["model"]:
-            raise ConfigError(f"{path}: a fine-tuned (CTC) checkpoint; use the pretrained one")
-        cfg = model_config(config, DEFAULTS, path, UNSUPPORTED)
+        model, cfg, config = cls._build(path, Wav2Vec2Net, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu)
         layer = conf.layer if layer is None else layer
         if layer is not None and not 0 <= layer <= cfg["encoder_layers"]:
             raise ConfigError(f"{cls.name}: --layer {layer}: the model has layers 0..{cfg['encoder_layers']}")
-        try:
-            net = Wav2Vec2Net(cfg)
-        except ValueError as e:
-            raise ConfigError(f"{path}: {e}") from None
-        load_state_strict(net, state, TRAINING_ONLY, path)
-        model = cls()
-        model.net, model.layer, model.params_path = net.eval(), layer, str(path.resolve())
-        model.device = resolve_device(device, gpu)
-        model.net.to(model.device)
-        model.conv_layers = net.feature_layers
+        model.layer = layer
+        model.conv_layers = model.net.feature_layers
         model.normalize = bool(config["task"].get("normalize", False))
         model.dim = cfg["encoder_embed_dim"]
-        model.frame_shift = receptive_field(net.feature_layers)[1] / model.sample_rate
+        model.frame_shift = receptive_field(model.conv_layers)[1] / model.sample_rate
         log.info("%s from %s: %d layers, %d dims, layer %s, normalize %s", cls.name, path,
                  cfg["encoder_layers"], model.dim, "last" if layer is None else layer, model.normalize)
         return model

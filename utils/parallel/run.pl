@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from speech_reps.parallel import (LauncherError, command_string, log_footer, log_header,
-                                  parse_job_args, substitute)
+                                  parse_job_args, report_failures, substitute)
 
 PROG = "run.pl"
 
@@ -83,13 +83,8 @@ def main(argv):
         results = list(pool.map(
             lambda j: run_job(j, var, log_template, command, opts["num_threads"],
                               gpus[(j - first) % len(gpus)] if gpus else None), jobs))
-    failed = [(job, code, log) for job, code, log in results if code != 0]
-    for job, code, log in failed:
-        print(f"{PROG}: job {job} failed (code {code}), log is in {log}", file=sys.stderr)
-    if failed:
-        print(f"{PROG}: {len(failed)} / {len(jobs)} failed", file=sys.stderr)
-        return 1
-    return 0
+    failed = [(job, f"code {code}", log) for job, code, log in results if code != 0]
+    return report_failures(PROG, failed, len(jobs), sys.stderr)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 from speech_reps.conf_dir import default_conf
-from speech_reps.parallel import LauncherError, command_string, ended_with_code, parse_job_args
+from speech_reps.parallel import (LauncherError, command_string, ended_with_code, parse_job_args,
+                                  report_failures, substitute)
 
 PROG = "slurm.pl"
 
@@ -135,16 +136,11 @@ def main(argv):
         return 1
     failed = []
     for job in range(first, last + 1):
-        log = log_template if var is None else re.sub(rf"\b{re.escape(var)}\b", str(job), log_template)
+        log = substitute(log_template, var, job)
         code = ended_with_code(log)
         if code != 0:
-            failed.append(job)
-            reason = "did not end" if code is None else f"code {code}"
-            print(f"{PROG}: job {job} failed ({reason}), log is in {log}", file=sys.stderr)
-    if failed:
-        print(f"{PROG}: {len(failed)} / {last - first + 1} failed", file=sys.stderr)
-        return 1
-    return 0
+            failed.append((job, "did not end" if code is None else f"code {code}", log))
+    return report_failures(PROG, failed, last - first + 1, sys.stderr)
 
 
 if __name__ == "__main__":
