@@ -7,6 +7,7 @@ import logging
 from speech_reps.frontend import BACKENDS, CMVN_MODES
 from speech_reps.kaldi.options import parse_bool
 from speech_reps.models.registry import model_names
+from speech_reps.models.torch_device import DTYPES
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
@@ -25,9 +26,10 @@ def add_model_args(parser):
     parser.add_argument("--fbank-config", default=None, metavar="KALDI_CONF",
                         help="Kaldi option file for the front end "
                              "(default: the toolkit's conf/fbank.conf; conf/mfcc.conf for mfcc)")
-    parser.add_argument("--fbank-backend", default="native", choices=BACKENDS,
-                        help="native: kaldi-native-fbank; kaldi: Kaldi's compute-*-feats on PATH "
-                             "(default: %(default)s)")
+    parser.add_argument("--fbank-backend", default=None, choices=BACKENDS,
+                        help="native: kaldi-native-fbank; torch: batched PyTorch, on the model's "
+                             "device; kaldi: Kaldi's compute-*-feats on PATH "
+                             "(default: native, torch when the model runs on a GPU)")
     parser.add_argument("--cmvn", default=None, choices=CMVN_MODES,
                         help="mean normalisation per utterance or per speaker (utt2spk) "
                              "(default: the model's: none for fbank/mfcc, utt for decoar)")
@@ -45,6 +47,9 @@ def add_model_args(parser):
                              "0: CNN features after projection)")
     parser.add_argument("--gpu", type=int, default=None, metavar="N",
                         help="run the model on GPU N (default: CPU)")
+    parser.add_argument("--dtype", default=None, choices=DTYPES,
+                        help="precision of the model's computation; outputs are written as float32 "
+                             "(default: float32; see docs/benchmarks.md for each one's error)")
     parser.add_argument("--device", default=None,
                         help="torch device, e.g. cpu, cuda:1 (overrides --gpu)")
     parser.add_argument("--allow-resample", type=str2bool, default=False, metavar="true|false",
@@ -60,13 +65,14 @@ def model_options(args):
         "feature_config": args.fbank_config,
         "cmvn": args.cmvn,
         "norm_vars": args.norm_vars,
-        "backend": args.fbank_backend if args.fbank_backend != "native" else None,
+        "backend": args.fbank_backend,
         "params": args.params,
         "config": args.model_config,
         "output": args.output,
         "layer": args.layer,
         "gpu": args.gpu,
         "device": args.device,
+        "dtype": args.dtype,
     }
 
 

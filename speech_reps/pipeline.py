@@ -20,18 +20,23 @@ from tqdm import tqdm
 
 from speech_reps import __version__
 from speech_reps.errors import AudioError, ConfigError
+from speech_reps.batching import LengthBucketer, PaddingStats
 from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.frontend.options import PROGRAMS
-from speech_reps.kaldi import AudioLoader, DataDir, FeatureWriter, Utterance, write_output_data_dir
+from speech_reps.inputs import InputSpec
+from speech_reps.kaldi import DataDir, FeatureWriter, Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.kaldi.xvectors import POOLS
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
+from speech_reps.prefetch import read_ahead
+from speech_reps.writer_thread import BackgroundWriter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_FRAMES = 20000  # output frames per model call (200 s of audio at 10 ms)
+DEFAULT_BATCH_FRAMES = 20000  # padded output frames per model call (200 s of audio at 10 ms)
+DEFAULT_NUM_WORKERS = 1  # one loader process overlaps audio reading and the front end with the model
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Summary:
     done: int
     failed: int
     seconds_of_audio: float
+    padding: PaddingStats = None
 
     @property
     def failed_fraction(self):
@@ -50,20 +56,17 @@ class Summary:
 
 
 class _Inputs:
-    """Turns utterances into model inputs (audio, then front end and CMVN when the model wants)."""
+    """Model inputs of utterances: read (and front-end'ed) ahead in workers, CMVN'd here.
 
-    def __init__(self, featurizer, data_dir, allow_resample, channel):
+    A front end that computes whole batches (torch, on the model's GPU) runs here, per batch.
+    """
+
+    def __init__(self, featurizer, data_dir, allow_resample, channel, num_workers=0):
         self.featurizer = featurizer
+        self.spec = InputSpec.for_model(featurizer, allow_resample, channel)
         self.frontend = FrontEnd(featurizer.frontend) if featurizer.input == "fbank" else None
-        opts = featurizer.frontend.options if self.frontend else None
-        if channel is None and opts is not None and opts["channel"] != -1:
-            channel = opts["channel"]
-        self.min_duration = opts["min-duration"] if opts is not None else 0.0
-        self.audio = AudioLoader(
-            featurizer.sample_rate, allow_resample=allow_resample, channel=channel,
-            allow_downsample=bool(opts and opts["allow-downsample"]),
-            allow_upsample=bool(opts and opts["allow-upsample"]),
-        )
+        self.batched = self.frontend is not None and self.frontend.batched
+        self.num_workers = num_workers
         self.spk_stats = None
         if self.frontend and featurizer.frontend.cmvn == "spk":
             if data_dir is None or not data_dir.utt2spk:
@@ -71,42 +74,43 @@ class _Inputs:
                 raise ConfigError(f"--cmvn spk: {where}")
             self.spk_stats = {}
 
-    def wave(self, utt):
-        wave = self.audio.load(utt)
-        if len(wave) == 0:
-            raise AudioError(utt.utt, utt.source, "empty audio")
-        if not np.isfinite(wave).all():
-            raise AudioError(utt.utt, utt.source, "audio contains NaN or Inf")
-        if len(wave) < self.min_duration * self.featurizer.sample_rate:
-            raise AudioError(utt.utt, utt.source, f"shorter than --min-duration={self.min_duration:g}s")
-        if self.featurizer.num_frames(len(wave)) == 0:
-            raise AudioError(utt.utt, utt.source, f"shorter than the model's receptive field ({len(wave)} samples give no frame)")
-        return wave
-
-    def raw_features(self, utt, wave):
-        try:
-            return self.frontend.features(utt.utt, wave)
-        except (RuntimeError, ValueError) as e:
-            raise AudioError(utt.utt, utt.source, f"front end failed: {e}") from None
+    def _read(self, utterances, on_error):
+        """(utt, wave or raw features, num_samples) of the readable ones, in order."""
+        for item in read_ahead(utterances, self.spec, self.num_workers):
+            if len(item) == 2:
+                on_error(item[1])
+            else:
+                yield item
 
     def accumulate_speaker_stats(self, utterances, on_error):
         """Pass 1 of --cmvn spk: Kaldi stats over all of each speaker's utterances."""
-        for utt in utterances:
-            try:
-                feats = self.raw_features(utt, self.wave(utt))
-            except AudioError as e:
-                on_error(e)
-                continue
+        for utt, x, _ in self._read(utterances, on_error):
+            feats = self.frontend.features(utt.utt, x) if self.batched else x
             self.spk_stats.setdefault(utt.spk, CmvnStats(feats.shape[1])).accumulate(feats)
 
-    def model_input(self, utt):
-        """(model input, number of samples) of one utterance."""
-        wave = self.wave(utt)
-        if self.frontend is None:
-            return wave, len(wave)
-        feats = self.raw_features(utt, wave)
+    def stream(self, utterances, on_error):
+        """(utt, input, num_samples) of each utterance that can be featurized, in order; the
+        input is ready for the model unless the front end is batched (see ``model_inputs``)."""
+        for utt, x, n in self._read(utterances, on_error):
+            if self.featurizer.num_frames(n) == 0:
+                on_error(AudioError(utt.utt, utt.source, f"shorter than the model's receptive field "
+                                                         f"({n} samples give no frame)"))
+                continue
+            if self.frontend is not None and not self.batched:
+                x = self._normalise(utt, x)
+            yield utt, x, n
+
+    def _normalise(self, utt, feats):
         stats = self.spk_stats[utt.spk] if self.spk_stats is not None else None
-        return self.frontend.normalise(utt.utt, feats, stats), len(wave)
+        return self.frontend.normalise(utt.utt, feats, stats)
+
+    def model_inputs(self, utts, xs):
+        if not self.batched:
+            return xs
+        if self.spk_stats is None:
+            return self.frontend.features_batch([u.utt for u in utts], xs)
+        raw = self.frontend.backend.compute_batch(xs)
+        return [self._normalise(u, f) for u, f in zip(utts, raw)]
 
 
 def _conf_files(featurizer, settings):
@@ -118,38 +122,19 @@ def _conf_files(featurizer, settings):
     return files
 
 
-def _batches(utterances, inputs, batch_frames, on_error, bar):
-    """Batches of model inputs holding about ``batch_frames`` output frames each."""
-    batch, frames = Batch([], [], []), 0
-    for utt in utterances:
-        try:
-            model_input, n = inputs.model_input(utt)
-        except AudioError as e:
-            on_error(e)
-            bar.update(1)
-            continue
-        batch.keys.append(utt.utt)
-        batch.inputs.append(model_input)
-        batch.num_samples.append(n)
-        frames += inputs.featurizer.num_frames(n)
-        if frames >= batch_frames:
-            yield batch
-            batch, frames = Batch([], [], []), 0
-    if batch.keys:
-        yield batch
-
-
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
-                       progress=True, pool="none", name="feats", data_copy=True):
+                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
 
     name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
     <name>.utt2num_frames unless name is "feats"); data_copy: also write <out_dir>/data/.
     pool="mean": one vector per utterance instead, written as Kaldi's extract_xvectors.sh does
     (xvector.scp, spk_xvector.scp, num_utts.ark) rather than feats.scp and a data dir.
-    Failed utterances go to <out_dir>/failed ("<utt> <reason>"; <name>.failed for other names). A run killed part way resumes
-    when the same call is made again (see kaldi/writer.py), to byte-identical output.
+    Failed utterances go to <out_dir>/failed ("<utt> <reason>"; <name>.failed for other names).
+    A run killed part way resumes when the same call is made again (see kaldi/writer.py), to
+    byte-identical output. num_workers: processes reading audio and computing the CPU front end
+    ahead of the model (0: in this process); the output does not depend on it.
     """
     if pool not in POOLS:
         raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
@@ -157,7 +142,7 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     for problem in data.audio_problems:
         log.error("%s", problem)
     featurizer = create(model, **(model_options or {}))
-    inputs = _Inputs(featurizer, data, allow_resample, channel)
+    inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers)
     out_dir = _writable_dir(out_dir)
     settings = {
         "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
@@ -171,12 +156,12 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress, run_id) as writer:
         if writer.resumed:
             log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
-        seconds = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model)
+        seconds, padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model)
     failures = writer.failures
     write_scp_like(out_dir / ("failed" if name == "feats" else f"{name}.failed"),
                    sorted(failures.items(), key=lambda x: x[0].encode()))
     entries = writer.scp_entries()
-    summary = Summary(len(entries), len(failures), seconds)
+    summary = Summary(len(entries), len(failures), seconds, padding)
     if pool != "none":
         if data.utt2spk:
             xvectors.write_speaker_means(out_dir, entries, data.utt2spk)
@@ -207,35 +192,70 @@ def _writable_dir(out_dir):
 
 
 def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
-    """The batches through the model into ``writer``; returns the seconds of audio written."""
+    """Length-bucketed batches through the model into ``writer`` (in its own thread);
+    returns the seconds of audio written and the padding statistics."""
+    background = BackgroundWriter(writer)
+    failed = set(writer.failures)
+
     def on_error(e):
         log.error("%s", e)
-        if e.utt not in writer.failures:
-            writer.fail(e.utt, e.cause)
+        if e.utt not in failed:
+            failed.add(e.utt)
+            background.put([("fail", e.utt, e.cause)])
 
-    todo = data.utterances
     if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
-        inputs.accumulate_speaker_stats(todo, on_error)
+        inputs.accumulate_speaker_stats(data.utterances, on_error)
     done = writer.processed
-    todo = [u for u in todo if u.utt not in done]
+    todo = [u for u in data.utterances if u.utt not in done]
+    bucketer = LengthBucketer(batch_frames)
     seconds, started = 0.0, time.time()
     bar = tqdm(total=len(data), initial=len(data) - len(todo), unit="utt", file=sys.stderr,
                disable=not progress, desc=f"{model}")
-    for batch in _batches(todo, inputs, batch_frames, on_error, bar):
-        outputs = featurizer.featurize(batch)
-        featurizer.check_output(batch, outputs)
-        for key, n, feats in zip(batch.keys, batch.num_samples, outputs):
-            if not np.isfinite(feats).all():
-                on_error(AudioError(key, "model output", "model output contains NaN or Inf"))
+    try:
+        stream = _replayed(data.utterances, writer, inputs.stream(todo, on_error))
+        sized = ((item, item[2] if item[1] is None else featurizer.num_frames(item[2])) for item in stream)
+        for group in bucketer.batches(sized):
+            group = [item for item in group if item[1] is not None]  # done before a resume
+            if not group:
                 continue
-            writer.write(key, feats if pool == "none" else xvectors.pool(feats, pool))
-            seconds += n / featurizer.sample_rate
-        writer.checkpoint()
-        bar.update(len(batch.keys))
-        bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF {(time.time() - started) / max(seconds, 1e-9):.4f}")
-    writer.checkpoint()  # failures after the last batch
-    bar.close()
-    return seconds
+            utts = [u for u, _, _ in group]
+            batch = Batch([u.utt for u in utts], inputs.model_inputs(utts, [x for _, x, _ in group]),
+                          [n for _, _, n in group])
+            outputs = featurizer.featurize(batch)
+            featurizer.check_output(batch, outputs)
+            ops = []
+            for key, n, feats in zip(batch.keys, batch.num_samples, outputs):
+                if not np.isfinite(feats).all():
+                    log.error("%s", AudioError(key, "model output", "model output contains NaN or Inf"))
+                    failed.add(key)
+                    ops.append(("fail", key, "model output contains NaN or Inf"))
+                    continue
+                ops.append(("write", key, feats) if pool == "none"
+                           else ("write", key, xvectors.pool(feats, pool), len(feats)))
+                seconds += n / featurizer.sample_rate
+            background.put(ops + [("checkpoint",)])
+            bar.update(len(batch.keys))
+            bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF {(time.time() - started) / max(seconds, 1e-9):.4f}")
+        background.put([("checkpoint",)])  # failures after the last batch
+    finally:
+        background.stop()
+        bar.close()
+    background.check()
+    return seconds, bucketer.stats
+
+
+def _replayed(utterances, writer, fresh):
+    """The stream of a resumed run as the first run saw it, so its batches are the same: an
+    utterance written before stands in as (utt, None, its frame count), the rest come from
+    ``fresh``. (Utterances that failed before are left out, as they were then.)"""
+    fresh = iter(fresh)
+    pending = next(fresh, None)
+    for utt in utterances:
+        if utt.utt in writer.planned_frames:
+            yield utt, None, writer.planned_frames[utt.utt]  # frames, not samples
+        elif pending is not None and pending[0] is utt:
+            yield pending
+            pending = next(fresh, None)
 
 
 class FileFeaturizer:
@@ -248,8 +268,12 @@ class FileFeaturizer:
     def __call__(self, path):
         """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
         utt = Utterance(Path(path).name, Path(path).name, str(path))
-        model_input, n = self._inputs.model_input(utt)
-        batch = Batch([utt.utt], [model_input], [n])
+        errors = []
+        items = list(self._inputs.stream([utt], errors.append))
+        if errors:
+            raise errors[0]
+        (_, x, n), = items
+        batch = Batch([utt.utt], self._inputs.model_inputs([utt], [x]), [n])
         outputs = self.featurizer.featurize(batch)
         self.featurizer.check_output(batch, outputs)
         return outputs[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from speech_reps.cli_args import add_model_args, model_options, setup_logging, str2bool
 from speech_reps.errors import SpeechRepsError
-from speech_reps.pipeline import DEFAULT_BATCH_FRAMES, featurize_data_dir
+from speech_reps.pipeline import DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, featurize_data_dir
 
 PROG = "featurize.py"
 
@@ -30,7 +30,12 @@ def get_args(argv=None):
     parser.add_argument("--compress", type=str2bool, default=False, metavar="true|false",
                         help="write Kaldi compressed matrices (default: false)")
     parser.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES,
-                        help="output frames per model call (default: %(default)s)")
+                        help="padded output frames per model call: utterances are bucketed by length "
+                             "into calls of at most this size (default: %(default)s)")
+    parser.add_argument("--num-workers", type=int, default=DEFAULT_NUM_WORKERS,
+                        help="processes reading audio and computing the CPU front end ahead of the "
+                             "model; 0: in the main process. The output does not depend on it "
+                             "(default: %(default)s)")
     parser.add_argument("--pool", default="none", choices=("none", "mean"),
                         help="mean: one vector per utterance, written as xvector.scp / spk_xvector.scp "
                              "like Kaldi's extract_xvectors.sh (default: none, frame-level feats.scp)")
@@ -65,7 +70,7 @@ def main(argv=None):
             args.data_dir, args.out_dir, model=args.model, model_options=model_options(args),
             compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
             batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
-            name=args.name, data_copy=args.write_data_dir,
+            name=args.name, data_copy=args.write_data_dir, num_workers=args.num_workers,
         )
     except SpeechRepsError as e:
         for line in str(e).splitlines():

@@ -17,6 +17,9 @@ output=
 layer=
 gpu=
 batch_frames=
+num_workers=
+dtype=
+fbank_backend=
 compress=true
 write_utt2num_frames=true
 per_utt=false
@@ -33,6 +36,9 @@ Options:
   --cmvn <none|utt|spk>, --norm-vars <true|false>, --output <name>, --layer <n>   # see steps/featurize.py
   --gpu <n>                       # run each job's model on GPU n (use with a GPU launcher)
   --batch-frames <n>              # frames per model call
+  --num-workers <n>               # processes per job reading audio + CPU front end ahead of the model
+  --dtype <float32|bfloat16|float16>  # model precision (default: float32)
+  --fbank-backend <native|torch|kaldi>  # front end (default: native; torch on a GPU)
   --compress <true|false>         # Kaldi compressed matrices (default: $compress)
   --write-utt2num-frames <true|false>  # write <data-dir>/utt2num_frames (default: $write_utt2num_frames)
   --per-utt <true|false>          # split by utterance, not by speaker (default: $per_utt)
@@ -62,7 +68,7 @@ if [ "$stage" -le 1 ]; then
   # jobs accept any failure rate: the 95% rule below judges the whole data dir
   opts=(--model "$model" --compress "$compress" --write-data-dir false --resume true --progress false
         --max-failed-frac 1)
-  for opt in params fbank_config cmvn norm_vars output layer gpu batch_frames; do
+  for opt in params fbank_config fbank_backend cmvn norm_vars output layer gpu dtype batch_frames num_workers; do
     [ -n "${!opt}" ] && opts+=("--${opt//_/-}" "${!opt}")
   done
   if ! $cmd JOB=1:"$nj" "$logdir/featurize_${name}.JOB.log" \

@@ -13,7 +13,7 @@ from decoar_files import mxnet_names, random_weights, write_params, write_torch_
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Batch
 from speech_reps.models.decoar_checkpoint import CheckpointError, load_decoar_weights
-from speech_reps.models.decoar_net import reverse_within_lengths
+from speech_reps.models.decoar_net import DeCoAREncoder, reversed_index
 from speech_reps.models.mxnet_params import ParamsFormatError, read_params
 from speech_reps.models.registry import create
 
@@ -96,10 +96,31 @@ def test_sparse_arrays_are_refused(tmp_path):
         read_params(tmp_path / "a.params")
 
 
-def test_reverse_within_lengths():
-    x = torch.arange(2 * 4, dtype=torch.float32).reshape(2, 4, 1)
-    out = reverse_within_lengths(x, torch.tensor([4, 2]))
-    assert out[..., 0].tolist() == [[3, 2, 1, 0], [5, 4, 6, 7]]
+def test_reversed_index():
+    assert reversed_index(torch.tensor([4, 2]), 0, 4).tolist() == [[3, 2, 1, 0], [1, 0, 2, 3]]
+    assert reversed_index(torch.tensor([4, 2]), 1, 3).tolist() == [[2, 1], [0, 2]]
+
+
+def test_time_chunks_equal_one_pass():
+    """Chunks that carry the LSTM state (what bounds an hour-long recording's memory) give the
+    frames of one pass over the whole utterance, for chunk sizes that do and do not divide it."""
+    torch.manual_seed(0)
+    net = DeCoAREncoder(40, hidden=32, layers=2).eval()
+    feats = torch.randn(3, 230, 40)
+    lengths = torch.tensor([230, 101, 7])
+    for b, n in enumerate(lengths.tolist()):
+        feats[b, n:] = 0
+    with torch.inference_mode():
+        whole = net(feats, lengths, chunk=10_000)
+        # the same network written out step by step, as the definition reads
+        h = net.proj(feats[0])
+        fwd, _ = net.forward_lstm(h.unsqueeze(0))
+        bwd, _ = net.backward_lstm(h.flip(0).unsqueeze(0))
+        assert torch.allclose(whole[0], torch.cat([fwd[0], bwd[0].flip(0)], -1), atol=1e-6)
+        for chunk in (1, 7, 100, 229):
+            chunked = net(feats, lengths, chunk=chunk)
+            for b, n in enumerate(lengths.tolist()):
+                assert (chunked[b, :n] - whole[b, :n]).abs().max() <= 1e-6, (chunk, b)
 
 
 def test_batched_equals_one_by_one(params):
@@ -180,5 +201,5 @@ def test_single_file_cli(tmp_path, params):
 
 def test_options_a_model_does_not_take_are_errors(tmp_path):
     data = make_data_dir(tmp_path / "data", {"a": golden_wav("spk1-utt1")})
-    proc = run_tool(FEATURIZE, "--model", "mfcc", "--gpu", "0", data, tmp_path / "out", check=False)
-    assert proc.returncode == 1 and "featurize.py: model mfcc does not take --gpu" in proc.stderr
+    proc = run_tool(FEATURIZE, "--model", "mfcc", "--layer", "3", data, tmp_path / "out", check=False)
+    assert proc.returncode == 1 and "featurize.py: model mfcc does not take --layer" in proc.stderr

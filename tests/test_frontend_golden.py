@@ -1,4 +1,5 @@
-"""fbank / MFCC / CMVN against the outputs of the real Kaldi binaries (tests/data/kaldi_golden)."""
+"""fbank / MFCC / CMVN against the outputs of the real Kaldi binaries (tests/data/kaldi_golden),
+for the native (kaldi-native-fbank) and the torch backend, which must meet the same tolerances."""
 
 import numpy as np
 import pytest
@@ -28,12 +29,16 @@ def assert_fbank_close(ours, kaldi, utt):
     assert diff.mean() <= 1e-2, (utt, diff.mean())
 
 
+CPU_BACKENDS = ["native", "torch"]
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("ark", sorted(FBANK_CASES))
-def test_fbank_matches_kaldi(ark):
+def test_fbank_matches_kaldi(ark, backend):
     golden = golden_ark(ark)
     assert sorted(golden) == GOLDEN_UTTS
     for utt, kaldi in golden.items():
-        ours, options = compute("fbank", FBANK_CASES[ark], utt)
+        ours, options = compute("fbank", FBANK_CASES[ark], utt, backend)
         assert ours.shape[0] == options.num_frames(len(golden_wave(utt)))
         assert_fbank_close(ours, kaldi, utt)
 
@@ -46,14 +51,15 @@ def test_fbank_frame_counts_are_kaldis():
     assert options.num_frames(51278) == 318 and options.num_frames(399) == 0
 
 
-def test_mfcc_matches_kaldi():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_mfcc_matches_kaldi(backend):
     """MFCC c_i are the liftered DCT of the log-mel bins: lifter(22) multiplies c_i by up to 12,
     and on the chirp, bins far below the peak (float noise in both programs) reach every c_i.
     So cepstra are compared unliftered: speech within 1e-3, every utterance's mean within 1e-2."""
     golden = golden_ark("mfcc.ark")
     lifter = 1.0 + 11.0 * np.sin(np.pi * np.arange(13) / 22.0)
     for utt, kaldi in golden.items():
-        ours, _ = compute("mfcc", {}, utt)
+        ours, _ = compute("mfcc", {}, utt, backend)
         assert ours.shape == kaldi.shape == (kaldi.shape[0], 13)
         diff = np.abs(ours - kaldi) / lifter
         assert diff.mean() <= 1e-2, utt
@@ -70,6 +76,41 @@ def test_utterance_cmvn_matches_apply_cmvn():
         assert normed.shape == golden[utt].shape
         assert np.abs(normed - golden[utt]).max() <= 2e-3
         assert np.allclose(normed.mean(axis=0), 0, atol=1e-4)
+
+
+def test_torch_batch_with_cmvn_matches_apply_cmvn_and_single_utterances():
+    """One padded batch of all four utterances (318 down to 0 frames): each equals its own
+    one-by-one computation, and the batched CMVN equals Kaldi's apply-cmvn."""
+    options = FeatureOptions.from_file("fbank", None, {"dither": 0, "num-mel-bins": 80})
+    frontend = FrontEnd(FrontEndSpec(options, backend="torch", cmvn="utt", norm_vars=True))
+    waves = [golden_wave(u) for u in GOLDEN_UTTS]
+    batched = frontend.features_batch(GOLDEN_UTTS, waves)
+    golden = golden_ark("fbank80_uttcmvn.ark")
+    for utt, wave, feats in zip(GOLDEN_UTTS, waves, batched):
+        assert feats.shape == (options.num_frames(len(wave)), 80)
+        alone = frontend.features_batch([utt], [wave])[0]
+        assert np.abs(feats - alone).max() <= 1e-5, utt
+        if utt in SPEECH_UTTS:
+            assert np.abs(feats - golden[utt]).max() <= 2e-3, utt
+
+
+@pytest.mark.parametrize("overrides", [
+    {"window-type": "hamming", "preemphasis-coefficient": 0.0, "remove-dc-offset": False, "subtract-mean": True},
+    {"window-type": "blackman", "round-to-power-of-two": False, "use-power": False},
+    {"window-type": "hanning", "use-energy": True, "raw-energy": False, "energy-floor": 1.0, "htk-compat": True},
+    {"window-type": "sine", "use-log-fbank": False, "low-freq": 64, "high-freq": -400},
+    {"window-type": "rectangular", "snip-edges": False, "frame-length": 20, "frame-shift": 8},
+])
+def test_torch_backend_equals_native_on_other_options(overrides):
+    """Options the golden files do not cover, against kaldi-native-fbank (Kaldi's algorithms)."""
+    for kind in ("fbank", "mfcc"):
+        opts = {k: v for k, v in overrides.items() if kind == "fbank" or k not in ("use-power", "use-log-fbank")}
+        for utt in SPEECH_UTTS:
+            native, _ = compute(kind, opts, utt, "native")
+            torch_feats, _ = compute(kind, opts, utt, "torch")
+            assert torch_feats.shape == native.shape
+            scale = np.maximum(np.abs(native), 1.0)
+            assert (np.abs(torch_feats - native) / scale).max() <= 1e-3, (kind, utt)
 
 
 @pytest.mark.skipif(not kaldi_binary("compute-fbank-feats"), reason="Kaldi binaries not on PATH")

@@ -1,4 +1,4 @@
-"""Kaldi front ends: fbank / MFCC (native or Kaldi's binaries) followed by CMVN.
+"""Kaldi front ends: fbank / MFCC (native, torch or Kaldi's binaries) followed by CMVN.
 
 Public API: ``FrontEndSpec`` (what to compute), ``FrontEnd`` (computes it),
 ``FeatureOptions`` (Kaldi's options), ``CmvnStats``.
@@ -6,11 +6,21 @@ Public API: ``FrontEndSpec`` (what to compute), ``FrontEnd`` (computes it),
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from speech_reps.errors import ConfigError
 from speech_reps.frontend.cmvn import CMVN_MODES, CmvnStats
 from speech_reps.frontend.options import FeatureOptions
 
-BACKENDS = ("native", "kaldi")
+BACKENDS = ("native", "torch", "kaldi")
+
+
+def choose_backend(backend, device):
+    """The backend a model's front end uses: the one asked for, else torch when the model runs
+    on a GPU (batched fbank on the device), else native (kaldi-native-fbank)."""
+    if backend is not None:
+        return backend
+    return "torch" if getattr(device, "type", str(device).split(":")[0]) == "cuda" else "native"
 
 
 @dataclass
@@ -21,6 +31,7 @@ class FrontEndSpec:
     backend: str = "native"
     cmvn: str = "none"  # none | utt | spk
     norm_vars: bool = False
+    device: str = "cpu"  # where the torch backend runs
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -39,10 +50,30 @@ class FrontEnd:
     def __init__(self, spec: FrontEndSpec):
         self.spec = spec
         if spec.backend == "kaldi":
-            from speech_reps.frontend.kaldi_binaries import KaldiBinaryBackend as Backend
+            from speech_reps.frontend.kaldi_binaries import KaldiBinaryBackend
+            self.backend = KaldiBinaryBackend(spec.options)
+        elif spec.backend == "torch":
+            from speech_reps.frontend.torch_backend import TorchBackend
+            self.backend = TorchBackend(spec.options, spec.device)
         else:
-            from speech_reps.frontend.native import NativeBackend as Backend
-        self.backend = Backend(spec.options)
+            from speech_reps.frontend.native import NativeBackend
+            self.backend = NativeBackend(spec.options)
+
+    @property
+    def batched(self):
+        """True when the backend computes whole batches (torch): the pipeline then runs it in
+        the main process on the model's batches, not per utterance in the loader workers."""
+        return self.spec.backend == "torch"
+
+    def features_batch(self, keys, waves):
+        """CMVN'd features of several utterances (utterance CMVN or none; torch backend)."""
+        from speech_reps.frontend.torch_backend import utterance_cmvn
+
+        feats, counts = self.backend.padded_features(waves)
+        if self.spec.cmvn == "utt" and feats.shape[1] > 0:
+            feats = utterance_cmvn(feats, counts, self.spec.norm_vars)
+        feats = feats.float().cpu().numpy()
+        return [np.ascontiguousarray(feats[b, :n]) for b, n in enumerate(counts)]
 
     def features(self, key, wave):
         """Raw fbank/MFCC of one utterance (no CMVN)."""
@@ -57,4 +88,4 @@ class FrontEnd:
         return stats.apply(feats, self.spec.norm_vars, key)
 
 
-__all__ = ["BACKENDS", "CMVN_MODES", "CmvnStats", "FeatureOptions", "FrontEnd", "FrontEndSpec"]
+__all__ = ["BACKENDS", "choose_backend", "CMVN_MODES", "CmvnStats", "FeatureOptions", "FrontEnd", "FrontEndSpec"]

@@ -52,6 +52,7 @@ class FeatureWriter:
         self._journal_path = Path(f"{self.ark_path}.journal") if fingerprint else None
         self.entries = []  # (key, "ark:offset"), in write order
         self.num_frames = {}
+        self.planned_frames = {}  # utt -> the length the batch plan used (see pipeline._replayed)
         self.failures = {}  # utt -> reason
         self._pending = []  # journal lines of the batch being written
         self._good = 0  # bytes of complete matrices
@@ -75,9 +76,10 @@ class FeatureWriter:
             if kind == "B":
                 for k, key, value in batch:
                     if k == "E":
-                        offset, frames = value.split()
+                        offset, frames, *planned = value.split()
                         self.entries.append((key, f"{self.ark_path}:{offset}"))
                         self.num_frames[key] = int(frames)
+                        self.planned_frames[key] = int(planned[0]) if planned else int(frames)
                     else:
                         self.failures[key] = value
                 self._good, batch = int(rest), []
@@ -102,7 +104,9 @@ class FeatureWriter:
         """Utterances already written or failed (by this run or the one it resumes)."""
         return set(self.num_frames) | set(self.failures)
 
-    def write(self, key, feats):
+    def write(self, key, feats, planned_frames=None):
+        """Append one matrix; ``planned_frames``: the length the batching used for it, when
+        that is not its row count (pooled vectors), journaled so a resume plans the same."""
         if not key or any(c.isspace() for c in key):
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
         feats = np.ascontiguousarray(feats, dtype=np.float32)
@@ -114,7 +118,9 @@ class FeatureWriter:
         offset = start + len(key.encode()) + 1
         self.entries.append((key, f"{self.ark_path}:{offset}"))
         self.num_frames[key] = feats.shape[0]
-        self._pending.append(f"E {key} {offset} {feats.shape[0]}")
+        self.planned_frames[key] = feats.shape[0] if planned_frames is None else planned_frames
+        extra = "" if planned_frames is None else f" {planned_frames}"
+        self._pending.append(f"E {key} {offset} {feats.shape[0]}{extra}")
 
     def fail(self, key, reason):
         self.failures[key] = reason

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from speech_reps.errors import ConfigError
-from speech_reps.frontend import FeatureOptions, FrontEndSpec
+from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.kaldi.options import read_option_file
 from speech_reps.models.base import Featurizer
 from speech_reps.models.config import load_config
@@ -48,23 +48,25 @@ class DeCoAR(Featurizer):
     frame_shift = 0.01
     sample_rate = 16000
 
-    def __init__(self, weights, sizes, frontend, device):
+    def __init__(self, weights, sizes, frontend, device, dtype="float32"):
         import torch
 
         from speech_reps.models.decoar_net import DeCoAREncoder
+        from speech_reps.models.torch_device import resolve_dtype
 
         self.input_dim, self.hidden, self.layers = sizes
         self.dim = 2 * self.hidden
         self.frontend = frontend
         self.sample_rate = frontend.options.sample_rate
         self.device = device
+        self.dtype = resolve_dtype(dtype)
         net = DeCoAREncoder(self.input_dim, self.hidden, self.layers)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
-        self.net = net.eval().to(device)
+        self.net = net.eval().to(device, self.dtype)
 
     @classmethod
     def from_options(cls, params=None, config=None, feature_config=None, cmvn=None, norm_vars=None,
-                     backend="native", device=None, gpu=None):
+                     backend=None, device=None, gpu=None, dtype="float32"):
         """params: .params or .pt file (default: conf/decoar.yaml's); config: a decoar.yaml;
         feature_config: Kaldi options over the yaml's frontend_args (num-mel-bins comes from
         the weights); device/gpu: where the encoder runs."""
@@ -86,16 +88,17 @@ class DeCoAR(Featurizer):
         options = FeatureOptions.from_file("fbank", feature_config, defaults=cfg.frontend_args,
                                            overrides={"num-mel-bins": sizes[0]},
                                            source="conf/decoar.yaml frontend_args")
-        spec = FrontEndSpec(options, backend=backend, cmvn=cmvn or cfg.cmvn,
-                            norm_vars=cfg.norm_vars if norm_vars is None else norm_vars)
-        model = cls(weights, sizes, spec, resolve_device(device, gpu))
+        device = resolve_device(device, gpu)
+        spec = FrontEndSpec(options, backend=choose_backend(backend, device), cmvn=cmvn or cfg.cmvn,
+                            norm_vars=cfg.norm_vars if norm_vars is None else norm_vars, device=str(device))
+        model = cls(weights, sizes, spec, device, dtype)
         model.params_path, model.params_format = str(path.resolve()), fmt
         return model
 
     def describe(self):
         return {**super().describe(), "params": self.params_path, "params_format": self.params_format,
                 "input_dim": self.input_dim, "hidden": self.hidden, "layers": self.layers,
-                "device": str(self.device)}
+                "device": str(self.device), "dtype": str(self.dtype).replace("torch.", "")}
 
     def num_frames(self, num_samples):
         return self.frontend.options.num_frames(num_samples)
@@ -103,16 +106,19 @@ class DeCoAR(Featurizer):
     def featurize(self, batch):
         import torch
 
+        from speech_reps.models.torch_device import to_device
+
         lengths = [len(x) for x in batch.inputs]
-        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # packing wants longest first
-        padded = np.zeros((len(order), lengths[order[0]], self.input_dim), dtype=np.float32)
-        for row, i in enumerate(order):
-            padded[row, :lengths[i]] = batch.inputs[i]
+        padded = np.zeros((len(lengths), max(lengths), self.input_dim), dtype=np.float32)
+        for row, x in enumerate(batch.inputs):
+            padded[row, :len(x)] = x
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(padded).to(self.device),
-                           torch.tensor([lengths[i] for i in order]))
-            out = out.float().cpu().numpy()
-        outputs = [None] * len(order)
-        for row, i in enumerate(order):
-            outputs[i] = np.ascontiguousarray(out[row, :lengths[i]])
-        return outputs
+            feats = to_device(padded, self.device, self.dtype)
+            if self.device.type == "cpu" and self.dtype == torch.float32:
+                out = torch.empty((len(lengths), max(lengths), self.dim))  # written in place
+                self.net(feats, torch.tensor(lengths), out=out)
+            else:
+                out = self.net(feats, torch.tensor(lengths)).float().cpu()
+        out = out.numpy()
+        return [out[row, :n] if len(lengths) == 1 else np.ascontiguousarray(out[row, :n])
+                for row, n in enumerate(lengths)]

@@ -4,20 +4,27 @@ Linear(in -> H, no activation), then two separate unidirectional L-layer LSTMs: 
 one reads the projection left to right; the backward one reads each utterance reversed
 within its own length, and its output is reversed back. Output [forward | backward], 2H.
 (Not ``bidirectional=True``: that would feed both directions into every next layer.)
+
+Both directions run over time in chunks of ``chunk`` frames, each chunk starting from the LSTM
+state the previous one ended in. That is the same recurrence as one call over the whole
+utterance, so the result is the same (to float rounding), while the working memory (input
+projection, gates) stays that of one chunk: an hour-long recording needs little more than its
+output. Padding sits after each utterance's frames in both reading orders, so it never reaches
+a real frame and no packing is needed.
 """
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+CHUNK_FRAMES = 1000
 
 
-def reverse_within_lengths(x, lengths):
-    """Reverse each row of x (B, T, D) over its first lengths[b] frames; padding stays put."""
-    T = x.shape[1]
-    t = torch.arange(T, device=x.device).unsqueeze(0)
-    lens = lengths.to(x.device).unsqueeze(1)
-    index = torch.where(t < lens, lens - 1 - t, t)
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+def reversed_index(lengths, start, stop):
+    """(B, stop - start) source frame of reversed time steps start..stop-1 of each utterance;
+    steps past an utterance's length map to themselves (padding stays padding)."""
+    t = torch.arange(start, stop, device=lengths.device).unsqueeze(0)
+    lens = lengths.unsqueeze(1)
+    return torch.where(t < lens, lens - 1 - t, t)
 
 
 class DeCoAREncoder(nn.Module):
@@ -27,14 +34,24 @@ class DeCoAREncoder(nn.Module):
         self.forward_lstm = nn.LSTM(hidden, hidden, layers, batch_first=True)
         self.backward_lstm = nn.LSTM(hidden, hidden, layers, batch_first=True)
 
-    def _run(self, lstm, x, lengths):
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=True)
-        out, _ = lstm(packed)
-        return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
-
-    def forward(self, feats, lengths):
-        """feats (B, T, in) sorted by decreasing ``lengths`` (B,); returns (B, T, 2H), zero padded."""
-        h = self.proj(feats)
-        forward = self._run(self.forward_lstm, h, lengths)
-        backward = self._run(self.backward_lstm, reverse_within_lengths(h, lengths), lengths)
-        return torch.cat([forward, reverse_within_lengths(backward, lengths)], dim=-1)
+    def forward(self, feats, lengths, chunk=CHUNK_FRAMES, out=None):
+        """feats (B, T, in), zero padded after each utterance's ``lengths`` (B,); returns
+        (B, T, 2H) (into ``out`` when given); frames past an utterance's length are garbage."""
+        B, T, _ = feats.shape
+        H = self.proj.out_features
+        if out is None:
+            out = feats.new_empty((B, T, 2 * H))
+        lengths = lengths.to(feats.device)
+        state = None
+        for start in range(0, T, chunk):
+            stop = min(T, start + chunk)
+            y, state = self.forward_lstm(self.proj(feats[:, start:stop]), state)
+            out[:, start:stop, :H] = y
+        state = None
+        for start in range(0, T, chunk):
+            stop = min(T, start + chunk)
+            index = reversed_index(lengths, start, stop).unsqueeze(-1)
+            x = feats.gather(1, index.expand(-1, -1, feats.shape[2]))
+            y, state = self.backward_lstm(self.proj(x), state)
+            out[:, :, H:].scatter_(1, index.expand(-1, -1, H), y)
+        return out

@@ -1,7 +1,7 @@
 """Kaldi fbank and MFCC as models: the front end is the whole model (identity network)."""
 
 from speech_reps.conf_dir import default_conf
-from speech_reps.frontend import FeatureOptions, FrontEndSpec
+from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
 from speech_reps.models.registry import register
 
@@ -18,11 +18,19 @@ class KaldiFeatures(Featurizer):
         self.sample_rate = options.sample_rate
 
     @classmethod
-    def from_options(cls, feature_config=None, cmvn="none", norm_vars=False, backend="native"):
-        """feature_config: Kaldi option file (default: the toolkit's conf/<kind>.conf)."""
+    def from_options(cls, feature_config=None, cmvn="none", norm_vars=False, backend=None,
+                     device=None, gpu=None):
+        """feature_config: Kaldi option file (default: the toolkit's conf/<kind>.conf);
+        device/gpu: compute on that GPU with the torch backend (batched)."""
         path = feature_config if feature_config is not None else default_conf(f"{cls.kind}.conf")
         options = FeatureOptions.from_file(cls.kind, path)
-        return cls(FrontEndSpec(options, backend=backend, cmvn=cmvn, norm_vars=norm_vars))
+        where = "cpu"
+        if device is not None or gpu is not None:  # torch only when a device is asked for
+            from speech_reps.models.torch_device import resolve_device
+
+            where = str(resolve_device(device, gpu))
+        return cls(FrontEndSpec(options, backend=choose_backend(backend, where), cmvn=cmvn,
+                                norm_vars=norm_vars, device=where))
 
     def num_frames(self, num_samples):
         return self.frontend.options.num_frames(num_samples)

@@ -1,0 +1,70 @@
+"""Reading one utterance into what the model takes: audio (decoded, cut, resampled), then the
+CPU front end when the model wants fbank/MFCC. Runs in the loader worker processes, so
+everything here is picklable and framework-free.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from speech_reps.errors import AudioError
+from speech_reps.frontend import FrontEnd, FrontEndSpec
+from speech_reps.kaldi import AudioLoader
+
+
+@dataclass
+class InputSpec:
+    """What a worker needs to turn an Utterance into a model input."""
+
+    sample_rate: int
+    frontend: FrontEndSpec = None  # run in the worker; None: the worker returns the wave
+    min_duration: float = 0.0
+    allow_resample: bool = False
+    allow_downsample: bool = False
+    allow_upsample: bool = False
+    channel: int = None
+
+    @classmethod
+    def for_model(cls, featurizer, allow_resample=False, channel=None):
+        spec = featurizer.frontend if featurizer.input == "fbank" else None
+        opts = spec.options if spec is not None else None
+        if channel is None and opts is not None and opts["channel"] != -1:
+            channel = opts["channel"]
+        return cls(
+            sample_rate=featurizer.sample_rate,
+            frontend=spec if spec is not None and spec.backend != "torch" else None,
+            min_duration=opts["min-duration"] if opts is not None else 0.0,
+            allow_resample=allow_resample, channel=channel,
+            allow_downsample=bool(opts and opts["allow-downsample"]),
+            allow_upsample=bool(opts and opts["allow-upsample"]),
+        )
+
+
+class InputReader:
+    """``read(utt)`` -> (wave, or raw front-end features without CMVN; number of samples)."""
+
+    def __init__(self, spec: InputSpec):
+        self.spec = spec
+        self.audio = AudioLoader(spec.sample_rate, allow_resample=spec.allow_resample,
+                                 allow_downsample=spec.allow_downsample,
+                                 allow_upsample=spec.allow_upsample, channel=spec.channel)
+        self.frontend = FrontEnd(spec.frontend) if spec.frontend is not None else None
+
+    def wave(self, utt):
+        wave = self.audio.load(utt)
+        if len(wave) == 0:
+            raise AudioError(utt.utt, utt.source, "empty audio")
+        if not np.isfinite(wave).all():
+            raise AudioError(utt.utt, utt.source, "audio contains NaN or Inf")
+        if len(wave) < self.spec.min_duration * self.spec.sample_rate:
+            raise AudioError(utt.utt, utt.source, f"shorter than --min-duration={self.spec.min_duration:g}s")
+        return wave
+
+    def read(self, utt):
+        wave = self.wave(utt)
+        if self.frontend is None:
+            return wave, len(wave)
+        try:
+            return self.frontend.features(utt.utt, wave), len(wave)
+        except (RuntimeError, ValueError) as e:
+            raise AudioError(utt.utt, utt.source, f"front end failed: {e}") from None

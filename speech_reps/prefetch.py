@@ -1,0 +1,95 @@
+"""Reading utterances ahead of the model in worker processes (``--num-workers``).
+
+``read_ahead(utterances, spec, num_workers)`` yields ``(utt, model_input, num_samples)`` or
+``(utt, AudioError)`` in the order of ``utterances``, whatever the number of workers: results
+come back in submission order, so everything downstream (batches, journal, output) is the same
+for 0, 1 or 8 workers. At most ``ahead`` utterances are in flight or waiting, which bounds
+memory (a plain ``Pool.imap`` reads its whole input ahead).
+
+Workers are started with "spawn": forking a process that has started torch's or TensorFlow's
+thread pools can deadlock the child.
+"""
+
+import collections
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+from speech_reps.errors import AudioError
+from speech_reps.inputs import InputReader
+
+_reader = None  # the worker's InputReader
+
+
+def _die_with_parent():
+    """A worker must not outlive a killed parent (it would hold the job's stderr open, and a
+    ``kill -9``'d job would leave it behind): Linux kills it with the parent; elsewhere a
+    thread notices the parent is gone."""
+    import ctypes
+    import os
+    import signal
+    import threading
+    import time
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _start_worker(spec):
+    global _reader
+    _die_with_parent()
+    _reader = InputReader(spec)
+
+
+def _read(utt):
+    try:
+        model_input, n = _reader.read(utt)
+        return True, model_input, n
+    except AudioError as e:  # sent back as fields: the exception itself does not unpickle
+        return False, e.source, e.cause
+
+
+def read_ahead(utterances, spec, num_workers=0, ahead=None):
+    if num_workers <= 0:
+        reader = InputReader(spec)
+        for utt in utterances:
+            try:
+                model_input, n = reader.read(utt)
+            except AudioError as e:
+                yield utt, e
+                continue
+            yield utt, model_input, n
+        return
+    ahead = ahead or 8 * num_workers
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_start_worker,
+                             initargs=(spec,)) as pool:
+        pending = collections.deque()
+        todo = iter(utterances)
+        try:
+            for utt in todo:
+                pending.append((utt, pool.submit(_read, utt)))
+                if len(pending) >= ahead:
+                    yield _result(*pending.popleft())
+            while pending:
+                yield _result(*pending.popleft())
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _result(utt, future):
+    ok, a, b = future.result()
+    return (utt, a, b) if ok else (utt, AudioError(utt.utt, a, b))
