@@ -79,6 +79,10 @@ class _Inputs:
             raise AudioError(utt.utt, utt.source, "audio contains NaN or Inf")
         if len(wave) < self.min_duration * self.featurizer.sample_rate:
             raise AudioError(utt.utt, utt.source, f"shorter than --min-duration={self.min_duration:g}s")
+        try:
+            wave = self.featurizer.prepare_wave(wave)
+        except ValueError as e:
+            raise AudioError(utt.utt, utt.source, str(e)) from None
         if self.featurizer.num_frames(len(wave)) == 0:
             raise AudioError(utt.utt, utt.source, f"shorter than the model's receptive field ({len(wave)} samples give no frame)")
         return wave
@@ -228,7 +232,7 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
             if not np.isfinite(feats).all():
                 on_error(AudioError(key, "model output", "model output contains NaN or Inf"))
                 continue
-            writer.write(key, feats if pool == "none" else xvectors.pool(feats, pool))
+            writer.write(key, feats if pool == "none" else featurizer.pool(feats, pool))
             seconds += n / featurizer.sample_rate
         writer.checkpoint()
         bar.update(len(batch.keys))
