@@ -9,11 +9,14 @@ PIP    := $(PY) -m pip
 TORCH  := torch==2.13.0
 TF_CPU := tensorflow-cpu==2.21.0
 TF_HUB := tensorflow-hub==0.16.1 tf-keras==2.21.0
+# The GE2E speaker encoder's weights (--model ge2e) ride in this wheel; its code is never imported,
+# so its dependencies (librosa, numba, webrtcvad) are left out.
+RESEMBLYZER := resemblyzer==0.1.4
 PYTEST_ARGS ?=
 
 .PHONY: test venv demo clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
@@ -23,6 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	# that tensorflow-hub imports. (On GPU hosts: pip install '.[trill]'.)
 	$(PIP) install --quiet $(TF_CPU) "setuptools<81"
 	$(PIP) install --quiet --no-deps $(TF_HUB)
+	$(PIP) install --quiet --no-deps $(RESEMBLYZER)
 	touch $@
 
 venv: $(VENV)/.installed

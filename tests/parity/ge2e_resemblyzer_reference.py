@@ -9,7 +9,9 @@ For each utterance of --audio (floats in [-1, 1] at 16 kHz) writes, keys <utt>/<
 and librosa_mel_filters: librosa.filters.mel(sr=16000, n_fft=400, n_mels=40), the filters
 resemblyzer's front end uses.
 
-Usage: PYTHONPATH=<repo> python ge2e_resemblyzer_reference.py --audio audio.npz --out ref.npz
+--embeddings-only keeps just the *_embed and *_partials keys (what tests/data/ge2e/ holds).
+
+Usage: PYTHONPATH=<repo> python ge2e_resemblyzer_reference.py [--embeddings-only] --audio audio.npz --out ref.npz
 """
 
 import argparse
@@ -26,6 +28,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--audio", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--embeddings-only", action="store_true")
     args = p.parse_args()
     encoder = VoiceEncoder("cpu", verbose=False)
     out = {"librosa_mel_filters": librosa.filters.mel(sr=16000, n_fft=400, n_mels=40)}
@@ -38,6 +41,8 @@ def main():
         out[f"{utt}/pre_wave"] = pre
         out[f"{utt}/pre_embed"], out[f"{utt}/pre_partials"], _ = encoder.embed_utterance(pre, return_partials=True)
         out[f"{utt}/ours_trimmed"] = ge2e_frontend.trim_long_silences(ge2e_frontend.normalize_volume(wav))
+    if args.embeddings_only:
+        out = {k: v for k, v in out.items() if k.endswith(("_embed", "_partials"))}
     np.savez(args.out, **out)
 
 
