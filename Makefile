@@ -34,14 +34,17 @@ venv: $(VENV)/.installed
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The main job: the mini recipe, offline. fbank always; every model whose weights are in artifacts/.
+# The main job: the mini recipe, offline. fbank and ge2e (its weights come with the venv) always;
+# every other model whose weights are in artifacts/.
 demo: venv
-	cd egs/mini && ./run.sh --model fbank
+	cd egs/mini && ./run.sh --model ge2e
 	@cd egs/mini && for m in decoar wav2vec wav2vec2 hubert; do \
 	  ./run.sh --stage 3 --model $$m --download false 2>/dev/null || echo "demo: $$m skipped (no weights in artifacts/)"; \
 	done
-	@echo "demo: features in egs/mini/data/*_*/feats.scp; probe accuracies:"; \
-	  for f in egs/mini/exp/probe_*/accuracy; do echo "  $$f: $$(cat $$f)"; done
+	@echo "demo: features in egs/mini/data/*_*/feats.scp; probe accuracies (speaker = language):"; \
+	  for f in egs/mini/exp/probe_*/accuracy; do echo "  $$f: $$(cat $$f)"; done; \
+	  echo "demo: equal-error rates (%) of cosine-scored xvector.scp, all pairs of test prompts:"; \
+	  for f in egs/mini/exp/eer_*/eer; do echo "  $$f: $$(cat $$f)"; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
