@@ -4,7 +4,9 @@
 Trials are every unordered pair of distinct utterances in <xvector-dir>/xvector.scp; a pair is a
 target trial when utt2spk gives both the same speaker. In egs/mini the "speaker" is the language
 and each language is one recorded voice, so target = same voice = same language: the EER shows
-that the vectors separate voices (or languages — this corpus cannot tell which).
+that the vectors separate voices (or languages — this corpus cannot tell which). Asterisk names
+both the en_US and the es_MX voice "Allison": if that is one person, some non-target trials are
+really same-speaker pairs and the EER is pessimistic.
 
 Reads <xvector-dir>/xvector.scp and <data-dir>/utt2spk; writes <out-dir>/eer (percent) and
 <out-dir>/scores (<utt1> <utt2> <cosine> target|nontarget), and prints
@@ -65,8 +67,8 @@ def score(data_dir, xvector_dir, out_dir, name):
     Path(out_dir, "scores").write_text("".join(
         f"{keys[a]} {keys[b]} {c:.6f} {'target' if t else 'nontarget'}\n" for a, b, c, t in zip(i, j, cosines, target)))
     print(f"eer: {name} EER {100 * eer:.2f}% ({target.sum()} target / {(~target).sum()} non-target trials: "
-          f"all pairs of {len(keys)} test prompts, cosine of xvector.scp; target = same voice, which in "
-          "this corpus is also the same language)")
+          f"all pairs of {len(keys)} test prompts, cosine of xvector.scp; target = same utt2spk label, "
+          "here the language, each recorded by one voice)")
     return eer
 
 
