@@ -214,6 +214,10 @@ def test_kaldi_outputs_and_xvectors(tmp_path, reference):
     run_tool(SPEECH_REPS, "featurize", "--model", "ge2e", "--in-wav", golden_wav("spk1-utt1"),
              "--out-npy", tmp_path / "y.npy")
     assert np.abs(np.load(tmp_path / "y.npy") - feats["spk1-utt1"]).max() <= 1e-6
+    from speech_reps.featurize import GE2EFeaturizer
+
+    dvector = GE2EFeaturizer().file_to_dvector(str(golden_wav("spk1-utt1")))
+    assert np.abs(dvector - xv["spk1-utt1"]).max() <= 1e-6
 
 
 def test_listed_and_imported_lazily():
