@@ -10,24 +10,32 @@ If the reference cannot be built the test fails (it does not skip).
 
 import os
 import subprocess
+from pathlib import Path
 
+import kaldiio
 import numpy as np
 import pytest
+import soundfile as sf
 
-from conftest import REPO
-from ge2e_audio import reference_audio
+from conftest import REPO, make_data_dir, run_tool
+from ge2e_audio import PAUSED, reference_audio
 from speech_reps.models import ge2e_frontend as fe
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
 
 
 @pytest.fixture(scope="module")
-def resemblyzer_reference(tmp_path_factory):
+def resemblyzer_python():
     proc = subprocess.run(["bash", str(REPO / "tests" / "parity" / "resemblyzer_venv.sh")], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail("resemblyzer parity venv could not be built (resemblyzer 0.1.4, librosa, webrtcvad):\n"
                     + proc.stderr[-2000:])
-    python = proc.stdout.strip().splitlines()[-1]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def resemblyzer_reference(tmp_path_factory, resemblyzer_python):
+    python = resemblyzer_python
     out = tmp_path_factory.mktemp("resemblyzer")
     np.savez(out / "audio.npz", **reference_audio())
     proc = subprocess.run([python, "-W", "ignore", str(REPO / "tests" / "parity" / "ge2e_resemblyzer_reference.py"),
@@ -77,3 +85,36 @@ def test_silence_trimming_and_trimmed_d_vectors_equal_resemblyzers(resemblyzer_r
         assert partials.shape == ref[f"{utt}/pre_partials"].shape, utt
         assert cosine(ge2e.pool(partials, "mean"), ref[f"{utt}/pre_embed"]) >= 0.9999, utt
     assert len(ref["spk1-pause-spk2/pre_wave"]) < len(reference_audio()["spk1-pause-spk2"]) - 16000 + 480
+
+
+@pytest.mark.slow
+def test_trim_silence_through_steps_featurize(resemblyzer_reference, resemblyzer_python, tmp_path):
+    """--trim-silence true end to end, with webrtcvad (a C extension for this very Python) borrowed
+    from the parity venv: d-vectors as preprocess_wav + embed_utterance, and all-silence audio
+    fails alone, named."""
+    site = Path(subprocess.run([resemblyzer_python, "-W", "ignore", "-c", "import webrtcvad; print(webrtcvad.__file__)"],
+                               capture_output=True, text=True, check=True).stdout.strip()).parent
+    vad = tmp_path / "vad"
+    vad.mkdir()
+    for f in [site / "webrtcvad.py", *site.glob("_webrtcvad*.so"), *site.glob("webrtcvad-*.dist-info")]:
+        (vad / f.name).symlink_to(f)  # webrtcvad.py reads its version through pkg_resources
+    audio = reference_audio()
+    wavs = {}
+    for utt, wave in ((PAUSED, audio[PAUSED]), ("spk1-utt1", audio["spk1-utt1"]), ("zz-silence", np.zeros(32000, np.float32))):
+        wavs[utt] = tmp_path / f"{utt}.wav"
+        sf.write(wavs[utt], np.round(wave * 32768).astype(np.int16), 16000)
+    data = make_data_dir(tmp_path / "data", wavs, utt2spk={u: u.split("-")[0] for u in wavs})
+    os.environ["PYTHONPATH"], old = str(vad), os.environ.get("PYTHONPATH")
+    try:
+        runs = {pool: run_tool(REPO / "steps" / "featurize.py", "--model", "ge2e", "--trim-silence", "true",
+                               "--pool", pool, "--progress", "false", "--max-failed-frac", "0.5", data,
+                               tmp_path / pool) for pool in ("none", "mean")}
+    finally:
+        os.environ.pop("PYTHONPATH") if old is None else os.environ.__setitem__("PYTHONPATH", old)
+    assert f"utterance zz-silence ({wavs['zz-silence']}): the VAD (trim_silence) found no speech" in runs["mean"].stderr
+    assert (tmp_path / "mean" / "xvector.failed").read_text() == "zz-silence the VAD (trim_silence) found no speech\n"
+    xv = dict(kaldiio.load_scp(str(tmp_path / "mean" / "xvector.scp")))
+    for utt in (PAUSED, "spk1-utt1"):
+        assert cosine(xv[utt], resemblyzer_reference[f"{utt}/pre_embed"]) >= 0.9999, utt
+    frames = (tmp_path / "none" / "utt2num_frames").read_text()
+    assert frames == f"{PAUSED} {len(resemblyzer_reference[PAUSED + '/pre_partials'])}\nspk1-utt1 3\n"
