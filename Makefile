@@ -9,11 +9,14 @@ PIP    := $(PY) -m pip
 TORCH  := torch==2.13.0
 TF_CPU := tensorflow-cpu==2.21.0
 TF_HUB := tensorflow-hub==0.16.1 tf-keras==2.21.0
+# The GE2E speaker encoder's weights (--model ge2e) ride in this wheel; its code is never imported,
+# so its dependencies (librosa, numba, webrtcvad) are left out.
+RESEMBLYZER := resemblyzer==0.1.4
 PYTEST_ARGS ?=
 
 .PHONY: test venv demo clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
@@ -23,6 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	# that tensorflow-hub imports. (On GPU hosts: pip install '.[trill]'.)
 	$(PIP) install --quiet $(TF_CPU) "setuptools<81"
 	$(PIP) install --quiet --no-deps $(TF_HUB)
+	$(PIP) install --quiet --no-deps $(RESEMBLYZER)
 	touch $@
 
 venv: $(VENV)/.installed
@@ -30,14 +34,17 @@ venv: $(VENV)/.installed
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The main job: the mini recipe, offline. fbank always; every model whose weights are in artifacts/.
+# The main job: the mini recipe, offline. fbank and ge2e (its weights come with the venv) always;
+# every other model whose weights are in artifacts/.
 demo: venv
-	cd egs/mini && ./run.sh --model fbank
+	cd egs/mini && ./run.sh --model ge2e
 	@cd egs/mini && for m in decoar wav2vec wav2vec2 hubert; do \
 	  ./run.sh --stage 3 --model $$m --download false 2>/dev/null || echo "demo: $$m skipped (no weights in artifacts/)"; \
 	done
-	@echo "demo: features in egs/mini/data/*_*/feats.scp; probe accuracies:"; \
-	  for f in egs/mini/exp/probe_*/accuracy; do echo "  $$f: $$(cat $$f)"; done
+	@echo "demo: features in egs/mini/data/*_*/feats.scp; probe accuracies (speaker = language):"; \
+	  for f in egs/mini/exp/probe_*/accuracy; do echo "  $$f: $$(cat $$f)"; done; \
+	  echo "demo: equal-error rates (%) of cosine-scored xvector.scp, all pairs of test prompts:"; \
+	  for f in egs/mini/exp/eer_*/eer; do echo "  $$f: $$(cat $$f)"; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

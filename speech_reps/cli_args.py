@@ -45,6 +45,9 @@ def add_model_args(parser):
     parser.add_argument("--layer", type=int, default=None, metavar="N",
                         help="wav2vec2/hubert: transformer layer N (default: the model output; "
                              "0: CNN features after projection)")
+    parser.add_argument("--trim-silence", type=str2bool, default=None, metavar="true|false",
+                        help="ge2e: trim long silences with webrtcvad as resemblyzer's preprocess_wav "
+                             "(default: conf/ge2e.yaml's, false)")
     parser.add_argument("--gpu", type=int, default=None, metavar="N",
                         help="run the model on GPU N (default: CPU)")
     parser.add_argument("--dtype", default=None, choices=DTYPES,
@@ -70,6 +73,7 @@ def model_options(args):
         "config": args.model_config,
         "output": args.output,
         "layer": args.layer,
+        "trim_silence": args.trim_silence,
         "gpu": args.gpu,
         "device": args.device,
         "dtype": args.dtype,

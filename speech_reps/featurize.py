@@ -5,6 +5,7 @@
     feats = featurizer.file_to_feats("x.wav")  # (T, 2048) float32 ndarray
     Wav2VecFeaturizer("artifacts/wav2vec_large.pt").file_to_feats("x.wav")  # (T, 512)
     TrillFeaturizer("artifacts/trill_3").file_to_feats("x.wav")  # (T, 12288)
+    GE2EFeaturizer().file_to_dvector("x.wav")  # (256,): resemblyzer's d-vector
 """
 
 from speech_reps.pipeline import FileFeaturizer
@@ -40,3 +41,13 @@ class TrillFeaturizer(_SeedFeaturizer):
     """TRILL: layer19 (default) or embedding frames every 0.17 s."""
 
     model_name = "trill"
+
+
+class GE2EFeaturizer(_SeedFeaturizer):
+    """GE2E (resemblyzer's pretrained.pt by default): (T, 256) partial embeddings every 0.77 s."""
+
+    model_name = "ge2e"
+
+    def file_to_dvector(self, wav):
+        """The utterance d-vector (256, unit length), as resemblyzer's embed_utterance."""
+        return self.model.pool(self._run(wav), "mean")

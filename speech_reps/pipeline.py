@@ -92,6 +92,13 @@ class _Inputs:
         """(utt, input, num_samples) of each utterance that can be featurized, in order; the
         input is ready for the model unless the front end is batched (see ``model_inputs``)."""
         for utt, x, n in self._read(utterances, on_error):
+            if self.frontend is None:  # the model's own audio preparation (ge2e: trimming)
+                try:
+                    x = self.featurizer.prepare_wave(x)
+                except ValueError as e:
+                    on_error(AudioError(utt.utt, utt.source, str(e)))
+                    continue
+                n = len(x)
             if self.featurizer.num_frames(n) == 0:
                 on_error(AudioError(utt.utt, utt.source, f"shorter than the model's receptive field "
                                                          f"({n} samples give no frame)"))
@@ -231,7 +238,7 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
                     ops.append(("fail", key, "model output contains NaN or Inf"))
                     continue
                 ops.append(("write", key, feats) if pool == "none"
-                           else ("write", key, xvectors.pool(feats, pool), len(feats)))
+                           else ("write", key, featurizer.pool(feats, pool), len(feats)))
                 seconds += n / featurizer.sample_rate
             background.put(ops + [("checkpoint",)])
             bar.update(len(batch.keys))

@@ -1,5 +1,6 @@
 """egs/mini end to end on a small subset: real speech (Asterisk prompts, installed by the
-recipe's set-up with apt), sox pipes, fbank and a (small, random) DeCoAR, probes."""
+recipe's set-up with apt), sox pipes, fbank and a (small, random) DeCoAR, probes; then, with no
+DeCoAR weights, the real pretrained ge2e, its x-vectors and their cosine-scoring EER."""
 
 import os
 import shutil
@@ -40,4 +41,23 @@ def test_mini_recipe_stages(tmp_path):
     assert offline.returncode == 1
     assert offline.stderr.strip().splitlines()[-1] == (
         f"run.sh: no wav2vec weights: put wav2vec_large.pt into {artifacts}/ (utils/download_models.sh wav2vec "
-        "needs the internet), or run with --model fbank, which runs offline")
+        "needs the internet), or run with --model ge2e or fbank, which run offline")
+
+    # no DeCoAR weights: --model auto is ge2e, whose weights are the venv's resemblyzer wheel
+    empty = tmp_path / "no-artifacts"
+    empty.mkdir()
+    ge2e = subprocess.run(["./run.sh", "--stage", "3", "--artifacts", str(empty), "--download", "false"],
+                          cwd=recipe, env=env, capture_output=True, text=True)
+    assert ge2e.returncode == 0, ge2e.stderr[-3000:]
+    assert "--model auto: ge2e" in ge2e.stdout and "Stage 4: ge2e utterance vectors" in ge2e.stdout
+    assert "probe: ge2e test accuracy" in ge2e.stdout
+    feats = dict(kaldiio.load_scp(str(recipe / "data" / "test_ge2e" / "feats.scp")))
+    assert len(feats) == 6 and all(m.shape[1] == 256 for m in feats.values())
+    assert (recipe / "data" / "test_ge2e" / "frame_shift").read_text() == "0.77\n"
+    xvectors = dict(kaldiio.load_scp(str(recipe / "exp" / "xvectors_ge2e" / "test" / "xvector.scp")))
+    assert sorted(xvectors) == sorted(feats) and all(v.shape == (256,) for v in xvectors.values())
+    assert (recipe / "exp" / "xvectors_ge2e" / "test" / "num_utts.ark").read_text() == "en 2\nes 2\nfr 2\n"
+    eer_line = next(line for line in ge2e.stdout.splitlines() if line.startswith("eer: ge2e EER "))
+    assert "(3 target / 12 non-target trials: all pairs of 6 test prompts" in eer_line
+    assert 0.0 <= float((recipe / "exp" / "eer_ge2e" / "eer").read_text()) <= 100.0
+    assert len((recipe / "exp" / "eer_ge2e" / "scores").read_text().splitlines()) == 15

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # egs/mini: the whole path offline, on real recorded speech (Asterisk's prompts in three
 # languages): data prep -> validation -> Kaldi fbank -> featurize with --model -> a language-ID
-# probe on mean-pooled features, whose accuracy shows the features carry information.
-#   ./run.sh                         # everything, with DeCoAR (needs its weights in artifacts/)
-#   ./run.sh --model fbank           # runs offline with nothing downloaded
+# probe on mean-pooled features, whose accuracy shows the features carry information ->
+# utterance vectors (xvector.scp) and the equal-error rate of their cosine scores. Each language
+# is one recorded voice, so the "speaker" of the probe and of the EER is also the language.
+#   ./run.sh                         # everything: DeCoAR if its weights are in artifacts/, else ge2e
+#   ./run.sh --model ge2e            # a real pretrained speaker encoder, offline (resemblyzer's wheel)
+#   ./run.sh --model fbank           # fbank only, nothing downloaded
 #   ./run.sh --stage 3 --model wav2vec --gpu 0
 set -euo pipefail
 
 stage=0
 stop_stage=100
-model=decoar
+model=auto
 nj=2
 per_lang=40
 gpu=
@@ -17,7 +20,10 @@ artifacts=
 download=true
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--model NAME] [--nj N] [--per-lang N] [--gpu N]
           [--artifacts DIR] [--download true|false]
-Stages: 0 data prep, 1 validate, 2 fbank + probe, 3 featurize with --model + probe
+Stages: 0 data prep, 1 validate, 2 fbank + probe, 3 featurize with --model + probe,
+        4 utterance vectors with --model (--pool mean) + cosine-scoring EER
+--model: auto (default) is decoar when its weights are in --artifacts, else ge2e, whose weights
+come with the toolkit's venv (the resemblyzer wheel)
 --artifacts: where model weights are (default: the toolkit's artifacts/); --download false: do not
 try utils/download_models.sh when they are missing"
 
@@ -30,6 +36,12 @@ root=$SPEECH_REPS_ROOT
 artifacts=${artifacts:-$root/artifacts}
 log() { echo "$(date '+%F %T') (run.sh:${BASH_LINENO[0]}) $*"; }
 
+if [ "$model" = auto ]; then
+  model=ge2e
+  for f in decoar-encoder-29b8e2ac.params checkpoint_decoar.pt; do [ -e "$artifacts/$f" ] && model=decoar; done
+  log "--model auto: $model"
+fi
+
 featurize_and_probe() {  # name, then featurize.sh options
   local name=$1; shift
   for x in train test; do
@@ -40,6 +52,27 @@ featurize_and_probe() {  # name, then featurize.sh options
       "data/${x}_$name" "exp/featurize_$name/$x" "feats/$name"
   done
   python3 local/probe.py --name "$name" "data/train_$name" "data/test_$name" "exp/probe_$name"
+}
+
+model_options() {  # sets opts=(--model ... [--params ...] [--gpu ...]) for $model, or exits
+  opts=(--model "$model")
+  [ -n "$gpu" ] && opts+=(--gpu "$gpu")
+  [ "$model" = ge2e ] && return 0  # its weights are the venv's resemblyzer wheel's pretrained.pt
+  case $model in
+    decoar) files="decoar-encoder-29b8e2ac.params checkpoint_decoar.pt" ;;  # MXNet's, or the PyTorch one
+    *) files=$(python3 -c "import sys; from speech_reps.download import ARTIFACTS as A; print(A[sys.argv[1]].file if sys.argv[1] in A else '')" "$model") ;;
+  esac
+  [ -n "$files" ] || { echo "run.sh: no weights file known for --model $model; use steps/featurize.sh --params" >&2; exit 1; }
+  local params= f
+  for f in $files; do [ -e "$artifacts/$f" ] && { params=$artifacts/$f; break; }; done
+  if [ -z "$params" ] && $download && "$root/utils/download_models.sh" --artifacts "$artifacts" "$model" >/dev/null 2>&1; then
+    params=$artifacts/${files%% *}
+  fi
+  if [ -z "$params" ]; then
+    echo "run.sh: no $model weights: put ${files%% *} into $artifacts/ (utils/download_models.sh $model needs the internet), or run with --model ge2e or fbank, which run offline" >&2
+    exit 1
+  fi
+  opts+=(--params "$params")
 }
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
@@ -58,24 +91,17 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ] && [ "$model" != fbank ]; then
-  log "Stage 3: featurize with $model and probe"
-  case $model in
-    decoar) files="decoar-encoder-29b8e2ac.params checkpoint_decoar.pt" ;;  # MXNet's, or the PyTorch one
-    *) files=$(python3 -c "import sys; from speech_reps.download import ARTIFACTS as A; print(A[sys.argv[1]].file if sys.argv[1] in A else '')" "$model") ;;
-  esac
-  [ -n "$files" ] || { echo "run.sh: no weights file known for --model $model; use steps/featurize.sh --params" >&2; exit 1; }
-  params=
-  for f in $files; do [ -e "$artifacts/$f" ] && { params=$artifacts/$f; break; }; done
-  if [ -z "$params" ] && $download && "$root/utils/download_models.sh" --artifacts "$artifacts" "$model" >/dev/null 2>&1; then
-    params=$artifacts/${files%% *}
-  fi
-  if [ -z "$params" ]; then
-    echo "run.sh: no $model weights: put ${files%% *} into $artifacts/ (utils/download_models.sh $model needs the internet), or run with --model fbank, which runs offline" >&2
-    exit 1
-  fi
-  opts=(--model "$model" --params "$params")
-  [ -n "$gpu" ] && opts+=(--gpu "$gpu")
+  log "Stage 3: featurize with $model and probe (speaker = language: one voice per language)"
+  model_options
   featurize_and_probe "$model" "${opts[@]}"
 fi
 
-log "Done. Features: $(pwd)/data/{train,test}_*/feats.scp; probe accuracies: $(pwd)/exp/probe_*/accuracy"
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ] && [ "$model" != fbank ]; then
+  log "Stage 4: $model utterance vectors of the test prompts (xvector.scp), cosine scoring, EER"
+  model_options
+  rm -rf "exp/xvectors_$model"
+  "$root/steps/featurize.py" "${opts[@]}" --pool mean --progress false data/test "exp/xvectors_$model/test"
+  python3 local/score_xvectors.py --name "$model" data/test "exp/xvectors_$model/test" "exp/eer_$model"
+fi
+
+log "Done. Features: $(pwd)/data/{train,test}_*/feats.scp; probe accuracies: $(pwd)/exp/probe_*/accuracy; EERs: $(pwd)/exp/eer_*/eer"

@@ -11,6 +11,15 @@ A subclass must define:
   ``featurize(batch)``         a list of (T_i, dim) float32 arrays, one per utterance
   ``from_options(**options)``  classmethod building the model from CLI/recipe options
 
+Optional:
+  ``prepare_wave(wave)``  a waveform model's own audio preparation (volume, silence trimming), applied
+                         by the pipeline to each utterance's audio before batching; it may change
+                         the length (``num_frames`` and ``featurize`` then see the prepared wave)
+                         and raises ValueError, with the cause, for audio it cannot use.
+                         Default: the audio unchanged.
+  ``pool(feats, how)``    one vector from an utterance's (T, dim) output for ``--pool``;
+                         default: kaldi.xvectors.pool (the mean).
+
 Batches hold utterances of different lengths; ``featurize`` must return for each exactly
 what it returns for that utterance alone (fp32, <= 1e-5 abs): padding never leaks into real
 frames. A model imports its framework (torch, TensorFlow) inside its methods, never at module
@@ -50,6 +59,16 @@ class Featurizer(ABC):
     @abstractmethod
     def featurize(self, batch: Batch) -> list:
         """One (T_i, dim) float32 array per utterance of ``batch``."""
+
+    def prepare_wave(self, wave):
+        """The audio as ``featurize`` wants it (default: unchanged)."""
+        return wave
+
+    def pool(self, feats, how):
+        """One float32 vector for an utterance's (T, dim) output (``--pool how``)."""
+        from speech_reps.kaldi.xvectors import pool
+
+        return pool(feats, how)
 
     def describe(self) -> dict:
         """What conf/featurize.yaml records about this model (weights file, sizes...)."""

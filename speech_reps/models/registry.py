@@ -20,6 +20,7 @@ _MODULES = {
     "trill": "speech_reps.models.trill",
     "trill-distilled": "speech_reps.models.trill",
     "frill": "speech_reps.models.trill",
+    "ge2e": "speech_reps.models.ge2e",
 }
 # how a from_options keyword is spelled on the command line, where it differs
 _FLAGS = {"feature_config": "--fbank-config", "backend": "--fbank-backend"}

@@ -1,0 +1,140 @@
+"""GE2E d-vectors (Wan et al., ICASSP 2018) with resemblyzer's pretrained speaker encoder.
+
+The weights are the ``pretrained.pt`` that the resemblyzer wheel on PyPI carries (Apache-2.0;
+``pip install --no-deps resemblyzer``, which ``make venv`` does), so this model works offline.
+resemblyzer is never imported: its front end is reproduced in ge2e_frontend.py, its network in
+ge2e_net.py. Output frames are the partial-utterance embeddings (256-dim, unit length), one
+per 0.77 s over 1.6 s windows; ``--pool mean`` gives resemblyzer's utterance embedding (the mean
+of the partials, scaled back to unit length).
+
+Audio preparation (``prepare_wave``, run by the pipeline on each utterance before batching):
+volume normalisation to -30 dBFS (raise only), then — only with ``trim_silence`` — resemblyzer's
+webrtcvad silence trimming. Frame counts are those of the prepared wave: trimming is off by
+default, so that frames keep their place in the recording and utt2num_frames follows from the
+duration (see conf/ge2e.yaml).
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from speech_reps.errors import ConfigError
+from speech_reps.models import ge2e_frontend as fe
+from speech_reps.models.base import Featurizer
+from speech_reps.models.config import load_config
+from speech_reps.models.registry import register
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GE2EConfig:
+    params: str = ""  # empty: the pretrained.pt of the installed resemblyzer wheel
+    rate: float = 1.3  # partial utterances per second (resemblyzer's embed_utterance default)
+    min_coverage: float = 0.75  # keep a last, zero-padded partial only if audio fills this much of it
+    trim_silence: bool = False  # resemblyzer's preprocess_wav VAD trim (needs webrtcvad)
+    max_rows: int = 256  # partial utterances per encoder call
+
+
+@register("ge2e")
+class GE2E(Featurizer):
+    input = "waveform"
+    sample_rate = fe.SAMPLE_RATE
+
+    def __init__(self, weights, sizes, conf, device):
+        import torch
+
+        from speech_reps.models.ge2e_net import GE2EEncoder
+
+        self.n_mels, self.hidden, self.layers, self.dim = sizes
+        if self.n_mels != fe.N_MELS:
+            raise ConfigError(f"ge2e: the weights expect {self.n_mels} mel bins; the front end makes {fe.N_MELS}")
+        self.step = fe.partial_step(conf.rate)
+        self.frame_shift = self.step * fe.HOP / fe.SAMPLE_RATE
+        self.rate, self.min_coverage, self.trim_silence = conf.rate, conf.min_coverage, conf.trim_silence
+        self.max_rows = conf.max_rows
+        self.filters = fe.mel_filters()
+        self.device = device
+        net = GE2EEncoder(*sizes)
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+        self.net = net.eval().to(device)
+
+    @classmethod
+    def from_options(cls, params=None, config=None, trim_silence=None, device=None, gpu=None):
+        """params: a resemblyzer checkpoint (default: the installed wheel's pretrained.pt);
+        config: a ge2e.yaml; trim_silence: resemblyzer's VAD trim; device/gpu: where the encoder runs."""
+        from speech_reps.models.ge2e_weights import installed_weights, load_ge2e_weights
+        from speech_reps.models.torch_device import resolve_device
+
+        conf = load_config(GE2EConfig, config, "ge2e")
+        if trim_silence is not None:
+            conf.trim_silence = trim_silence
+        if not 0 < conf.min_coverage <= 1 or conf.max_rows < 1:
+            raise ConfigError(f"ge2e: min_coverage must be in (0, 1] and max_rows >= 1 "
+                              f"(got {conf.min_coverage}, {conf.max_rows})")
+        try:
+            fe.partial_step(conf.rate)
+        except ValueError as e:
+            raise ConfigError(f"ge2e: {e}") from None
+        if conf.trim_silence:
+            try:
+                import webrtcvad  # noqa: F401  (fail before any work, not on the first utterance)
+            except ImportError:
+                raise ConfigError("ge2e: trim_silence needs webrtcvad, the VAD resemblyzer uses: pip install "
+                                  "webrtcvad (built with a C compiler) or webrtcvad-wheels") from None
+        path = Path(params or conf.params) if (params or conf.params) else installed_weights()
+        if not path.is_file():
+            raise ConfigError(f"ge2e weights not found: {path}; leave --params out to use the resemblyzer "
+                              "wheel's pretrained.pt (pip install --no-deps resemblyzer==0.1.4)")
+        weights, sizes = load_ge2e_weights(path)
+        log.info("GE2E from %s: %d-layer LSTM %d, embedding %d, partial hop %.2f s, trim_silence %s",
+                 path, sizes[2], sizes[1], sizes[3], fe.partial_step(conf.rate) / 100, conf.trim_silence)
+        model = cls(weights, sizes, conf, resolve_device(device, gpu))
+        model.params_path = str(path.resolve())
+        return model
+
+    def describe(self):
+        return {**super().describe(), "params": self.params_path, "hidden": self.hidden, "layers": self.layers,
+                "rate": self.rate, "partial_frames": fe.PARTIAL_FRAMES, "partial_hop_frames": self.step,
+                "min_coverage": self.min_coverage, "trim_silence": self.trim_silence, "device": str(self.device)}
+
+    def prepare_wave(self, wave):
+        """resemblyzer's preprocess_wav on int16-scale audio; returns int16-scale float32 audio."""
+        wave = fe.normalize_volume(np.asarray(wave, dtype=np.float32) / np.float32(32768.0))
+        if self.trim_silence:
+            wave = fe.trim_long_silences(wave)
+            if len(wave) == 0:
+                raise ValueError("the VAD (trim_silence) found no speech")
+        return (wave * np.float32(32768.0)).astype(np.float32)
+
+    def num_frames(self, num_samples):
+        return fe.num_partials(num_samples, self.step, self.min_coverage)
+
+    def partial_mels(self, wave):
+        """(num_partials, 160, n_mels) mel power of one prepared int16-scale wave's partial windows."""
+        count = self.num_frames(len(wave))
+        mel = fe.mel_power(wave / np.float32(32768.0), self.step * (count - 1) + fe.PARTIAL_FRAMES, self.filters)
+        return np.stack([mel[i * self.step:i * self.step + fe.PARTIAL_FRAMES] for i in range(count)])
+
+    def featurize(self, batch):
+        """Partial embeddings of prepared waves: all partials of the batch (equal length) run together."""
+        import torch
+
+        partials = [self.partial_mels(np.asarray(w, dtype=np.float32)) for w in batch.inputs]
+        rows = np.concatenate(partials)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for r in range(0, len(rows), self.max_rows):
+                x = torch.from_numpy(rows[r:r + self.max_rows]).to(self.device)
+                out[r:r + self.max_rows] = self.net(x).float().cpu().numpy()
+        bounds = np.cumsum([0] + [len(p) for p in partials])
+        return [np.ascontiguousarray(out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def pool(self, feats, how):
+        """``mean``: resemblyzer's utterance embedding, the mean partial scaled to unit length."""
+        if how != "mean":
+            return super().pool(feats, how)
+        mean = feats.mean(axis=0, dtype=np.float64)
+        return (mean / np.linalg.norm(mean)).astype(np.float32)
