@@ -49,8 +49,9 @@ def expected_shapes(input_dim, hidden, layers):
     return shapes
 
 
-def canonicalize(tensors, patterns, path):
-    """Rename to canonical names; one shared leading prefix (e.g. 'decoar0_') is allowed."""
+def canonicalize(tensors, patterns, path, model="DeCoAR"):
+    """Rename to canonical names; one shared leading prefix (e.g. 'decoar0_') is allowed.
+    Returns ({canonical: tensor}, [names no pattern matched])."""
     out, prefixes, unexpected = {}, set(), []
     for name, value in tensors.items():
         for pattern, canonical in patterns:
@@ -62,7 +63,7 @@ def canonicalize(tensors, patterns, path):
         else:
             unexpected.append(name)
     if len(prefixes) > 1:
-        raise CheckpointError(f"{path}: tensor names mix prefixes {sorted(prefixes)}; not one DeCoAR model")
+        raise CheckpointError(f"{path}: tensor names mix prefixes {sorted(prefixes)}; not one {model} model")
     return out, unexpected
 
 
