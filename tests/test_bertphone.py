@@ -187,6 +187,13 @@ def test_data_dir_needs_8khz_or_allow_resample(tmp_path, params):
     assert (tmp_path / "out" / "frame_shift").read_text() == "0.03\n"
     conf = (tmp_path / "out" / "data" / "conf" / "mfcc.conf").read_text()
     assert all(o in conf for o in ("--sample-frequency=8000", "--num-ceps=40", "--high-freq=-200", "--dither=0"))
+    # steps/featurize.sh: Kaldi's own --allow-downsample in the front end's conf does the same
+    down = write_conf(tmp_path / "down.conf", "--allow-downsample=true")
+    run_tool(REPO / "steps" / "featurize.sh", "--nj", "2", "--cmd", REPO / "utils" / "parallel" / "run.pl",
+             "--model", "bertphone", "--params", params, "--fbank-config", down, data, tmp_path / "log", tmp_path / "f")
+    assert (data / "utt2num_frames").read_text() == "spk1-utt1 106\nspk2-utt1 99\nspk3-chirp 56\nspk3-short 9\n"
+    compressed = dict(kaldiio.load_scp(str(data / "feats.scp")))["spk3-short"]  # featurize.sh compresses
+    assert compressed.shape == (9, 48) and np.abs(compressed - feats["spk3-short"]).max() <= 0.05
 
 
 def test_8khz_wav_end_to_end_and_seed_api(tmp_path, params, model):

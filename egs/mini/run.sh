@@ -74,6 +74,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ] && [ "$model" != fbank ]; then
     exit 1
   fi
   opts=(--model "$model" --params "$params")
+  [ "$model" = bertphone ] && opts+=(--fbank-config conf/bertphone.conf)  # 8 kHz model, 16 kHz pipes
   [ -n "$gpu" ] && opts+=(--gpu "$gpu")
   featurize_and_probe "$model" "${opts[@]}"
 fi
