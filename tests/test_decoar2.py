@@ -133,3 +133,14 @@ def test_data_dir_and_seed_api_agree(tmp_path, params, model):
     want = model.featurize(Batch(["u"], [CmvnStats.of(fbank).apply(fbank, True)], [len(wave)]))[0]
     seed = DeCoAR2Featurizer(str(params)).file_to_feats(str(golden_wav("spk2-utt1")))
     assert np.abs(seed - want).max() <= 1e-5 and np.abs(seed - feats["spk2-utt1"]).max() <= 1e-5
+
+
+def test_model_modules_import_no_framework():
+    import subprocess
+    import sys
+
+    code = ("import sys, speech_reps.models.decoar2, speech_reps.models.bertphone, "
+            "speech_reps.models.bertphone_checkpoint\n"
+            "heavy = [m for m in ('torch', 'mxnet', 'fairseq', 'gluonnlp') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
