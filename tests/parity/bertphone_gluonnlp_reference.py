@@ -9,7 +9,7 @@ random weights, saves it both ways Gluon can, and runs it on the given stacked M
                      (collect_params().load(file, ignore_extra=True))
   structural.params  Block.save_parameters (embed.weight, encoder.transformer_cells.0...)
   outputs.npz        <utt>: each utterance alone; batched/<utt>: all in one padded batch
-                     with valid_length
+                     with valid_length; layer1/<utt>, layer6/<utt>: cells 1 and 6 alone
 
 Usage: python bertphone_gluonnlp_reference.py --inputs in.npz --out-dir DIR [--layers 12 --units 768]
 """
@@ -84,9 +84,12 @@ def main():
         batched = model(mx.nd.array(padded), mx.nd.array(lengths)).asnumpy()
         for i, k in enumerate(keys):
             outputs[f"batched/{k}"] = batched[i, :lengths[i]]
+        model.encoder._output_all_encodings = True  # every cell's output, for --layer
+        for key, feats in inputs.items():
+            layers = model(mx.nd.array(feats[None]), mx.nd.array([len(feats)]))
+            outputs[f"layer1/{key}"], outputs[f"layer6/{key}"] = layers[0][0].asnumpy(), layers[5][0].asnumpy()
     np.savez(os.path.join(args.out_dir, "outputs.npz"), **outputs)
     print(f"mxnet {mx.__version__}: {len(inputs)} utterances, {args.layers} layers, {args.units} units")
-    print("\n".join(sorted(model.collect_params().keys())[:40]))
 
 
 if __name__ == "__main__":
