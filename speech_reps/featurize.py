@@ -6,6 +6,8 @@
     Wav2VecFeaturizer("artifacts/wav2vec_large.pt").file_to_feats("x.wav")  # (T, 512)
     TrillFeaturizer("artifacts/trill_3").file_to_feats("x.wav")  # (T, 12288)
     GE2EFeaturizer().file_to_dvector("x.wav")  # (256,): resemblyzer's d-vector
+    DeCoAR2Featurizer("artifacts/checkpoint_decoar2.pt").file_to_feats("x.wav")  # (T, 768), 20 ms
+    BertPhoneFeaturizer("artifacts/bertphone_fisher_02-87159543.params").file_to_feats("x8k.wav")  # (T, 768), 30 ms
 """
 
 from speech_reps.pipeline import FileFeaturizer
@@ -29,6 +31,18 @@ class DeCoARFeaturizer(_SeedFeaturizer):
     """DeCoAR: Kaldi fbank + utterance CMVN + the encoder; (T, 2048) at 10 ms."""
 
     model_name = "decoar"
+
+
+class DeCoAR2Featurizer(_SeedFeaturizer):
+    """DeCoAR 2.0: Kaldi fbank + utterance CMVN, every second frame, the encoder; (T, 768) at 20 ms."""
+
+    model_name = "decoar2"
+
+
+class BertPhoneFeaturizer(_SeedFeaturizer):
+    """BERTphone on 8 kHz audio: MFCC + utterance CMVN, 3 frames stacked, BERT; (T, 768) at 30 ms."""
+
+    model_name = "bertphone"
 
 
 class Wav2VecFeaturizer(_SeedFeaturizer):

@@ -41,4 +41,6 @@ def test_errors_are_one_line_with_the_program_name(tmp_path):
 
 
 def test_models_lists_the_registry():
-    assert run_tool(SPEECH_REPS, "models").stdout.split() == ["decoar", "fbank", "frill", "ge2e", "hubert", "mfcc", "trill", "trill-distilled", "wav2vec", "wav2vec2"]
+    assert run_tool(SPEECH_REPS, "models").stdout.split() == [
+        "bertphone", "decoar", "decoar2", "fbank", "frill", "ge2e", "hubert", "mfcc", "trill",
+        "trill-distilled", "wav2vec", "wav2vec2"]

@@ -73,6 +73,8 @@ model_options() {  # sets opts=(--model ... [--params ...] [--gpu ...]) for $mod
     exit 1
   fi
   opts+=(--params "$params")
+  [ "$model" = bertphone ] && opts+=(--fbank-config conf/bertphone.conf)  # 8 kHz model, 16 kHz pipes
+  return 0
 }
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then

@@ -49,20 +49,26 @@ def expected_shapes(input_dim, hidden, layers):
     return shapes
 
 
-def canonicalize(tensors, patterns, path):
-    """Rename to canonical names; one shared leading prefix (e.g. 'decoar0_') is allowed."""
-    out, prefixes, unexpected = {}, set(), []
+def canonicalize(tensors, patterns, path, model="DeCoAR"):
+    """Rename to canonical names; one shared leading prefix (e.g. 'decoar0_') is allowed.
+    Returns ({canonical: tensor}, [names no pattern matched])."""
+    out, prefixes, unexpected, sources = {}, set(), [], {}
     for name, value in tensors.items():
         for pattern, canonical in patterns:
             m = pattern.search(name)
             if m:
                 prefixes.add(name[:m.start()])
-                out[canonical(m)] = value
+                target = canonical(m)
+                if target in sources:
+                    raise CheckpointError(f"{path}: {sources[target]} and {name} both read as {target}; "
+                                          f"not one {model} model")
+                sources[target] = name
+                out[target] = value
                 break
         else:
             unexpected.append(name)
     if len(prefixes) > 1:
-        raise CheckpointError(f"{path}: tensor names mix prefixes {sorted(prefixes)}; not one DeCoAR model")
+        raise CheckpointError(f"{path}: tensor names mix prefixes {sorted(prefixes)}; not one {model} model")
     return out, unexpected
 
 

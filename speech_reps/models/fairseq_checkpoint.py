@@ -88,8 +88,9 @@ _RESTRICTED = SimpleNamespace(Unpickler=_RestrictedUnpickler, load=lambda f, **k
                               __name__="speech_reps_restricted_pickle")
 
 
-def load_fairseq_checkpoint(path):
-    """(config dict with 'model' and 'task' sections, {name: tensor} state dict) of a fairseq file."""
+def read_checkpoint(path):
+    """The checkpoint dict of a torch pickle holding a 'model' state dict, unpickled with the
+    allow-list (omegaconf containers become plain dicts later, in ``_plain``)."""
     import torch
 
     try:
@@ -102,6 +103,12 @@ def load_fairseq_checkpoint(path):
         raise FairseqCheckpointError(f"{path}: cannot read as a fairseq checkpoint: {e}") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
         raise FairseqCheckpointError(f"{path}: not a fairseq checkpoint (no 'model' state dict)")
+    return ckpt
+
+
+def load_fairseq_checkpoint(path):
+    """(config dict with 'model' and 'task' sections, {name: tensor} state dict) of a fairseq file."""
+    ckpt = read_checkpoint(path)
     cfg = _plain(ckpt.get("cfg"))
     args = _plain(ckpt.get("args"))
     if isinstance(cfg, dict) and isinstance(cfg.get("model"), dict):

@@ -14,6 +14,8 @@ _MODULES = {
     "fbank": "speech_reps.models.kaldi_features",
     "mfcc": "speech_reps.models.kaldi_features",
     "decoar": "speech_reps.models.decoar",
+    "decoar2": "speech_reps.models.decoar2",
+    "bertphone": "speech_reps.models.bertphone",
     "wav2vec": "speech_reps.models.wav2vec",
     "wav2vec2": "speech_reps.models.wav2vec2",
     "hubert": "speech_reps.models.wav2vec2",

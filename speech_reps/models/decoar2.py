@@ -1,0 +1,138 @@
+"""DeCoAR 2.0 (Ling & Liu, 2020): 768-dim representations every 20 ms.
+
+Reads the original ``checkpoint_decoar2.pt`` (a torch pickle whose ``model`` entry is the state
+dict, unpickled with an allow-list, so it cannot run code) and runs the encoder in PyTorch in
+eval mode: no dropout, no LayerDrop, so features are the same on every run (the original
+featurizer left both on). Front end (conf/decoar2.yaml): Kaldi fbank, 80 bins, dither 0, per-
+utterance CMVN with variances; then every second frame is kept (frames 0, 2, 4, ...: the
+original drops the others, it does not stack them): ceil(T/2) frames at 20 ms.
+``--layer N``: transformer layer N's output (default: the last, the original's output; 0: the
+input projection).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speech_reps.errors import ConfigError
+from speech_reps.frontend import FeatureOptions, FrontEndSpec
+from speech_reps.models.base import Featurizer
+from speech_reps.models.config import load_config
+from speech_reps.models.registry import register
+
+log = logging.getLogger(__name__)
+
+URL = "https://github.com/awslabs/speech-representations/releases/download/decoar2/checkpoint_decoar2.pt"
+SUBSAMPLE = 2  # fbank frames per DeCoAR 2.0 frame
+# the original DeCoAR2 model's fixed architecture; sizes are read from the weights where they show
+ARCHITECTURE = {"encoder_embed_dim": 768, "encoder_layers": 12, "encoder_ffn_embed_dim": 3072,
+                "conv_pos": 128, "conv_pos_groups": 16, "activation_fn": "gelu", "layer_norm_first": False}
+
+
+@dataclass
+class DeCoAR2Config:
+    params: str = "artifacts/checkpoint_decoar2.pt"
+    frontend: str = "fbank"
+    frontend_args: dict = field(default_factory=lambda: {"num-mel-bins": 80, "dither": 0, "window-type": "povey"})
+    cmvn: str = "utt"
+    norm_vars: bool = True
+    num_heads: int = 12
+    layer: int = None  # None: the last transformer layer
+    # training-only tensors a checkpoint may hold besides the encoder (fairseq's wav2vec 2.0 heads)
+    skip_tensors: list = field(default_factory=lambda: ["quantizer.", "project_q.", "final_proj.", "mask_emb",
+                                                        "target_glu."])
+
+
+def subsample(feats):
+    """Every second frame, starting with the first: (T, D) -> (ceil(T/2), D)."""
+    return np.ascontiguousarray(feats[::SUBSAMPLE], dtype=np.float32)
+
+
+def architecture(state, heads):
+    """The encoder's config from the state dict's shapes (the original's values where absent)."""
+    cfg = {**ARCHITECTURE, "encoder_attention_heads": heads, "input_feat": 80}
+    proj = state.get("post_extract_proj.weight")
+    if proj is not None and proj.dim() == 2:
+        cfg["encoder_embed_dim"], cfg["input_feat"] = proj.shape
+    layers = {int(k.split(".")[2]) for k in state if k.startswith("encoder.layers.")}
+    if layers:
+        cfg["encoder_layers"] = 1 + max(layers)
+    fc1 = state.get("encoder.layers.0.fc1.weight")
+    if fc1 is not None and fc1.dim() == 2:
+        cfg["encoder_ffn_embed_dim"] = fc1.shape[0]
+    conv = state.get("encoder.pos_conv.0.weight_v", state.get("encoder.pos_conv.0.parametrizations.weight.original1"))
+    if conv is not None and conv.dim() == 3 and conv.shape[1]:
+        cfg["conv_pos"], cfg["conv_pos_groups"] = conv.shape[2], cfg["encoder_embed_dim"] // conv.shape[1]
+    return cfg
+
+
+@register("decoar2")
+class DeCoAR2(Featurizer):
+    input = "fbank"
+    sample_rate = 16000
+
+    @classmethod
+    def from_options(cls, params=None, config=None, feature_config=None, cmvn=None, norm_vars=None,
+                     backend="native", layer=None, device=None, gpu=None):
+        """params: checkpoint_decoar2.pt (default: conf/decoar2.yaml's); config: a decoar2.yaml;
+        feature_config: Kaldi fbank options over the yaml's frontend_args; layer: see the module doc."""
+        from speech_reps.models.decoar2_net import DeCoAR2Net
+        from speech_reps.models.fairseq_checkpoint import load_state_strict, read_checkpoint
+        from speech_reps.models.torch_device import resolve_device
+
+        cfg = load_config(DeCoAR2Config, config, "decoar2")
+        if cfg.frontend != "fbank":
+            raise ConfigError(f"decoar2: frontend must be fbank, not {cfg.frontend}")
+        path = Path(params if params is not None else cfg.params)
+        if not path.is_file():
+            raise ConfigError(f"DeCoAR 2.0 weights not found: {path}. Download them with "
+                              f"'utils/download_models.sh decoar2' (or 'wget -P artifacts {URL}') "
+                              "and pass them with --params <file>")
+        state = read_checkpoint(path)["model"]
+        arch = architecture(state, cfg.num_heads)
+        if arch["encoder_embed_dim"] % cfg.num_heads:
+            raise ConfigError(f"{path}: {arch['encoder_embed_dim']} units do not split into num_heads={cfg.num_heads}")
+        net = DeCoAR2Net(arch)
+        load_state_strict(net, state, tuple(cfg.skip_tensors), path)
+        options = FeatureOptions.from_file("fbank", feature_config, defaults=cfg.frontend_args,
+                                           source="conf/decoar2.yaml frontend_args")
+        if options.dim != arch["input_feat"]:
+            raise ConfigError(f"{path}: the model takes {arch['input_feat']}-dim fbank, the front end "
+                              f"gives {options.dim} (check --num-mel-bins / --use-energy)")
+        layer = cfg.layer if layer is None else layer
+        if layer is not None and not 0 <= layer <= arch["encoder_layers"]:
+            raise ConfigError(f"decoar2: --layer {layer}: the model has layers 0..{arch['encoder_layers']}")
+        model = cls()
+        model.frontend = FrontEndSpec(options, backend=backend, cmvn=cmvn or cfg.cmvn,
+                                      norm_vars=cfg.norm_vars if norm_vars is None else norm_vars)
+        model.sample_rate = options.sample_rate
+        model.frame_shift = round(SUBSAMPLE * options.frame_shift_seconds, 6)
+        model.dim, model.layers, model.layer = arch["encoder_embed_dim"], arch["encoder_layers"], layer
+        model.device = resolve_device(device, gpu)
+        model.net = net.eval().to(model.device)
+        model.params_path = str(path.resolve())
+        log.info("DeCoAR 2.0 from %s: %d layers x %d units, layer %s", path, model.layers, model.dim,
+                 "last" if layer is None else layer)
+        return model
+
+    def describe(self):
+        return {**super().describe(), "params": self.params_path, "layer": self.layer,
+                "subsample": SUBSAMPLE, "device": str(self.device)}
+
+    def num_frames(self, num_samples):
+        return -(-self.frontend.options.num_frames(num_samples) // SUBSAMPLE)
+
+    def featurize(self, batch):
+        import torch
+
+        inputs = [subsample(x) for x in batch.inputs]
+        lengths = [len(x) for x in inputs]
+        padded = np.zeros((len(inputs), max(lengths), inputs[0].shape[1]), dtype=np.float32)
+        for i, x in enumerate(inputs):
+            padded[i, :len(x)] = x
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(padded).to(self.device), torch.tensor(lengths), self.layer)
+            out = out.float().cpu().numpy()
+        return [np.ascontiguousarray(out[i, :n]) for i, n in enumerate(lengths)]
