@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from speech_reps.errors import ConfigError
-from speech_reps.frontend import FeatureOptions, FrontEndSpec
+from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
 from speech_reps.models.config import load_config
 from speech_reps.models.registry import register
@@ -79,22 +79,24 @@ class BERTphone(Featurizer):
     input = "fbank"  # a front-end feature matrix (here MFCC), computed by the pipeline
     sample_rate = 8000
 
-    def __init__(self, weights, sizes, heads, frontend, device, hop):
+    def __init__(self, weights, sizes, heads, frontend, device, hop, dtype="float32"):
         import torch
 
         from speech_reps.models.bertphone_net import BERTphoneNet
+        from speech_reps.models.torch_device import resolve_dtype
 
         self.input_dim, self.dim, self.hidden, self.layers, self.max_length = sizes
         net = BERTphoneNet(self.input_dim, self.dim, self.hidden, heads, self.layers, self.max_length)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
-        self.net = net.eval().to(device)
+        self.dtype = resolve_dtype(dtype)
+        self.net = net.eval().to(device, self.dtype)
         self.frontend, self.device, self.hop, self.layer = frontend, device, hop, None
         self.sample_rate = frontend.options.sample_rate
         self.frame_shift = round(STACK * frontend.options.frame_shift_seconds, 6)
 
     @classmethod
     def from_options(cls, params=None, config=None, feature_config=None, cmvn=None, norm_vars=None,
-                     backend="native", layer=None, device=None, gpu=None):
+                     backend=None, layer=None, device=None, gpu=None, dtype="float32"):
         """params: the .params file (default: conf/bertphone.yaml's); config: a bertphone.yaml;
         feature_config: Kaldi MFCC options over the yaml's frontend_args; layer: encoder cell
         N's output (1..12; 0: the embedding after positions and LayerNorm)."""
@@ -119,9 +121,10 @@ class BERTphone(Featurizer):
             raise ConfigError(f"{path}: {sizes[1]} units do not split into num_heads={cfg.num_heads}")
         if not 0 < cfg.window_hop <= sizes[4]:
             raise ConfigError(f"bertphone: window_hop must be in 1..{sizes[4]}, not {cfg.window_hop}")
-        spec = FrontEndSpec(options, backend=backend, cmvn=cmvn or cfg.cmvn,
-                            norm_vars=cfg.norm_vars if norm_vars is None else norm_vars)
-        model = cls(weights, sizes, cfg.num_heads, spec, resolve_device(device, gpu), cfg.window_hop)
+        device = resolve_device(device, gpu)
+        spec = FrontEndSpec(options, backend=choose_backend(backend, device), cmvn=cmvn or cfg.cmvn,
+                            norm_vars=cfg.norm_vars if norm_vars is None else norm_vars, device=str(device))
+        model = cls(weights, sizes, cfg.num_heads, spec, device, cfg.window_hop, dtype)
         layer = cfg.layer if layer is None else layer
         if layer is not None and not 0 <= layer <= model.layers:
             raise ConfigError(f"bertphone: --layer {layer}: the model has layers 0..{model.layers}")
@@ -140,6 +143,8 @@ class BERTphone(Featurizer):
     def featurize(self, batch):
         import torch
 
+        from speech_reps.models.torch_device import to_device
+
         stacked = [stack_frames(x) for x in batch.inputs]
         pieces = [(i, w) for i, x in enumerate(stacked) for w in windows(len(x), self.max_length, self.hop)]
         lengths = [w[1] - w[0] for _, w in pieces]
@@ -147,7 +152,7 @@ class BERTphone(Featurizer):
         for row, (i, (start, end, _, _)) in enumerate(pieces):
             padded[row, :end - start] = stacked[i][start:end]
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(padded).to(self.device), torch.tensor(lengths), self.layer)
+            out = self.net(to_device(padded, self.device, self.dtype), torch.tensor(lengths), self.layer)
             out = out.float().cpu().numpy()
         outputs = [np.zeros((len(x), self.dim), dtype=np.float32) for x in stacked]
         for row, (i, (start, _, keep_start, keep_end)) in enumerate(pieces):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from speech_reps.errors import ConfigError
-from speech_reps.frontend import FeatureOptions, FrontEndSpec
+from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
 from speech_reps.models.config import load_config
 from speech_reps.models.registry import register
@@ -75,12 +75,12 @@ class DeCoAR2(Featurizer):
 
     @classmethod
     def from_options(cls, params=None, config=None, feature_config=None, cmvn=None, norm_vars=None,
-                     backend="native", layer=None, device=None, gpu=None):
+                     backend=None, layer=None, device=None, gpu=None, dtype="float32"):
         """params: checkpoint_decoar2.pt (default: conf/decoar2.yaml's); config: a decoar2.yaml;
         feature_config: Kaldi fbank options over the yaml's frontend_args; layer: see the module doc."""
         from speech_reps.models.decoar2_net import DeCoAR2Net
         from speech_reps.models.fairseq_checkpoint import load_state_strict, read_checkpoint
-        from speech_reps.models.torch_device import resolve_device
+        from speech_reps.models.torch_device import resolve_device, resolve_dtype
 
         cfg = load_config(DeCoAR2Config, config, "decoar2")
         if cfg.frontend != "fbank":
@@ -105,13 +105,15 @@ class DeCoAR2(Featurizer):
         if layer is not None and not 0 <= layer <= arch["encoder_layers"]:
             raise ConfigError(f"decoar2: --layer {layer}: the model has layers 0..{arch['encoder_layers']}")
         model = cls()
-        model.frontend = FrontEndSpec(options, backend=backend, cmvn=cmvn or cfg.cmvn,
-                                      norm_vars=cfg.norm_vars if norm_vars is None else norm_vars)
+        device = resolve_device(device, gpu)
+        model.frontend = FrontEndSpec(options, backend=choose_backend(backend, device), cmvn=cmvn or cfg.cmvn,
+                                      norm_vars=cfg.norm_vars if norm_vars is None else norm_vars,
+                                      device=str(device))
         model.sample_rate = options.sample_rate
         model.frame_shift = round(SUBSAMPLE * options.frame_shift_seconds, 6)
         model.dim, model.layers, model.layer = arch["encoder_embed_dim"], arch["encoder_layers"], layer
-        model.device = resolve_device(device, gpu)
-        model.net = net.eval().to(model.device)
+        model.device, model.dtype = device, resolve_dtype(dtype)
+        model.net = net.eval().to(model.device, model.dtype)
         model.params_path = str(path.resolve())
         log.info("DeCoAR 2.0 from %s: %d layers x %d units, layer %s", path, model.layers, model.dim,
                  "last" if layer is None else layer)
@@ -127,12 +129,14 @@ class DeCoAR2(Featurizer):
     def featurize(self, batch):
         import torch
 
+        from speech_reps.models.torch_device import to_device
+
         inputs = [subsample(x) for x in batch.inputs]
         lengths = [len(x) for x in inputs]
         padded = np.zeros((len(inputs), max(lengths), inputs[0].shape[1]), dtype=np.float32)
         for i, x in enumerate(inputs):
             padded[i, :len(x)] = x
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(padded).to(self.device), torch.tensor(lengths), self.layer)
+            out = self.net(to_device(padded, self.device, self.dtype), torch.tensor(lengths), self.layer)
             out = out.float().cpu().numpy()
         return [np.ascontiguousarray(out[i, :n]) for i, n in enumerate(lengths)]

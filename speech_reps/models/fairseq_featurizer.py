@@ -9,7 +9,7 @@ import numpy as np
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Featurizer
 from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
-from speech_reps.models.torch_device import resolve_device
+from speech_reps.models.torch_device import resolve_device, resolve_dtype, to_device
 
 log = logging.getLogger(__name__)
 INT16_SCALE = 32768.0
@@ -33,7 +33,8 @@ class FairseqFeaturizer(Featurizer):
     one_by_one = False  # set when a config cannot be batched exactly
 
     @classmethod
-    def _build(cls, path, net_class, defaults, unsupported, training_only, device=None, gpu=None):
+    def _build(cls, path, net_class, defaults, unsupported, training_only, device=None, gpu=None,
+               dtype="float32"):
         """A model of this class around ``net_class``, rebuilt from the fairseq checkpoint
         ``path``'s own config and loaded strictly, on its device; returns (model, the model
         section of the config with fairseq's defaults, the whole config)."""
@@ -49,7 +50,8 @@ class FairseqFeaturizer(Featurizer):
         model = cls()
         model.params_path = str(Path(path).resolve())
         model.device = resolve_device(device, gpu)
-        model.net = net.eval().to(model.device)
+        model.dtype = resolve_dtype(dtype)
+        model.net = net.eval().to(model.device, model.dtype)
         return model, cfg, config
 
     def featurize(self, batch):
@@ -69,7 +71,7 @@ class FairseqFeaturizer(Featurizer):
                 x = ((x64 - x64.mean()) / np.sqrt(x64.var() + 1e-5)).astype(np.float32)
             padded[i, :len(x)] = x
         with torch.inference_mode():
-            out, out_lengths = self._forward(torch.from_numpy(padded).to(self.device), torch.tensor(lengths))
+            out, out_lengths = self._forward(to_device(padded, self.device, self.dtype), torch.tensor(lengths))
             out = out.float().cpu().numpy()
         return [self.align(np.ascontiguousarray(out[i, :int(out_lengths[i])]), lengths[i])
                 for i in range(len(waves))]

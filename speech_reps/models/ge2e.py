@@ -43,10 +43,11 @@ class GE2E(Featurizer):
     input = "waveform"
     sample_rate = fe.SAMPLE_RATE
 
-    def __init__(self, weights, sizes, conf, device):
+    def __init__(self, weights, sizes, conf, device, dtype="float32"):
         import torch
 
         from speech_reps.models.ge2e_net import GE2EEncoder
+        from speech_reps.models.torch_device import resolve_dtype
 
         self.n_mels, self.hidden, self.layers, self.dim = sizes
         if self.n_mels != fe.N_MELS:
@@ -56,13 +57,13 @@ class GE2E(Featurizer):
         self.rate, self.min_coverage, self.trim_silence = conf.rate, conf.min_coverage, conf.trim_silence
         self.max_rows = conf.max_rows
         self.filters = fe.mel_filters()
-        self.device = device
+        self.device, self.dtype = device, resolve_dtype(dtype)
         net = GE2EEncoder(*sizes)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
-        self.net = net.eval().to(device)
+        self.net = net.eval().to(device, self.dtype)
 
     @classmethod
-    def from_options(cls, params=None, config=None, trim_silence=None, device=None, gpu=None):
+    def from_options(cls, params=None, config=None, trim_silence=None, device=None, gpu=None, dtype="float32"):
         """params: a resemblyzer checkpoint (default: the installed wheel's pretrained.pt);
         config: a ge2e.yaml; trim_silence: resemblyzer's VAD trim; device/gpu: where the encoder runs."""
         from speech_reps.models.ge2e_weights import installed_weights, load_ge2e_weights
@@ -91,7 +92,7 @@ class GE2E(Featurizer):
         weights, sizes = load_ge2e_weights(path)
         log.info("GE2E from %s: %d-layer LSTM %d, embedding %d, partial hop %.2f s, trim_silence %s",
                  path, sizes[2], sizes[1], sizes[3], fe.partial_step(conf.rate) / 100, conf.trim_silence)
-        model = cls(weights, sizes, conf, resolve_device(device, gpu))
+        model = cls(weights, sizes, conf, resolve_device(device, gpu), dtype)
         model.params_path = str(path.resolve())
         return model
 
@@ -122,12 +123,14 @@ class GE2E(Featurizer):
         """Partial embeddings of prepared waves: all partials of the batch (equal length) run together."""
         import torch
 
+        from speech_reps.models.torch_device import to_device
+
         partials = [self.partial_mels(np.asarray(w, dtype=np.float32)) for w in batch.inputs]
         rows = np.concatenate(partials)
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for r in range(0, len(rows), self.max_rows):
-                x = torch.from_numpy(rows[r:r + self.max_rows]).to(self.device)
+                x = to_device(rows[r:r + self.max_rows], self.device, self.dtype)
                 out[r:r + self.max_rows] = self.net(x).float().cpu().numpy()
         bounds = np.cumsum([0] + [len(p) for p in partials])
         return [np.ascontiguousarray(out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -66,7 +66,7 @@ class Wav2Vec(FairseqFeaturizer):
     frame_shift = 0.01
 
     @classmethod
-    def from_options(cls, params=None, output=None, config=None, device=None, gpu=None):
+    def from_options(cls, params=None, output=None, config=None, device=None, gpu=None, dtype="float32"):
         """params: fairseq wav2vec 1.0 checkpoint; output: c (default) or z."""
         from speech_reps.models.wav2vec_net import Wav2VecNet, eval_layers, receptive_field
 
@@ -75,7 +75,7 @@ class Wav2Vec(FairseqFeaturizer):
         if output not in ("c", "z"):
             raise ConfigError(f"wav2vec: --output {output}: expected c or z")
         path = find_params(params, conf.params, "wav2vec", URL)
-        model, cfg, _ = cls._build(path, Wav2VecNet, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu)
+        model, cfg, _ = cls._build(path, Wav2VecNet, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu, dtype)
         model.output = output
         model.layers = model.net.feature_layers
         hop = receptive_field(model.layers)[1]

@@ -55,14 +55,14 @@ class _TransformerSSL(FairseqFeaturizer):
     frame_shift = 0.02
 
     @classmethod
-    def from_options(cls, params=None, layer=None, config=None, device=None, gpu=None):
+    def from_options(cls, params=None, layer=None, config=None, device=None, gpu=None, dtype="float32"):
         """params: a fairseq pretraining checkpoint; layer: see the module doc."""
         from speech_reps.models.wav2vec2_net import Wav2Vec2Net
         from speech_reps.models.wav2vec_net import receptive_field
 
         conf = load_config(Wav2Vec2Config, config, cls.name)
         path = find_params(params, conf.params, cls.name, URLS[cls.name])
-        model, cfg, config = cls._build(path, Wav2Vec2Net, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu)
+        model, cfg, config = cls._build(path, Wav2Vec2Net, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu, dtype)
         layer = conf.layer if layer is None else layer
         if layer is not None and not 0 <= layer <= cfg["encoder_layers"]:
             raise ConfigError(f"{cls.name}: --layer {layer}: the model has layers 0..{cfg['encoder_layers']}")
