@@ -14,7 +14,7 @@ TF_HUB := tensorflow-hub==0.16.1 tf-keras==2.21.0
 RESEMBLYZER := resemblyzer==0.1.4
 PYTEST_ARGS ?=
 
-.PHONY: test venv demo clean
+.PHONY: test venv demo bench clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ demo: venv
 	  for f in egs/mini/exp/probe_*/accuracy; do echo "  $$f: $$(cat $$f)"; done; \
 	  echo "demo: equal-error rates (%) of cosine-scored xvector.scp, all pairs of test prompts:"; \
 	  for f in egs/mini/exp/eer_*/eer; do echo "  $$f: $$(cat $$f)"; done
+
+# Throughput and memory tables (docs/benchmarks.md): BENCH_ARGS="--models fbank,decoar,wav2vec2 --minutes 60 --device cuda:0"
+BENCH_ARGS ?=
+bench: venv
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

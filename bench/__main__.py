@@ -1,0 +1,157 @@
+"""``python -m bench``: throughput and memory of every path, on one generated corpus.
+
+For each model: the toolkit's engine (loader workers, length buckets, writer thread) and the
+seed-style path (one utterance at a time, batch 1, front end per file), measured in the same
+run on the same audio, each in its own process (peak RSS is that process's). For fbank also
+the torch front end and, when found, Kaldi's compute-fbank-feats. Prints markdown tables, plus
+this machine's sgemm rate and the fraction of it DeCoAR reaches (134 MFLOP per 10 ms frame).
+
+Usage: python -m bench [--models fbank,decoar] [--minutes 10] [--device cpu|cuda:0] [--dtype float32]
+                       [--num-workers 1] [--batch-frames 20000] [--seed-style true] [--work DIR]
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile as sf
+
+from bench.corpus import make_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = ("fbank", "mfcc", "decoar", "wav2vec", "wav2vec2", "ge2e")
+DECOAR_FLOPS_PER_FRAME = 134e6  # 2 x 67.1 M multiply-adds: projection + 2 x 4 LSTM layers of 1024
+
+
+def get_args():
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="fbank,decoar", help=f"comma-separated, of {', '.join(MODELS)}")
+    p.add_argument("--minutes", type=float, default=10.0, help="corpus size (default: %(default)s)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--batch-frames", type=int, default=20000)
+    p.add_argument("--seed-style", default="true", choices=("true", "false"))
+    p.add_argument("--one-recording", action="store_true",
+                   help="the corpus is a single recording of --minutes (bounded memory on long audio)")
+    p.add_argument("--work", default=str(REPO / ".cache" / "bench"))
+    return p.parse_args()
+
+
+def sgemm_gflops(device="cpu", n=2048, repeats=10):
+    import torch
+
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def run(path, model, options, data, out, args, workers=None):
+    """One measurement in a child process: its JSON result plus its peak RSS (bytes)."""
+    cmd = [sys.executable, "-m", "bench.measure", "--path", path, "--model", model,
+           "--options", json.dumps(options), "--batch-frames", str(args.batch_frames),
+           "--num-workers", str(args.num_workers if workers is None else workers), str(data), str(out)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        print(f"bench: {path} {model} failed:\n{stderr[-2000:]}", file=sys.stderr)
+        return None
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["rss"] = usage.ru_maxrss * 1024
+    return result
+
+
+def model_options(model, args, tmp):
+    from bench.model_throughput import write_checkpoint
+
+    options = {"device": args.device} if args.device != "cpu" else {}
+    if model in ("fbank", "mfcc"):
+        return options
+    options["dtype"] = args.dtype
+    if model in ("decoar", "wav2vec", "wav2vec2"):
+        options["params"] = str(write_checkpoint(model, Path(tmp) / f"{model}.pt"))
+    return options
+
+
+def row(label, result, audio_seconds, seed=None):
+    if result is None:
+        return f"| {label} | failed | | | | | | |"
+    xrt = audio_seconds / result["wall"]
+    gpu = f"{result['gpu_bytes'] / 2**30:.2f}" if result.get("gpu_bytes") else "-"
+    padding = f"{100 * result['padding']:.1f}%" if result.get("padding") is not None else "-"
+    ratio = f"{seed['wall'] / result['wall']:.2f}x" if seed else "-"
+    return (f"| {label} | {result['wall']:.1f} | {xrt:,.1f} | {result['frames'] / result['wall']:,.0f} | "
+            f"{result['rss'] / 2**30:.2f} | {gpu} | {padding} | {ratio} |")
+
+
+def main():
+    args = get_args()
+    import torch
+
+    models = [m for m in args.models.split(",") if m]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"bench: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    if args.one_recording:
+        seconds = args.minutes * 60
+        data = make_corpus(Path(args.work) / f"recording_{args.minutes:g}min", args.minutes, seconds, seconds)
+    else:
+        data = make_corpus(Path(args.work) / f"corpus_{args.minutes:g}min", args.minutes)
+    audio = sum(sf.info(line.split()[1]).duration for line in (data / "wav.scp").read_text().splitlines())
+    utts = len((data / "wav.scp").read_text().splitlines())
+    device = (torch.cuda.get_device_name(args.device) if args.device.startswith("cuda")
+              else f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    gflops = sgemm_gflops(args.device)
+    lengths = "one recording" if args.one_recording else "1-20 s each"
+    print(f"# speech-reps benchmark: {utts} utterances, {audio / 60:.1f} min of audio ({lengths}); "
+          f"{args.device} ({device}); torch {torch.__version__} with {torch.get_num_threads()} threads; "
+          f"dtype {args.dtype}; engine: {args.num_workers} loader worker(s), --batch-frames {args.batch_frames}\n")
+    print(f"sgemm (fp32 {2048}x{2048}, torch): {gflops:,.1f} GFLOP/s\n")
+    header = ("| path | wall s | x real time | frames/s | peak RSS GB | GPU mem GB | padding | vs seed-style |\n"
+              "|---|---|---|---|---|---|---|---|")
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+        for model in models:
+            options = model_options(model, args, tmp)
+            print(f"## {model}\n\n{header}")
+            seed = None
+            if args.seed_style == "true":
+                seed = run("seed", model, options, data, Path(tmp) / f"{model}_seed", args)
+                print(row("seed-style (1 utterance at a time, batch 1, front end per file)", seed, audio))
+            engine = run("engine", model, options, data, Path(tmp) / f"{model}_engine", args)
+            print(row(f"engine ({args.num_workers} worker(s))", engine, audio, seed))
+            if model == "fbank":
+                torch_options = {**options, "backend": "torch"}
+                result = run("engine", model, torch_options, data, Path(tmp) / "fbank_torch", args, workers=1)
+                print(row("engine, torch front end", result, audio, seed))
+                kaldi = run("kaldi", model, options, data, Path(tmp) / "fbank_kaldi", args)
+                if kaldi is not None:
+                    print(row("Kaldi compute-fbank-feats (one process)", kaldi, audio, seed))
+            if model == "decoar" and engine is not None:
+                for label, r in (("seed-style", seed), ("engine", engine)):
+                    if r is not None:
+                        achieved = r["frames"] / r["wall"] * DECOAR_FLOPS_PER_FRAME / 1e9
+                        print(f"\n{label}: DeCoAR at {achieved:,.1f} GFLOP/s = {100 * achieved / gflops:.0f}% "
+                              f"of the measured sgemm rate", end="")
+                print()
+            print()
+
+
+if __name__ == "__main__":
+    main()

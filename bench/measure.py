@@ -1,0 +1,108 @@
+"""One measurement, run in its own process so its peak memory is its own (the parent reads it
+with wait4). Prints one JSON line: wall seconds, audio seconds, output frames, GPU memory.
+
+Paths:
+  engine  the toolkit's data path (steps/featurize.py's featurize_data_dir): loader workers,
+          length buckets, writer thread
+  seed    the original toolkit's way: one utterance at a time, batch 1, the front end built and
+          run per file, written as it comes
+  kaldi   Kaldi's compute-fbank-feats over the same wav.scp (needs it on PATH or KALDI_ROOT)
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def get_args():
+    p = argparse.ArgumentParser()
+    p.add_argument("--path", choices=("engine", "seed", "kaldi"), required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--options", default="{}", help="model options, JSON")
+    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--batch-frames", type=int, default=20000)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("data")
+    p.add_argument("out")
+    return p.parse_args()
+
+
+def seed_style(model, options, data_dir, out):
+    import kaldiio
+
+    from speech_reps.frontend import FrontEnd
+    from speech_reps.inputs import InputReader, InputSpec
+    from speech_reps.kaldi import DataDir
+    from speech_reps.models.base import Batch
+    from speech_reps.models.registry import create
+
+    featurizer = create(model, **options)
+    spec = InputSpec.for_model(featurizer)
+    frames = 0
+    with kaldiio.WriteHelper(f"ark,scp:{out}/feats.ark,{out}/feats.scp") as writer:
+        for utt in DataDir.load(data_dir).utterances:
+            reader = InputReader(spec)  # front end set up per file, as the seed did
+            x, n = reader.read(utt)
+            if featurizer.input == "fbank":
+                x = FrontEnd(featurizer.frontend).normalise(utt.utt, x)
+            feats = featurizer.featurize(Batch([utt.utt], [x], [n]))[0]
+            writer(utt.utt, feats)
+            frames += len(feats)
+    return frames
+
+
+def kaldi_fbank(options, data_dir, out):
+    from speech_reps.frontend import FeatureOptions
+
+    binary = shutil.which("compute-fbank-feats")
+    if binary is None and os.environ.get("KALDI_ROOT"):
+        binary = os.path.join(os.environ["KALDI_ROOT"], "src", "featbin", "compute-fbank-feats")
+    if binary is None or not os.path.exists(binary):
+        raise SystemExit("compute-fbank-feats not found (set KALDI_ROOT)")
+    conf = Path(out) / "fbank.conf"
+    conf.write_text(FeatureOptions.from_file("fbank", options.get("feature_config")).to_conf_text())
+    subprocess.run([binary, f"--config={conf}", f"scp:{data_dir}/wav.scp",
+                    f"ark,scp:{out}/feats.ark,{out}/feats.scp"], check=True, stderr=subprocess.DEVNULL)
+    import kaldiio
+
+    return sum(m.shape[0] for _, m in kaldiio.load_scp_sequential(f"{out}/feats.scp"))
+
+
+def main():
+    args = get_args()
+    options = json.loads(args.options)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.threads and args.path != "kaldi":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    if args.path == "engine":
+        from speech_reps.pipeline import featurize_data_dir
+
+        summary = featurize_data_dir(args.data, args.out, model=args.model, model_options=options,
+                                     batch_frames=args.batch_frames, num_workers=args.num_workers,
+                                     progress=False, data_copy=False)
+        frames = sum(int(line.split()[1]) for line in open(f"{args.out}/utt2num_frames"))
+        padding = summary.padding.waste
+    elif args.path == "seed":
+        frames, padding = seed_style(args.model, options, args.data, args.out), None
+    else:
+        frames, padding = kaldi_fbank(options, args.data, args.out), None
+    wall = time.perf_counter() - start
+    gpu = None
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
+            gpu = torch.cuda.max_memory_allocated()
+    print(json.dumps({"wall": wall, "frames": frames, "padding": padding, "gpu_bytes": gpu}))
+
+
+if __name__ == "__main__":
+    main()
