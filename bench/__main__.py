@@ -2,7 +2,8 @@
 
 For each model: the toolkit's engine (loader workers, length buckets, writer thread) and the
 seed-style path (one utterance at a time, batch 1, front end per file), measured in the same
-run on the same audio, each in its own process (peak RSS is that process's). For fbank also
+run on the same audio, each in its own process (peak RSS is that process's). The seed-style
+path always runs float32, as the seed did; --dtype applies to the engine. For fbank also
 the torch front end and, when found, Kaldi's compute-fbank-feats. Prints markdown tables, plus
 this machine's sgemm rate and the fraction of it DeCoAR reaches (134 MFLOP per 10 ms frame).
 
@@ -132,7 +133,8 @@ def main():
             print(f"## {model}\n\n{header}")
             seed = None
             if args.seed_style == "true":
-                seed = run("seed", model, options, data, Path(tmp) / f"{model}_seed", args)
+                seed_options = {k: v for k, v in options.items() if k != "dtype"}  # the seed: float32
+                seed = run("seed", model, seed_options, data, Path(tmp) / f"{model}_seed", args)
                 print(row("seed-style (1 utterance at a time, batch 1, front end per file)", seed, audio))
             engine = run("engine", model, options, data, Path(tmp) / f"{model}_engine", args)
             print(row(f"engine ({args.num_workers} worker(s))", engine, audio, seed))

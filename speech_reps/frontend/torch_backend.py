@@ -137,7 +137,7 @@ class TorchBackend:
             host = host.pin_memory()
         samples = host.to(self.device, non_blocking=True)
         with torch.inference_mode():
-            frames = self._frames(samples, torch.tensor(lengths, device=self.device), max(counts))
+            frames = self._frames(samples, (counts, lengths), max(counts))
             feats = self._features(frames)
             if self.options["subtract-mean"]:
                 mask = _mask(counts, feats.shape[1], self.device).unsqueeze(-1)
@@ -146,24 +146,27 @@ class TorchBackend:
         return feats, counts
 
     # --- the computation -----------------------------------------------------------------
-    def _frames(self, samples, lengths, num_frames):
-        """(B, F, window) frames with Kaldi's edge reflection, each within its own length."""
+    def _frames(self, samples, counts, num_frames):
+        """(B, F, window) frames with Kaldi's edge reflection, each within its own length.
+
+        One gather along time builds, per utterance, the signal its frames read (reflected at
+        both of its own edges as Kaldi's ExtractWindow does; positions no frame of it reads
+        point at sample 0), then ``unfold`` views it as overlapping frames without a copy."""
         import torch
 
-        f = torch.arange(num_frames, device=self.device)
-        start = f * self.shift
-        if not self.options["snip-edges"]:
-            start = start + self.shift // 2 - self.size // 2
-        index = start[:, None] + torch.arange(self.size, device=self.device)[None, :]  # (F, W)
-        n = lengths.view(-1, 1, 1)
-        index = index.unsqueeze(0).expand(len(lengths), -1, -1)
+        offset = 0 if self.options["snip-edges"] else self.size // 2 - self.shift // 2
+        span = (num_frames - 1) * self.shift + self.size
+        t = torch.arange(span, device=self.device)[None, :]
+        n = torch.tensor([max(1, m) for m in counts[1]], device=self.device)[:, None]
+        needed = torch.tensor([(c - 1) * self.shift + self.size if c else 0 for c in counts[0]],
+                              device=self.device)[:, None]
+        index = torch.where(t < needed, t - offset, torch.zeros_like(t)).expand(len(n), -1)
         while True:  # Kaldi reflects repeatedly until inside [0, n)
             low, high = index < 0, index >= n
             if not (low.any() or high.any()):
                 break
             index = torch.where(low, -index - 1, torch.where(high, 2 * n - 1 - index, index))
-        flat = index.reshape(len(lengths), -1)
-        return samples.gather(1, flat).view(len(lengths), num_frames, self.size)
+        return samples.gather(1, index).unfold(1, self.size, self.shift)
 
     def _features(self, frames):
         import torch
