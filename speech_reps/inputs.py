@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from speech_reps.errors import AudioError
-from speech_reps.frontend import FrontEnd, FrontEndSpec
+from speech_reps.frontend import FrontEnd, FrontEndSpec, is_gpu_batched
 from speech_reps.kaldi import AudioLoader
 
 
@@ -32,7 +32,7 @@ class InputSpec:
             channel = opts["channel"]
         return cls(
             sample_rate=featurizer.sample_rate,
-            frontend=spec if spec is not None and spec.backend != "torch" else None,
+            frontend=spec if spec is not None and not is_gpu_batched(spec) else None,
             min_duration=opts["min-duration"] if opts is not None else 0.0,
             allow_resample=allow_resample, channel=channel,
             allow_downsample=bool(opts and opts["allow-downsample"]),

@@ -50,6 +50,10 @@ def _die_with_parent():
 def _start_worker(spec):
     global _reader
     _die_with_parent()
+    if spec.frontend is not None and spec.frontend.backend == "torch":
+        import torch
+
+        torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
     _reader = InputReader(spec)
 
 

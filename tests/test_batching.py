@@ -142,3 +142,20 @@ def test_decoar_output_does_not_depend_on_batch_size_or_workers(corpus, tmp_path
         for k in keys:
             assert other[k].shape == reference[k].shape and reference[k].shape[1] == 64
             assert np.abs(other[k] - reference[k]).max() <= 1e-5, k
+
+
+def test_torch_front_end_in_workers_matches_native(corpus, tmp_path):
+    """--fbank-backend torch on the CPU runs per utterance in the loader workers."""
+    conf = write_conf(tmp_path / "fbank.conf", "--dither=0", "--num-mel-bins=40")
+    outs = {}
+    for backend, workers in (("native", 0), ("torch", 2)):
+        out = tmp_path / backend
+        featurize_data_dir(corpus, out, model_options={"feature_config": conf, "backend": backend},
+                           batch_frames=700, progress=False, num_workers=workers)
+        outs[backend] = read_out(out)
+    assert outs["native"][0] == outs["torch"][0]
+    for key, native in outs["native"][1].items():
+        torch_feats = outs["torch"][1][key]
+        near_peak = native >= native.max(axis=1, keepdims=True) - 10.0
+        assert torch_feats.shape == native.shape
+        assert np.abs(torch_feats - native)[near_peak].max() <= 1e-3, key

@@ -15,6 +15,10 @@ from speech_reps.frontend.options import FeatureOptions
 BACKENDS = ("native", "torch", "kaldi")
 
 
+def is_gpu_batched(spec):
+    return spec.backend == "torch" and str(spec.device).startswith("cuda")
+
+
 def choose_backend(backend, device):
     """The backend a model's front end uses: the one asked for, else torch when the model runs
     on a GPU (batched fbank on the device), else native (kaldi-native-fbank)."""
@@ -61,9 +65,10 @@ class FrontEnd:
 
     @property
     def batched(self):
-        """True when the backend computes whole batches (torch): the pipeline then runs it in
-        the main process on the model's batches, not per utterance in the loader workers."""
-        return self.spec.backend == "torch"
+        """True when the backend computes whole batches on a GPU (torch on cuda): the pipeline
+        then runs it in the main process on the model's batches. Otherwise the front end runs
+        per utterance in the loader workers (torch on the CPU too: one thread per worker)."""
+        return is_gpu_batched(self.spec)
 
     def features_batch(self, keys, waves):
         """CMVN'd features of several utterances (utterance CMVN or none; torch backend)."""
