@@ -126,3 +126,16 @@ def test_kaldi_backend_reproduces_golden(kind, overrides, ark, monkeypatch):
         ours, _ = compute(kind, overrides, utt, backend="kaldi")
         assert ours.shape == kaldi.shape
         assert np.abs(ours - kaldi).max() <= 1e-4
+
+
+def test_torch_backend_long_utterance_in_frame_blocks():
+    """Over 4096 frames the torch backend computes in blocks of frames: same frames as native."""
+    from speech_reps.frontend import torch_backend
+
+    wave = np.concatenate([golden_wave(u) for u in SPEECH_UTTS] * 7)  # 43.7 s, 4368 frames
+    options = FeatureOptions.from_file("fbank", None, {"dither": 0, "num-mel-bins": 80, "snip-edges": False})
+    native = FrontEnd(FrontEndSpec(options)).features("long", wave)
+    ours = FrontEnd(FrontEndSpec(options, backend="torch")).features("long", wave)
+    assert ours.shape == native.shape and native.shape[0] > torch_backend.BLOCK_FRAMES
+    near_peak = native >= native.max(axis=1, keepdims=True) - 10.0
+    assert np.abs(ours - native)[near_peak].max() <= 1e-3

@@ -17,6 +17,7 @@ import numpy as np
 from speech_reps.errors import ConfigError
 
 FLT_EPSILON = float(np.finfo(np.float32).eps)
+BLOCK_FRAMES = 4096
 
 
 def window_function(kind, size, blackman_coeff=0.42):
@@ -138,7 +139,9 @@ class TorchBackend:
         samples = host.to(self.device, non_blocking=True)
         with torch.inference_mode():
             frames = self._frames(samples, (counts, lengths), max(counts))
-            feats = self._features(frames)
+            # blocks of frames: the spectra of an hour-long recording would take GBs at once
+            feats = torch.cat([self._features(frames[:, f:f + BLOCK_FRAMES])
+                               for f in range(0, frames.shape[1], BLOCK_FRAMES)], dim=1)
             if self.options["subtract-mean"]:
                 mask = _mask(counts, feats.shape[1], self.device).unsqueeze(-1)
                 mean = (feats.double() * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1)
