@@ -228,10 +228,16 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
             utts = [u for u, _, _ in group]
             batch = Batch([u.utt for u in utts], inputs.model_inputs(utts, [x for _, x, _ in group]),
                           [n for _, _, n in group])
-            outputs = featurizer.featurize(batch)
-            featurizer.check_output(batch, outputs)
+            outputs = _featurize_within_memory(featurizer, batch)
             ops = []
             for key, n, feats in zip(batch.keys, batch.num_samples, outputs):
+                if isinstance(feats, MemoryError):
+                    cause = (f"the model ran out of memory on {n / featurizer.sample_rate:.0f} s of audio "
+                             f"({feats}); cut the recording with a segments file")
+                    log.error("%s", AudioError(key, "model", cause))
+                    failed.add(key)
+                    ops.append(("fail", key, cause))
+                    continue
                 if not np.isfinite(feats).all():
                     log.error("%s", AudioError(key, "model output", "model output contains NaN or Inf"))
                     failed.add(key)
@@ -249,6 +255,36 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
         bar.close()
     background.check()
     return seconds, bucketer.stats
+
+
+def _out_of_memory(error):
+    return isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and ("out of memory" in str(error) or "can't allocate memory" in str(error)))
+
+
+def _featurize_within_memory(featurizer, batch):
+    """The model's outputs for ``batch``. When the batch does not fit in memory, its utterances
+    go one by one; one that does not fit alone (a long recording in a model that cannot be cut
+    exactly) gets a MemoryError in place of its output, and the job goes on."""
+    try:
+        outputs = featurizer.featurize(batch)
+    except (RuntimeError, MemoryError) as e:
+        if not _out_of_memory(e):
+            raise
+        _release_gpu_memory()
+        if len(batch.keys) == 1:
+            return [MemoryError(str(e).splitlines()[0][:200])]
+        log.warning("batch of %d utterances ran out of memory; running them one by one", len(batch.keys))
+        return [_featurize_within_memory(featurizer, Batch([k], [x], [n]))[0]
+                for k, x, n in zip(batch.keys, batch.inputs, batch.num_samples)]
+    featurizer.check_output(batch, outputs)
+    return outputs
+
+
+def _release_gpu_memory():
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _replayed(utterances, writer, fresh):

@@ -177,3 +177,31 @@ def test_kill_at_random_points_then_resume_is_byte_identical(tmp_path, dither0):
     assert final.returncode == 0, final.stderr
     assert outputs(tmp_path / "out") == outputs(tmp_path / "clean")
     assert not list((tmp_path / "out").glob("*.journal")) and not list((tmp_path / "out").glob("*.tmp"))
+
+
+def test_utterance_too_long_for_memory_fails_alone(tmp_path):
+    """A recording too long for the model's memory (here: wav2vec's 512-channel convolutions on
+    10 min of audio under a 5 GB address-space limit) fails with a clear reason; the job goes on
+    and writes the others."""
+    from fairseq_files import wav2vec_checkpoint
+
+    wide = "[(512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2), (512, 1, 1), (512, 1, 1)]"
+    params = wav2vec_checkpoint(tmp_path / "w2v.pt", conv_feature_layers=wide)
+    long_wav = tmp_path / "long.wav"
+    sf.write(long_wav, np.tile(golden_wave("spk1-utt1"), 190)[: 600 * 16000].astype(np.int16), 16000)
+    data = make_data_dir(tmp_path / "data", {"a": golden_wav("spk1-utt1"), "b": long_wav, "c": golden_wav("spk2-utt1")})
+
+    def limited_memory():
+        limit = 5 * 2**30
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    cmd = [str(FEATURIZE), "--model", "wav2vec", "--params", str(params), "--num-workers", "0",
+           "--batch-frames", "200000", "--max-failed-frac", "0.5", "--progress", "false",
+           str(data), str(tmp_path / "out")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limited_memory, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "utterance b (model): the model ran out of memory on 600 s of audio" in proc.stderr
+    failed = (tmp_path / "out" / "failed").read_text()
+    assert failed.startswith("b the model ran out of memory on 600 s of audio")
+    assert (tmp_path / "out" / "utt2num_frames").read_text().split()[::2] == ["a", "c"]

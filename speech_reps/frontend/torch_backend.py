@@ -152,24 +152,38 @@ class TorchBackend:
     def _frames(self, samples, counts, num_frames):
         """(B, F, window) frames with Kaldi's edge reflection, each within its own length.
 
-        One gather along time builds, per utterance, the signal its frames read (reflected at
-        both of its own edges as Kaldi's ExtractWindow does; positions no frame of it reads
-        point at sample 0), then ``unfold`` views it as overlapping frames without a copy."""
+        Each utterance's frames read one signal: its samples with, at both of its own edges,
+        the reflection Kaldi's ExtractWindow applies; ``unfold`` then views the signals as
+        overlapping frames without a copy."""
         import torch
 
+        frame_counts, lengths = counts
         offset = 0 if self.options["snip-edges"] else self.size // 2 - self.shift // 2
         span = (num_frames - 1) * self.shift + self.size
-        t = torch.arange(span, device=self.device)[None, :]
-        n = torch.tensor([max(1, m) for m in counts[1]], device=self.device)[:, None]
-        needed = torch.tensor([(c - 1) * self.shift + self.size if c else 0 for c in counts[0]],
-                              device=self.device)[:, None]
-        index = torch.where(t < needed, t - offset, torch.zeros_like(t)).expand(len(n), -1)
-        while True:  # Kaldi reflects repeatedly until inside [0, n)
+        signals = torch.zeros((len(lengths), span), dtype=samples.dtype, device=self.device)
+        for b, (count, n) in enumerate(zip(frame_counts, lengths)):
+            if count:
+                needed = (count - 1) * self.shift + self.size
+                signals[b, :needed] = self._reflected(samples[b, :n], offset, needed)
+        return signals.unfold(1, self.size, self.shift)
+
+    def _reflected(self, wave, offset, needed):
+        """Samples -offset .. needed-offset-1 of ``wave``, reflected into it as Kaldi does."""
+        import torch
+
+        n = len(wave)
+        right = needed - offset - n
+        if offset <= n and right <= n:  # the usual case: one reflection at each edge at most
+            parts = [wave[:offset].flip(0), wave[:n + min(0, right)]]
+            if right > 0:
+                parts.append(wave[n - right:].flip(0))
+            return torch.cat(parts)
+        index = torch.arange(needed, device=wave.device) - offset
+        while True:  # a tiny utterance: Kaldi reflects repeatedly until inside [0, n)
             low, high = index < 0, index >= n
             if not (low.any() or high.any()):
-                break
+                return wave[index]
             index = torch.where(low, -index - 1, torch.where(high, 2 * n - 1 - index, index))
-        return samples.gather(1, index).unfold(1, self.size, self.shift)
 
     def _features(self, frames):
         import torch
