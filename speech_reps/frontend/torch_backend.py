@@ -138,7 +138,7 @@ class TorchBackend:
             host = host.pin_memory()
         samples = host.to(self.device, non_blocking=True)
         with torch.inference_mode():
-            frames = self._frames(samples, (counts, lengths), max(counts))
+            frames = self._frames(samples, counts, lengths)
             # blocks of frames: the spectra of an hour-long recording would take GBs at once
             feats = torch.cat([self._features(frames[:, f:f + BLOCK_FRAMES])
                                for f in range(0, frames.shape[1], BLOCK_FRAMES)], dim=1)
@@ -149,7 +149,7 @@ class TorchBackend:
         return feats, counts
 
     # --- the computation -----------------------------------------------------------------
-    def _frames(self, samples, counts, num_frames):
+    def _frames(self, samples, counts, lengths):
         """(B, F, window) frames with Kaldi's edge reflection, each within its own length.
 
         Each utterance's frames read one signal: its samples with, at both of its own edges,
@@ -157,11 +157,10 @@ class TorchBackend:
         overlapping frames without a copy."""
         import torch
 
-        frame_counts, lengths = counts
         offset = 0 if self.options["snip-edges"] else self.size // 2 - self.shift // 2
-        span = (num_frames - 1) * self.shift + self.size
+        span = (max(counts) - 1) * self.shift + self.size
         signals = torch.zeros((len(lengths), span), dtype=samples.dtype, device=self.device)
-        for b, (count, n) in enumerate(zip(frame_counts, lengths)):
+        for b, (count, n) in enumerate(zip(counts, lengths)):
             if count:
                 needed = (count - 1) * self.shift + self.size
                 signals[b, :needed] = self._reflected(samples[b, :n], offset, needed)
