@@ -11,14 +11,13 @@ overlapping windows (``windows``). ``--layer N``: encoder cell N's output (defau
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from speech_reps.errors import ConfigError
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
-from speech_reps.models.config import load_config
+from speech_reps.models.config import find_params, load_config
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -106,11 +105,8 @@ class BERTphone(Featurizer):
         cfg = load_config(BERTphoneConfig, config, "bertphone")
         if cfg.frontend != "mfcc":
             raise ConfigError(f"bertphone: frontend must be mfcc, not {cfg.frontend}")
-        path = Path(params if params is not None else cfg.params)
-        if not path.is_file():
-            raise ConfigError(f"BERTphone weights not found: {path}. Download them with "
-                              f"'utils/download_models.sh bertphone' (or 'wget -P artifacts {URL}') "
-                              "and pass them with --params <file>")
+        path = find_params(params, cfg.params, "BERTphone", "Download them with 'utils/download_models.sh "
+                           f"bertphone' (or 'wget -P artifacts {URL}') and pass them with --params <file>")
         weights, sizes = load_bertphone_weights(path, skip=tuple(cfg.skip_tensors))
         options = FeatureOptions.from_file("mfcc", feature_config, defaults=cfg.frontend_args,
                                            source="conf/bertphone.yaml frontend_args")

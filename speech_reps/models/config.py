@@ -28,5 +28,14 @@ def load_config(cls, path=None, name=None):
     return cls(**data)
 
 
+def find_params(params, default, label, how):
+    """The weights file: ``params`` if given, else the config's ``default``; a missing one is an
+    error saying how to get it (``how``: a sentence)."""
+    path = Path(params if params is not None else default)
+    if not path.is_file():
+        raise ConfigError(f"{label} weights not found: {path}. {how}")
+    return path
+
+
 def dump_config(config):
     return yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)

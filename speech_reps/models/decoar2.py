@@ -12,14 +12,13 @@ input projection).
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from speech_reps.errors import ConfigError
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
-from speech_reps.models.config import load_config
+from speech_reps.models.config import find_params, load_config
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -85,11 +84,8 @@ class DeCoAR2(Featurizer):
         cfg = load_config(DeCoAR2Config, config, "decoar2")
         if cfg.frontend != "fbank":
             raise ConfigError(f"decoar2: frontend must be fbank, not {cfg.frontend}")
-        path = Path(params if params is not None else cfg.params)
-        if not path.is_file():
-            raise ConfigError(f"DeCoAR 2.0 weights not found: {path}. Download them with "
-                              f"'utils/download_models.sh decoar2' (or 'wget -P artifacts {URL}') "
-                              "and pass them with --params <file>")
+        path = find_params(params, cfg.params, "DeCoAR 2.0", "Download them with 'utils/download_models.sh "
+                           f"decoar2' (or 'wget -P artifacts {URL}') and pass them with --params <file>")
         state = read_checkpoint(path)["model"]
         arch = architecture(state, cfg.num_heads)
         if arch["encoder_embed_dim"] % cfg.num_heads:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from speech_reps.errors import ConfigError
+from speech_reps.models import config
 from speech_reps.models.base import Featurizer
 from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
 from speech_reps.models.torch_device import resolve_device, resolve_dtype, to_device
@@ -16,11 +17,8 @@ INT16_SCALE = 32768.0
 
 
 def find_params(params, default, model, url):
-    path = Path(params if params is not None else default)
-    if not path.is_file():
-        raise ConfigError(f"{model} weights not found: {path}. Download the fairseq checkpoint "
-                          f"('wget -P artifacts {url}') and pass it with --params <file>")
-    return path
+    return config.find_params(params, default, model, f"Download the fairseq checkpoint "
+                              f"('wget -P artifacts {url}') and pass it with --params <file>")
 
 
 class FairseqFeaturizer(Featurizer):
