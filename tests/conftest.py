@@ -79,3 +79,12 @@ def run_tool(*args, check=True, cwd=None):
 def dither0(tmp_path):
     """A Kaldi fbank conf with 80 bins and no dither (deterministic, like the golden files)."""
     return write_conf(tmp_path / "fbank80.conf", "--num-mel-bins=80", "--dither=0  # golden files")
+
+
+def parity_python(script, what):
+    """The python of a parity venv that tests/parity/<script> builds once (cached); the test
+    fails, never skips, when it cannot be built."""
+    proc = subprocess.run(["bash", str(REPO / "tests" / "parity" / script)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"{what} parity venv could not be built:\n" + proc.stderr[-2000:])
+    return proc.stdout.strip().splitlines()[-1]

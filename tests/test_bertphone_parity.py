@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from conftest import GOLDEN_UTTS, REPO, golden_wave
+from conftest import parity_python, GOLDEN_UTTS, REPO, golden_wave
 from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
 from speech_reps.models.base import Batch
 from speech_reps.models.bertphone import BERTphoneConfig, stack_frames, windows
@@ -25,11 +25,7 @@ LONG = 1700  # MFCC frames: 567 stacked frames, two windows
 
 
 def gluonnlp_python():
-    proc = subprocess.run(["bash", str(REPO / "tests" / "parity" / "gluonnlp_venv.sh")], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail("GluonNLP parity venv could not be built (numpy==1.23.5 mxnet==1.9.1 gluonnlp==0.8.3):\n"
-                    + proc.stderr[-2000:])
-    return proc.stdout.strip().splitlines()[-1]
+    return parity_python("gluonnlp_venv.sh", "GluonNLP (numpy==1.23.5 mxnet==1.9.1 gluonnlp==0.8.3)")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import GOLDEN_UTTS, REPO, golden_wav, golden_wave
+from conftest import parity_python, GOLDEN_UTTS, REPO, golden_wav, golden_wave
 from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
 from speech_reps.models.base import Batch
 from speech_reps.models.decoar2 import DeCoAR2Config, subsample
@@ -21,10 +21,7 @@ from speech_reps.models.registry import create
 
 @pytest.fixture(scope="module")
 def fairseq_reference(tmp_path_factory):
-    proc = subprocess.run(["bash", str(REPO / "tests" / "parity" / "fairseq_venv.sh")], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail("fairseq parity venv could not be built (fairseq-fixed 0.12.3.1):\n" + proc.stderr[-2000:])
-    python = proc.stdout.strip().splitlines()[-1]
+    python = parity_python("fairseq_venv.sh", "fairseq (fairseq-fixed 0.12.3.1)")
     out = tmp_path_factory.mktemp("decoar2")
     options = FeatureOptions.from_file("fbank", None, defaults=DeCoAR2Config().frontend_args)
     frontend = FrontEnd(FrontEndSpec(options))

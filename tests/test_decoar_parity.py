@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import GOLDEN_UTTS, REPO, golden_wave
+from conftest import parity_python, GOLDEN_UTTS, REPO, golden_wave
 from decoar_files import write_torch_checkpoint
 from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
 from speech_reps.models.base import Batch
@@ -21,11 +21,7 @@ HIDDEN, LAYERS = 1024, 4  # the published model's sizes
 
 
 def mxnet_python():
-    proc = subprocess.run(["bash", str(REPO / "tests" / "parity" / "mxnet_venv.sh")], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail("MXNet parity venv could not be built (pip install numpy==1.23.5 mxnet==1.9.1):\n"
-                    + proc.stderr[-2000:])
-    return proc.stdout.strip().splitlines()[-1]
+    return parity_python("mxnet_venv.sh", "MXNet (pip install numpy==1.23.5 mxnet==1.9.1)")
 
 
 def cmvn_fbank40(utt):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, make_data_dir, run_tool
+from conftest import parity_python, REPO, make_data_dir, run_tool
 from ge2e_audio import PAUSED, reference_audio
 from speech_reps.models import ge2e_frontend as fe
 from speech_reps.models.base import Batch
@@ -26,11 +26,7 @@ from speech_reps.models.registry import create
 
 @pytest.fixture(scope="module")
 def resemblyzer_python():
-    proc = subprocess.run(["bash", str(REPO / "tests" / "parity" / "resemblyzer_venv.sh")], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail("resemblyzer parity venv could not be built (resemblyzer 0.1.4, librosa, webrtcvad):\n"
-                    + proc.stderr[-2000:])
-    return proc.stdout.strip().splitlines()[-1]
+    return parity_python("resemblyzer_venv.sh", "resemblyzer (resemblyzer 0.1.4, librosa, webrtcvad)")
 
 
 @pytest.fixture(scope="module")

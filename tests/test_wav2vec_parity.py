@@ -12,17 +12,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import GOLDEN_UTTS, REPO, golden_wave
+from conftest import parity_python, GOLDEN_UTTS, REPO, golden_wave
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
 
 
 @pytest.fixture(scope="module")
 def fairseq_reference(tmp_path_factory):
-    proc = subprocess.run(["bash", str(REPO / "tests" / "parity" / "fairseq_venv.sh")], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail("fairseq parity venv could not be built (fairseq-fixed 0.12.3.1):\n" + proc.stderr[-2000:])
-    python = proc.stdout.strip().splitlines()[-1]
+    python = parity_python("fairseq_venv.sh", "fairseq (fairseq-fixed 0.12.3.1)")
     out = tmp_path_factory.mktemp("fairseq")
     np.savez(out / "audio.npz", **{u: golden_wave(u) / 32768.0 for u in GOLDEN_UTTS})
     proc = subprocess.run([python, str(REPO / "tests" / "parity" / "wav2vec_fairseq_reference.py"),
