@@ -201,25 +201,26 @@ def _writable_dir(out_dir):
 def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
     """Length-bucketed batches through the model into ``writer`` (in its own thread);
     returns the seconds of audio written and the padding statistics."""
+    # what an earlier run finished, read before the writer thread starts changing it
+    done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
+    todo = [u for u in data.utterances if u.utt not in done]
+    bucketer = LengthBucketer(batch_frames)
+    seconds, started = 0.0, time.time()
+    bar = tqdm(total=len(data), initial=len(data) - len(todo), unit="utt", file=sys.stderr,
+               disable=not progress, desc=f"{model}")
     background = BackgroundWriter(writer)
-    failed = set(writer.failures)
 
     def on_error(e):
         log.error("%s", e)
         if e.utt not in failed:
             failed.add(e.utt)
             background.put([("fail", e.utt, e.cause)])
+            bar.update(1)
 
-    if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
-        inputs.accumulate_speaker_stats(data.utterances, on_error)
-    done = writer.processed
-    todo = [u for u in data.utterances if u.utt not in done]
-    bucketer = LengthBucketer(batch_frames)
-    seconds, started = 0.0, time.time()
-    bar = tqdm(total=len(data), initial=len(data) - len(todo), unit="utt", file=sys.stderr,
-               disable=not progress, desc=f"{model}")
     try:
-        stream = _replayed(data.utterances, writer, inputs.stream(todo, on_error))
+        if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
+            inputs.accumulate_speaker_stats(data.utterances, on_error)
+        stream = _replayed(data.utterances, planned, inputs.stream(todo, on_error))
         sized = ((item, item[2] if item[1] is None else featurizer.num_frames(item[2])) for item in stream)
         for group in bucketer.batches(sized):
             group = [item for item in group if item[1] is not None]  # done before a resume
@@ -228,24 +229,21 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
             utts = [u for u, _, _ in group]
             batch = Batch([u.utt for u in utts], inputs.model_inputs(utts, [x for _, x, _ in group]),
                           [n for _, _, n in group])
-            outputs = _featurize_within_memory(featurizer, batch)
             ops = []
-            for key, n, feats in zip(batch.keys, batch.num_samples, outputs):
+            for key, n, feats in zip(batch.keys, batch.num_samples, _featurize_within_memory(featurizer, batch)):
                 if isinstance(feats, MemoryError):
-                    cause = (f"the model ran out of memory on {n / featurizer.sample_rate:.0f} s of audio "
+                    source, cause = "model", (f"the model ran out of memory on {n / featurizer.sample_rate:.0f} s of audio "
                              f"({feats}); cut the recording with a segments file")
-                    log.error("%s", AudioError(key, "model", cause))
-                    failed.add(key)
-                    ops.append(("fail", key, cause))
+                elif not np.isfinite(feats).all():
+                    source, cause = "model output", "model output contains NaN or Inf"
+                else:
+                    ops.append(("write", key, feats) if pool == "none"
+                               else ("write", key, featurizer.pool(feats, pool), len(feats)))
+                    seconds += n / featurizer.sample_rate
                     continue
-                if not np.isfinite(feats).all():
-                    log.error("%s", AudioError(key, "model output", "model output contains NaN or Inf"))
-                    failed.add(key)
-                    ops.append(("fail", key, "model output contains NaN or Inf"))
-                    continue
-                ops.append(("write", key, feats) if pool == "none"
-                           else ("write", key, featurizer.pool(feats, pool), len(feats)))
-                seconds += n / featurizer.sample_rate
+                log.error("%s", AudioError(key, source, cause))
+                failed.add(key)
+                ops.append(("fail", key, cause))
             background.put(ops + [("checkpoint",)])
             bar.update(len(batch.keys))
             bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF {(time.time() - started) / max(seconds, 1e-9):.4f}")
@@ -287,15 +285,16 @@ def _release_gpu_memory():
         torch.cuda.empty_cache()
 
 
-def _replayed(utterances, writer, fresh):
+def _replayed(utterances, planned, fresh):
     """The stream of a resumed run as the first run saw it, so its batches are the same: an
-    utterance written before stands in as (utt, None, its frame count), the rest come from
-    ``fresh``. (Utterances that failed before are left out, as they were then.)"""
+    utterance written before stands in as (utt, None, the frame count its batch was planned
+    with: ``planned``), the rest come from ``fresh``. (Utterances that failed before are left
+    out, as they were then.)"""
     fresh = iter(fresh)
     pending = next(fresh, None)
     for utt in utterances:
-        if utt.utt in writer.planned_frames:
-            yield utt, None, writer.planned_frames[utt.utt]  # frames, not samples
+        if utt.utt in planned:
+            yield utt, None, planned[utt.utt]  # frames, not samples
         elif pending is not None and pending[0] is utt:
             yield pending
             pending = next(fresh, None)
