@@ -1,6 +1,6 @@
 """Reading one utterance into what the model takes: audio (decoded, cut, resampled), then the
 CPU front end when the model wants fbank/MFCC. Runs in the loader worker processes, so
-everything here is picklable and framework-free.
+everything here is picklable (and torch is imported only for the torch front end on a CPU).
 """
 
 from dataclasses import dataclass

@@ -6,8 +6,6 @@ Public API: ``FrontEndSpec`` (what to compute), ``FrontEnd`` (computes it),
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from speech_reps.errors import ConfigError
 from speech_reps.frontend.cmvn import CMVN_MODES, CmvnStats
 from speech_reps.frontend.options import FeatureOptions
@@ -16,6 +14,7 @@ BACKENDS = ("native", "torch", "kaldi")
 
 
 def is_gpu_batched(spec):
+    """Whether ``spec``'s front end runs batched on a GPU (in the main process)."""
     return spec.backend == "torch" and str(spec.device).startswith("cuda")
 
 
@@ -72,13 +71,12 @@ class FrontEnd:
 
     def features_batch(self, keys, waves):
         """CMVN'd features of several utterances (utterance CMVN or none; torch backend)."""
-        from speech_reps.frontend.torch_backend import utterance_cmvn
+        from speech_reps.frontend.torch_backend import unpadded, utterance_cmvn
 
         feats, counts = self.backend.padded_features(waves)
         if self.spec.cmvn == "utt" and feats.shape[1] > 0:
             feats = utterance_cmvn(feats, counts, self.spec.norm_vars)
-        feats = feats.float().cpu().numpy()
-        return [np.ascontiguousarray(feats[b, :n]) for b, n in enumerate(counts)]
+        return unpadded(feats, counts)
 
     def features(self, key, wave):
         """Raw fbank/MFCC of one utterance (no CMVN)."""

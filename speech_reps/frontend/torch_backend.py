@@ -119,9 +119,7 @@ class TorchBackend:
 
     def compute_batch(self, waves):
         """Features of several utterances: a list of (T_i, D) float32 arrays."""
-        feats, counts = self.padded_features(waves)
-        feats = feats.float().cpu().numpy()
-        return [np.ascontiguousarray(feats[b, :n]) for b, n in enumerate(counts)]
+        return unpadded(*self.padded_features(waves))
 
     def padded_features(self, waves):
         """(B, T_max, D) tensor on the device and the frame count of each utterance."""
@@ -224,6 +222,12 @@ class TorchBackend:
             c0 = ceps[..., :1] if energy is not None else ceps[..., :1] * math.sqrt(2)
             ceps = torch.cat([ceps[..., 1:], c0], dim=-1)
         return ceps
+
+
+def unpadded(feats, counts):
+    """A padded (B, T, D) tensor as a list of (T_i, D) float32 arrays."""
+    feats = feats.float().cpu().numpy()
+    return [np.ascontiguousarray(feats[b, :n]) for b, n in enumerate(counts)]
 
 
 def _log_energy(frames):
