@@ -1,6 +1,7 @@
 # speech-reps: every install step lives here.
 #   make test    create .venv if missing, install what the tests need, run the test suite
 #   make venv    just the environment
+#   make sysdeps the system packages the tests and the mini recipe use (apt-get, as root)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -14,7 +15,23 @@ TF_HUB := tensorflow-hub==0.16.1 tf-keras==2.21.0
 RESEMBLYZER := resemblyzer==0.1.4
 PYTEST_ARGS ?=
 
-.PHONY: test venv demo bench clean
+.PHONY: test venv sysdeps demo bench clean
+
+# System packages, installed here and never as a side effect of a test or a recipe stage:
+# sox (wav.scp pipes), Asterisk's recorded prompts (the mini recipe's speech), a single-node
+# Slurm with munge (tests/test_slurm.py), gcc (webrtcvad, built in the GE2E parity venv).
+# Nothing is installed when every package is present; without root, the missing ones are named.
+SYSDEPS := sox asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-es-wav \
+           slurmctld slurmd slurm-client munge gcc
+sysdeps:
+	@missing=$$(for p in $(SYSDEPS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	missing=$$(echo $$missing); \
+	if [ "$$(id -u)" != 0 ]; then echo "make sysdeps: please install: $$missing (sudo apt-get install $$missing)" >&2; exit 1; fi; \
+	echo "make sysdeps: installing $$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,12 +48,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 venv: $(VENV)/.installed
 
-test: venv
+test: venv sysdeps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The main job: the mini recipe, offline. fbank and ge2e (its weights come with the venv) always;
 # every other model whose weights are in artifacts/.
-demo: venv
+demo: venv sysdeps
 	cd egs/mini && ./run.sh --model ge2e
 	@cd egs/mini && for m in decoar wav2vec wav2vec2 hubert; do \
 	  ./run.sh --stage 3 --model $$m --download false 2>/dev/null || echo "demo: $$m skipped (no weights in artifacts/)"; \

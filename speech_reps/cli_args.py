@@ -12,6 +12,14 @@ from speech_reps.models.torch_device import DTYPES
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line naming the program (Kaldi's tools print
+    one line too; a screen of usage hides the cause, e.g. in featurize.sh's console)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def str2bool(text):
     """A ``true``/``false`` command-line value, read as Kaldi reads booleans."""
     value = parse_bool(text)

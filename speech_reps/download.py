@@ -109,19 +109,28 @@ def download(name, artifacts_dir="artifacts", url=None):
         raise DownloadError(f"no download known for '{name}' (known: {', '.join(sorted(ARTIFACTS))})")
     art = ARTIFACTS[name]
     artifacts_dir = Path(artifacts_dir)
+    created = not artifacts_dir.exists()
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     dest = artifacts_dir / art.file
     fresh = not dest.exists()
     if fresh:
         source = url or art.url
-        if art.zip_member:
-            archive = fetch(source, artifacts_dir / (art.file + ".zip"))
-            with zipfile.ZipFile(archive) as z, open(f"{dest}.part", "wb") as out:
-                shutil.copyfileobj(z.open(art.zip_member), out, CHUNK)
-            os.replace(f"{dest}.part", dest)
-            archive.unlink()
-        else:
-            fetch(source, dest)
+        try:
+            if art.zip_member:
+                archive = fetch(source, artifacts_dir / (art.file + ".zip"))
+                with zipfile.ZipFile(archive) as z, open(f"{dest}.part", "wb") as out:
+                    shutil.copyfileobj(z.open(art.zip_member), out, CHUNK)
+                os.replace(f"{dest}.part", dest)
+                archive.unlink()
+            else:
+                fetch(source, dest)
+        except DownloadError:
+            if created:  # a failed download leaves no empty artifacts/ behind (a partial one stays)
+                try:
+                    artifacts_dir.rmdir()
+                except OSError:
+                    pass
+            raise
     try:
         verify(dest)
     except DownloadError:

@@ -5,23 +5,21 @@ and data/ (the input data dir pointing at the new features, with conf/ recording
 A bad utterance is logged with its id, source and cause, and the others are still written.
 """
 
-import hashlib
 import json
 import logging
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
-from tqdm import tqdm
 
 from speech_reps import __version__
 from speech_reps.errors import AudioError, ConfigError
 from speech_reps.batching import LengthBucketer, PaddingStats
 from speech_reps.frontend import CmvnStats, FrontEnd
+from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
 from speech_reps.frontend.options import PROGRAMS
 from speech_reps.inputs import InputSpec
 from speech_reps.kaldi import DataDir, FeatureWriter, Utterance, write_output_data_dir
@@ -31,6 +29,7 @@ from speech_reps.kaldi.xvectors import POOLS
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
 from speech_reps.prefetch import read_ahead
+from speech_reps.progress import Progress
 from speech_reps.writer_thread import BackgroundWriter
 
 log = logging.getLogger(__name__)
@@ -45,6 +44,9 @@ class Summary:
     failed: int
     seconds_of_audio: float
     padding: PaddingStats = None
+    fingerprint: str = None  # of everything the output depends on (see fingerprint.py)
+    done_file: Path = None  # where mark_done() records a finished job
+    reused: bool = False  # an earlier run finished this very job: nothing was recomputed
 
     @property
     def failed_fraction(self):
@@ -53,6 +55,25 @@ class Summary:
     def line(self):
         return (f"done {self.done} utterances ({self.seconds_of_audio / 3600:.3f} h of audio), "
                 f"failed {self.failed}")
+
+
+def mark_done(summary):
+    """Record that the job of ``summary`` finished (written last: ``reuse`` trusts it)."""
+    record = {"fingerprint": summary.fingerprint, "done": summary.done, "failed": summary.failed,
+              "seconds_of_audio": summary.seconds_of_audio}
+    write_scp_like(summary.done_file, [("job", json.dumps(record, sort_keys=True))])
+
+
+def _finished_before(done_file, fingerprint):
+    """The Summary an earlier run recorded in ``done_file`` for this very fingerprint, or None."""
+    try:
+        record = json.loads(done_file.read_text(encoding="utf-8").partition(" ")[2])
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
+        return None
+    return Summary(record["done"], record["failed"], record["seconds_of_audio"],
+                   fingerprint=fingerprint, done_file=done_file, reused=True)
 
 
 class _Inputs:
@@ -131,55 +152,78 @@ def _conf_files(featurizer, settings):
 
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
-                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0):
+                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0,
+                       reuse=False, log_interval=30.0, check_only=False):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
 
     name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
-    <name>.utt2num_frames unless name is "feats"); data_copy: also write <out_dir>/data/.
+    <name>.utt2num_frames unless name is "feats"); data_copy: also write <out_dir>/data/ (and,
+    with pool, the speaker means).
     pool="mean": one vector per utterance instead, written as Kaldi's extract_xvectors.sh does
-    (xvector.scp, spk_xvector.scp, num_utts.ark) rather than feats.scp and a data dir.
+    (xvector.scp, spk_xvector.scp, num_utts.ark) rather than feats.scp and a data dir; pooled
+    vectors are never compressed (extract_xvectors.sh writes them plain).
     Failed utterances go to <out_dir>/failed ("<utt> <reason>"; <name>.failed for other names).
     A run killed part way resumes when the same call is made again (see kaldi/writer.py), to
-    byte-identical output. num_workers: processes reading audio and computing the CPU front end
-    ahead of the model (0: in this process); the output does not depend on it.
+    byte-identical output; ``reuse``: a job that an earlier run finished (``mark_done``) with
+    the same fingerprint -- inputs, option values, code -- is not redone.
+    num_workers: processes reading audio and computing the CPU front end ahead of the model
+    (0: in this process); the output does not depend on it. check_only: everything up to the
+    first utterance (data dir, options, weights, output dir), then return the featurizer.
     """
     if pool not in POOLS:
         raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
     data = DataDir.load(data_dir, lenient=True)
-    for problem in data.audio_problems:
-        log.error("%s", problem)
     featurizer = create(model, **(model_options or {}))
     inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers)
     out_dir = _writable_dir(out_dir)
+    if check_only:
+        return featurizer
+    for problem in data.audio_problems:
+        log.error("%s", problem)
+    if pool != "none":
+        compress = False
+        name = "xvector" if name == "feats" else name
     settings = {
         "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
         "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
         "compress": compress, "allow_resample": allow_resample, "channel": channel,
         "featurizer": featurizer.describe(),
     }
-    run_id = hashlib.sha1(json.dumps([settings, batch_frames, pool, name, [u.__dict__ for u in data.utterances]],
-                                     sort_keys=True, default=str).encode()).hexdigest()
-    name = "xvector" if pool != "none" else name
+    run_id = fingerprint(
+        settings, options_identity(model_options or {}), options_identity(featurizer.describe()),
+        _conf_files(featurizer, {}), code_identity(), batch_frames, pool, name,
+        inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
+        [u.__dict__ for u in data.utterances])
+    done_file = out_dir / f"{name}.done"
+    if reuse:
+        earlier = _finished_before(done_file, run_id)
+        if earlier is not None:
+            log.info("%s: finished by an earlier run with the same inputs, options and code; reused", done_file)
+            return earlier
+    done_file.unlink(missing_ok=True)  # this job is not done until mark_done()
     with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress, run_id) as writer:
         if writer.resumed:
             log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
-        seconds, padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model)
+        padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval)
     failures = writer.failures
-    write_scp_like(out_dir / ("failed" if name == "feats" else f"{name}.failed"),
+    write_scp_like(out_dir / ("failed" if name in ("feats", "xvector") else f"{name}.failed"),
                    sorted(failures.items(), key=lambda x: x[0].encode()))
     entries = writer.scp_entries()
-    summary = Summary(len(entries), len(failures), seconds, padding)
+    summary = Summary(len(entries), len(failures), sum(writer.seconds[k] for k, _ in entries), padding,
+                      fingerprint=run_id, done_file=done_file)
     if pool != "none":
-        if data.utt2spk:
+        if data.utt2spk and data_copy:
             xvectors.write_speaker_means(out_dir, entries, data.utt2spk)
         return summary
     write_scp_like(out_dir / ("utt2num_frames" if name == "feats" else f"{name}.utt2num_frames"),
                    ((k, writer.num_frames[k]) for k, _ in entries))
-    (out_dir / "frame_shift").write_text(f"{featurizer.frame_shift:g}\n")
+    # a job of featurize.sh (a name of its own) prefixes them too: jobs share the feature dir
+    prefix = "" if name == "feats" else f"{name}."
+    (out_dir / f"{prefix}frame_shift").write_text(f"{featurizer.frame_shift:g}\n")
     conf_files = _conf_files(featurizer, settings)
-    (out_dir / "conf").mkdir(exist_ok=True)
-    for conf_name, text in conf_files.items():  # also for featurize.sh, which copies them on
-        (out_dir / "conf" / conf_name).write_text(text, encoding="utf-8")
+    (out_dir / f"{prefix}conf").mkdir(exist_ok=True)
+    for conf_name, text in conf_files.items():  # featurize.sh copies them into the data dir
+        (out_dir / f"{prefix}conf" / conf_name).write_text(text, encoding="utf-8")
     if data_copy:
         write_output_data_dir(data.path, out_dir / "data", entries, writer.num_frames,
                               featurizer.frame_shift, conf_files, data.utt2spk)
@@ -198,16 +242,15 @@ def _writable_dir(out_dir):
     return out_dir
 
 
-def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
+def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval):
     """Length-bucketed batches through the model into ``writer`` (in its own thread);
-    returns the seconds of audio written and the padding statistics."""
+    returns the padding statistics."""
     # what an earlier run finished, read before the writer thread starts changing it
     done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
     todo = [u for u in data.utterances if u.utt not in done]
     bucketer = LengthBucketer(batch_frames)
-    seconds, started = 0.0, time.time()
-    bar = tqdm(total=len(data), initial=len(data) - len(todo), unit="utt", file=sys.stderr,
-               disable=not progress, desc=f"{model}")
+    meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=model,
+                     bar=progress, interval=log_interval)
     background = BackgroundWriter(writer)
 
     def on_error(e):
@@ -215,7 +258,7 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
         if e.utt not in failed:
             failed.add(e.utt)
             background.put([("fail", e.utt, e.cause)])
-            bar.update(1)
+            meter.update(1)
 
     try:
         if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
@@ -229,7 +272,7 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
             utts = [u for u, _, _ in group]
             batch = Batch([u.utt for u in utts], inputs.model_inputs(utts, [x for _, x, _ in group]),
                           [n for _, _, n in group])
-            ops = []
+            ops, seconds = [], 0.0
             for key, n, feats in zip(batch.keys, batch.num_samples, _featurize_within_memory(featurizer, batch)):
                 if isinstance(feats, MemoryError):
                     source, cause = "model", (f"the model ran out of memory on {n / featurizer.sample_rate:.0f} s of audio "
@@ -237,22 +280,22 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
                 elif not np.isfinite(feats).all():
                     source, cause = "model output", "model output contains NaN or Inf"
                 else:
-                    ops.append(("write", key, feats) if pool == "none"
-                               else ("write", key, featurizer.pool(feats, pool), len(feats)))
-                    seconds += n / featurizer.sample_rate
+                    duration = n / featurizer.sample_rate
+                    ops.append(("write", key, feats, None, duration) if pool == "none"
+                               else ("write", key, featurizer.pool(feats, pool), len(feats), duration))
+                    seconds += duration
                     continue
                 log.error("%s", AudioError(key, source, cause))
                 failed.add(key)
                 ops.append(("fail", key, cause))
             background.put(ops + [("checkpoint",)])
-            bar.update(len(batch.keys))
-            bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF {(time.time() - started) / max(seconds, 1e-9):.4f}")
+            meter.update(len(batch.keys), seconds)
         background.put([("checkpoint",)])  # failures after the last batch
     finally:
         background.stop()
-        bar.close()
+        meter.close()
     background.check()
-    return seconds, bucketer.stats
+    return bucketer.stats
 
 
 def _out_of_memory(error):

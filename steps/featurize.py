@@ -12,17 +12,20 @@ Usage: steps/featurize.py [options] <data-dir> <out-dir>
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-from speech_reps.cli_args import add_model_args, model_options, setup_logging, str2bool
-from speech_reps.errors import SpeechRepsError
-from speech_reps.pipeline import DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, featurize_data_dir
+try:
+    from speech_reps.cli_args import OneLineErrors, add_model_args, model_options, setup_logging, str2bool
+    from speech_reps.errors import SpeechRepsError
+    from speech_reps.pipeline import DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, featurize_data_dir, mark_done
+except ImportError as e:  # run by a python without the toolkit's venv
+    sys.exit(f"featurize.py: {e} (in {sys.executable}); source the toolkit's path.sh "
+             "(. ./path.sh in a recipe dir), which activates its venv")
 
 PROG = "featurize.py"
 
 
-def get_args(argv=None):
-    parser = argparse.ArgumentParser(
+def build_parser():
+    parser = OneLineErrors(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir", metavar="<data-dir>")
     parser.add_argument("out_dir", metavar="<out-dir>")
@@ -43,34 +46,56 @@ def get_args(argv=None):
                         help="exit non-zero when more than this fraction of the utterances failed; "
                              "they are listed in <out-dir>/failed either way (default: %(default)s)")
     parser.add_argument("--name", default="feats",
-                        help="prefix of the outputs: <name>.ark, <name>.scp (default: %(default)s)")
+                        help="prefix of the outputs: <name>.ark, <name>.scp (default: %(default)s; "
+                             "xvector with --pool mean)")
     parser.add_argument("--write-data-dir", type=str2bool, default=True, metavar="true|false",
-                        help="also write <out-dir>/data, the data dir pointing at the features (default: true)")
+                        help="also write <out-dir>/data, the data dir pointing at the features, and with "
+                             "--pool mean the speaker means; false: only <name>.* (a job of "
+                             "steps/featurize.sh) (default: true)")
     parser.add_argument("--resume", type=str2bool, default=False, metavar="true|false",
-                        help="exit at once if <out-dir>/<name>.done records this very command "
-                             "(a finished job of an earlier run)")
+                        help="exit at once if an earlier run finished this job with the same inputs "
+                             "(tables and audio files), option values and code (default: false: redo it; "
+                             "a killed run is resumed either way)")
     parser.add_argument("--progress", type=str2bool, default=True, metavar="true|false",
-                        help="progress bar on stderr (default: true)")
-    return parser.parse_args(argv)
+                        help="progress bar on stderr; false: a progress line in the log every "
+                             "--log-interval seconds (default: true)")
+    parser.add_argument("--log-interval", type=float, default=30.0, metavar="SECONDS",
+                        help="with --progress false: seconds between progress lines (default: %(default)s)")
+    parser.add_argument("--check-only", type=str2bool, default=False, metavar="true|false",
+                        help="check the data dir, options, weights and <out-dir>, print the resolved "
+                             "front end (cmvn=<mode>), and exit (default: false)")
+    return parser
+
+
+def get_args(argv=None):
+    return build_parser().parse_args(argv)
+
+
+def option_names(parser):
+    """The --options of featurize.py, as shell variable names (for steps/featurize.sh)."""
+    return [a.dest for a in parser._actions if a.option_strings and a.dest != "help"]
 
 
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if not argv:  # as Kaldi's tools: no arguments, the usage
+        build_parser().print_help(sys.stderr)
+        return 1
+    if argv == ["--option-names"]:  # steps/featurize.sh takes every option of ours from here
+        print(" ".join(option_names(build_parser())))
+        return 0
     args = get_args(argv)
     setup_logging()
-    command = " ".join(sys.argv[1:] if argv is None else argv)
-    logging.info("%s %s", PROG, command)
-    done = Path(args.out_dir) / f"{args.name}.done"
-    if args.resume and done.is_file() and done.read_text() == command + "\n":
-        logging.info("%s: already done by an earlier run (%s); skipping", PROG, done)
-        return 0
-    if done.exists():
-        done.unlink()
+    if not args.check_only:
+        logging.info("%s %s", PROG, " ".join(argv))
     try:
         summary = featurize_data_dir(
             args.data_dir, args.out_dir, model=args.model, model_options=model_options(args),
             compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
             batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
             name=args.name, data_copy=args.write_data_dir, num_workers=args.num_workers,
+            reuse=args.resume, log_interval=args.log_interval, check_only=args.check_only,
         )
     except SpeechRepsError as e:
         for line in str(e).splitlines():
@@ -80,12 +105,23 @@ def main(argv=None):
         print(f"{PROG}: writing {e.filename or args.out_dir}: {e.strerror or e}; rerun the same "
               "command to resume", file=sys.stderr)
         return 1
-    print(summary.line(), file=sys.stderr)
-    if summary.failed_fraction > args.max_failed_frac or summary.done == 0 and summary.failed > 0:
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; what was finished is kept: rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    if args.check_only:  # featurize_data_dir returned the featurizer it built
+        frontend = summary.frontend
+        print(f"cmvn={frontend.cmvn if frontend is not None else 'none'}")
+        return 0
+    print(summary.line() + (" (reused: finished by an earlier run)" if summary.reused else ""),
+          file=sys.stderr)
+    all_failed = summary.done == 0 and summary.failed > 0 and args.max_failed_frac < 1  # 1: a job of featurize.sh
+    if summary.failed_fraction > args.max_failed_frac or all_failed:
         print(f"{PROG}: {summary.failed} of {summary.done + summary.failed} utterances failed, more than "
               f"--max-failed-frac {args.max_failed_frac:g}; see {args.out_dir}/failed", file=sys.stderr)
         return 1
-    done.write_text(command + "\n")  # last: marks the job complete for --resume
+    if not summary.reused:
+        mark_done(summary)  # last: --resume trusts it
     return 0
 
 

@@ -1,114 +1,122 @@
 #!/usr/bin/env bash
 # Featurize a data dir in --nj parallel jobs launched with --cmd, like Kaldi's steps/make_fbank.sh.
-# Writes <feat-dir>/raw_<model>_<name>.JOB.{ark,scp} and, in <data-dir>, feats.scp,
-# utt2num_frames, frame_shift and conf/ (an old feats.scp goes to <data-dir>/.backup/).
-# Fails when fewer than 95% of the utterances were featurized. A rerun skips the jobs that
-# finished (their outputs are complete and record the same command).
+# Stage 0 checks what is the same for every job (data dir, options, weights, dirs) once, on the
+# console, and splits the data dir (by utterance; by speaker with --cmvn spk) into
+# <log-dir>/split<N>[utt]; stage 1 runs steps/featurize.py on each part, writing
+# <feat-dir>/raw_<model>_<name>.JOB.{ark,scp} and <log-dir>/featurize_<name>.JOB.log; stage 2, only
+# when every job finished and at most --max-failed-frac of the utterances failed, puts feats.scp,
+# utt2num_frames, frame_shift and conf/ into <data-dir> (the old ones copied to <data-dir>/.backup/):
+# on any failure <data-dir> is left as it was. A rerun reuses a job only when its inputs (tables,
+# audio files), option values and the code are unchanged. Every option of steps/featurize.py is
+# accepted: those below are featurize.sh's own, the others are passed on to each job.
 set -euo pipefail
 
+# featurize.sh's own options
 nj=4
 cmd=run.pl
-model=fbank
-params=
-fbank_config=
-cmvn=
-norm_vars=
-output=
-layer=
-gpu=
-batch_frames=
-num_workers=
-dtype=
-fbank_backend=
-compress=true
-write_utt2num_frames=true
-per_utt=false
 stage=0
+per_utt=                # true: split by utterance; false: by speaker (default: by speaker only with --cmvn spk)
+write_utt2num_frames=true
+# options of featurize.py that featurize.sh uses itself
+compress=true           # Kaldi's make_fbank.sh compresses too
+name=                   # default: the data dir's basename
+max_failed_frac=0.05    # Kaldi's 95% rule
+resume=true
+write_data_dir=true
+progress=true
+log_interval=30
+check_only=false
+own="nj cmd stage per_utt write_utt2num_frames compress name max_failed_frac resume write_data_dir progress log_interval check_only"
+
+steps=$(cd "$(dirname "$0")" && pwd)
+python=$(command -v python3)  # absolute: the jobs run it wherever the launcher puts them
+# every other option of featurize.py, from featurize.py itself, so the two cannot drift
+passed=$("$python" "$steps/featurize.py" --option-names)
+for o in $passed; do
+  [[ " $own " == *" $o "* ]] || printf -v "$o" '%s' ''
+done
+
 help_message="Usage: $0 [options] <data-dir> [<log-dir> [<feat-dir>]]
  e.g.: $0 --nj 8 --cmd 'slurm.pl --gpu 1' --model decoar --gpu 0 data/train exp/featurize/train featurize
 Note: <log-dir> defaults to <data-dir>/log, <feat-dir> to <data-dir>/data.
 Options:
   --nj <n>                        # number of jobs (default: $nj)
-  --cmd <launcher>                # run.pl, slurm.pl, queue.pl ... (default: $cmd)
-  --model <name>                  # fbank, mfcc, decoar, wav2vec, wav2vec2, hubert, trill ... (default: $model)
-  --params <file>                 # model weights (default: the one in conf/<model>.yaml)
-  --fbank-config <conf>           # Kaldi option file for the front end
-  --cmvn <none|utt|spk>, --norm-vars <true|false>, --output <name>, --layer <n>   # see steps/featurize.py
-  --gpu <n>                       # run each job's model on GPU n (use with a GPU launcher)
-  --batch-frames <n>              # frames per model call
-  --num-workers <n>               # processes per job reading audio + CPU front end ahead of the model
-  --dtype <float32|bfloat16|float16>  # model precision (default: float32)
-  --fbank-backend <native|torch|kaldi>  # front end (default: native; torch on a GPU)
-  --compress <true|false>         # Kaldi compressed matrices (default: $compress)
+  --cmd <launcher>                # run.pl, slurm.pl, Kaldi's queue.pl ... (default: $cmd)
+  --stage <n>                     # 0: check + split, 1: featurize, 2: collect (default: $stage)
+  --per-utt <true|false>          # split by utterance (default: yes, unless --cmvn spk)
   --write-utt2num-frames <true|false>  # write <data-dir>/utt2num_frames (default: $write_utt2num_frames)
-  --per-utt <true|false>          # split by utterance, not by speaker (default: $per_utt)
-  --stage <n>                     # 0: split, 1: featurize, 2: collect (default: $stage)"
+  --compress <true|false>         # Kaldi compressed matrices (default: $compress; never with --pool)
+  --name <name>                   # archives <feat-dir>/raw_<model>_<name>.JOB.ark (default: the data dir's basename)
+  --max-failed-frac <f>           # fail when more than this fraction of utterances failed (default: $max_failed_frac)
+  --resume <true|false>           # reuse jobs an earlier run finished with the same inputs, options, code (default: $resume)
+  --write-data-dir <true|false>   # put feats.scp etc. into <data-dir> (default: $write_data_dir)
+  --progress <true|false>         # an overall progress line every --log-interval seconds (default: $progress)
+  --log-interval <s>              # seconds between progress lines, here and in the job logs (default: $log_interval)
+  --check-only <true|false>       # only check the data dir, options and weights (default: $check_only)
+  --pool mean                     # utterance vectors: <feat-dir>/xvector.scp, spk_xvector.scp, num_utts.ark
+                                  # (as Kaldi's extract_xvectors.sh); the data dir is not changed
+Every other option of steps/featurize.py is passed on to the jobs:"
+case " $* " in
+  *" --help "*|*" -h "*) help_message+=$'\n'$("$python" "$steps/featurize.py" --help | sed -n '/^options:/,$p' | tail -n +2) ;;
+esac
 
 echo "$0 $*"
-. "$(dirname "$0")/../utils/parse_options.sh"
+. "$steps/../utils/parse_options.sh"
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then printf '%s\n' "$help_message" >&2; exit 1; fi
+case $per_utt in ""|true|false) ;; *) echo "$0: --per-utt: expected true or false, got '$per_utt'" >&2; exit 1 ;; esac
 
-steps=$(cd "$(dirname "$0")" && pwd)
 data=$1
 logdir=${2:-$data/log}
 featdir=${3:-$data/data}
-name=$(basename "$data")
-raw=raw_${model}_${name}
-mkdir -p "$logdir" "$featdir"
+[ -d "$data" ] || { echo "$0: $data: no such directory" >&2; exit 1; }
+[ -f "$data/wav.scp" ] || { echo "$0: $data/wav.scp: missing (a data dir needs wav.scp)" >&2; exit 1; }
+name=${name:-$(basename "$(cd "$data" && pwd)")}
+opts=()
+for o in $passed; do
+  [[ " $own " == *" $o "* ]] || [ -z "${!o}" ] || opts+=("--${o//_/-}" "${!o}")
+done
+model_name=${model:-fbank}
+raw=raw_${model_name}_$name
+mkdir -p "$logdir" "$featdir" 2>/dev/null || { echo "$0: cannot create $logdir or $featdir" >&2; exit 1; }
 featdir=$(cd "$featdir" && pwd)
-[ -f "$data/wav.scp" ] || { echo "$0: no such file $data/wav.scp" >&2; exit 1; }
-split_opt=; $per_utt && split_opt=--per-utt
-sdata=$data/split${nj}$($per_utt && echo utt || true)
+logs=$logdir/featurize_$name.JOB.log
+
+# Everything that is the same for all jobs, checked once, with the error on the console
+resolved=$("$python" "$steps/featurize.py" --check-only true "${opts[@]}" "$data" "$featdir") || exit 1
+$check_only && { echo "$0: $data: checks passed ($resolved)"; exit 0; }
+if [ -z "$per_utt" ]; then
+  per_utt=true; [ "$resolved" = cmvn=spk ] && per_utt=false  # per-speaker stats need whole speakers
+fi
+sdata=$logdir/split$nj$($per_utt && echo utt || true)
 
 if [ "$stage" -le 0 ]; then
-  "$steps/../utils/split_data.sh" $split_opt "$data" "$nj"
+  "$python" -m speech_reps.jobs prepare --nj "$nj" --name "$raw" --per-utt "$per_utt" "$data" "$logdir" "$featdir" \
+    >/dev/null || exit 1
 fi
 
 if [ "$stage" -le 1 ]; then
-  # jobs accept any failure rate: the 95% rule below judges the whole data dir
-  opts=(--model "$model" --compress "$compress" --write-data-dir false --resume true --progress false
-        --max-failed-frac 1)
-  for opt in params fbank_config fbank_backend cmvn norm_vars output layer gpu dtype batch_frames num_workers; do
-    [ -n "${!opt}" ] && opts+=("--${opt//_/-}" "${!opt}")
-  done
-  if ! $cmd JOB=1:"$nj" "$logdir/featurize_${name}.JOB.log" \
-      "$steps/featurize.py" "${opts[@]}" --name "$raw.JOB" "$sdata/JOB" "$featdir"; then
-    echo "$0: some jobs failed; see $logdir/featurize_${name}.*.log" >&2
+  monitor=
+  trap '[ -z "$monitor" ] || kill "$monitor" 2>/dev/null; echo "$0: interrupted; $data is unchanged; rerun the same command to resume" >&2; exit 130' INT TERM
+  if $progress; then
+    "$python" -m speech_reps.jobs progress --interval "$log_interval" --nj "$nj" "$data" "$logs" &
+    monitor=$!
+  fi
+  # jobs accept any failure rate: the --max-failed-frac rule judges the whole data dir in stage 2
+  failed=0
+  $cmd JOB=1:"$nj" "$logs" "$python" "$steps/featurize.py" "${opts[@]}" --name "$raw.JOB" \
+    --compress "$compress" --resume "$resume" --write-data-dir false --progress false \
+    --log-interval "$log_interval" --max-failed-frac 1 "$sdata/JOB" "$featdir" || failed=1
+  [ -z "$monitor" ] || kill "$monitor" 2>/dev/null || true
+  trap - INT TERM
+  if [ $failed = 1 ]; then
+    "$python" -m speech_reps.jobs failures --nj "$nj" --name "$raw" "$logs" "$featdir" || true
+    echo "featurize.sh: $data is unchanged" >&2
+    exit 1
   fi
 fi
 
 if [ "$stage" -le 2 ]; then
-  if [ -f "$data/feats.scp" ]; then
-    mkdir -p "$data/.backup"
-    echo "$0: moving $data/feats.scp to $data/.backup"
-    mv "$data/feats.scp" "$data/.backup/"
-  fi
-  for n in $(seq "$nj"); do
-    [ -f "$featdir/$raw.$n.scp" ] && cat "$featdir/$raw.$n.scp"
-  done | LC_ALL=C sort -k1,1 > "$data/feats.scp"
-  if $write_utt2num_frames; then
-    for n in $(seq "$nj"); do
-      [ -f "$featdir/$raw.$n.utt2num_frames" ] && cat "$featdir/$raw.$n.utt2num_frames"
-    done | LC_ALL=C sort -k1,1 > "$data/utt2num_frames"
-  fi
-  for n in $(seq "$nj"); do
-    [ -f "$featdir/$raw.$n.failed" ] && cat "$featdir/$raw.$n.failed"
-  done | LC_ALL=C sort -k1,1 > "$logdir/failed"
-  [ -f "$featdir/frame_shift" ] && cp "$featdir/frame_shift" "$data/frame_shift"
-  if [ -d "$featdir/conf" ]; then mkdir -p "$data/conf"; cp "$featdir"/conf/* "$data/conf/"; fi
-
-  if [ -f "$data/segments" ]; then utts=$data/segments; else utts=$data/wav.scp; fi
-  total=$(wc -l < "$utts")
-  done_=$(wc -l < "$data/feats.scp")
-  if [ $((done_ * 100)) -lt $((total * 95)) ]; then
-    echo "$0: only $done_ of $total utterances were featurized (less than 95%); failed, e.g.:" >&2
-    LC_ALL=C comm -23 <(cut -d' ' -f1 "$utts" | LC_ALL=C sort) <(cut -d' ' -f1 "$data/feats.scp") | head -n 10 >&2
-    echo "$0: the reasons are in $logdir/failed and $logdir/featurize_${name}.*.log" >&2
-    exit 1
-  fi
-  if [ "$done_" -ne "$total" ]; then
-    echo "$0: $((total - done_)) of $total utterances failed (see $logdir/failed);" \
-         "utils/validate_data_dir.py will list the mismatch" >&2
-  fi
-  echo "$0: featurized $done_ of $total utterances of $data with $model into $featdir"
+  "$python" -m speech_reps.jobs collect --nj "$nj" --name "$raw" --pool "${pool:-none}" \
+    --max-failed-frac "$max_failed_frac" --write-utt2num-frames "$write_utt2num_frames" \
+    --update-data-dir "$write_data_dir" "$data" "$logdir" "$featdir" || exit 1
 fi

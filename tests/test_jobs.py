@@ -88,45 +88,6 @@ def test_run_pl_substitutes_job_and_reports_failures(tmp_path):
     assert "A B" in (tmp_path / "one.log").read_text()
 
 
-def test_featurize_sh_equals_one_job_and_resumes(tmp_path, dither0):
-    data = golden_data_dir(tmp_path / "data")
-    single = golden_data_dir(tmp_path / "single")
-    run_tool(REPO / "steps" / "featurize.py", "--fbank-config", dither0, "--progress", "false", single, tmp_path / "one")
-    proc = bash(f"{FEATURIZE_SH} --nj 3 --compress false --fbank-config {dither0} {data} {tmp_path}/log {tmp_path}/feats")
-    assert proc.returncode == 0, proc.stderr
-    ours = dict(kaldiio.load_scp(str(data / "feats.scp")))
-    ref = dict(kaldiio.load_scp(str(tmp_path / "one" / "feats.scp")))
-    assert ours.keys() == ref.keys() and all(np.array_equal(ours[k], ref[k]) for k in ref)
-    assert (data / "utt2num_frames").read_text() == (tmp_path / "one" / "utt2num_frames").read_text()
-    assert (data / "frame_shift").read_text() == "0.01\n" and (data / "conf" / "fbank.conf").is_file()
-    assert run_tool(REPO / "utils" / "validate_data_dir.py", data).returncode == 0
-
-    # a killed job: its outputs are incomplete; the rerun recomputes only that job
-    feats = tmp_path / "feats"
-    (feats / "raw_fbank_data.2.done").unlink()
-    (feats / "raw_fbank_data.2.scp").unlink()
-    before = {n: (feats / f"raw_fbank_data.{n}.ark").stat().st_mtime_ns for n in (1, 3)}
-    proc = bash(f"{FEATURIZE_SH} --nj 3 --compress false --fbank-config {dither0} {data} {tmp_path}/log {tmp_path}/feats")
-    assert proc.returncode == 0, proc.stderr
-    assert {n: (feats / f"raw_fbank_data.{n}.ark").stat().st_mtime_ns for n in (1, 3)} == before
-    assert "already done" in (tmp_path / "log" / "featurize_data.1.log").read_text()
-    assert "already done" not in (tmp_path / "log" / "featurize_data.2.log").read_text()
-    assert (data / ".backup" / "feats.scp").is_file()
-    assert len(dict(kaldiio.load_scp(str(data / "feats.scp")))) == 4
-
-
-def test_featurize_sh_fails_under_95_percent(tmp_path):
-    utts = {f"u{i:02d}": golden_wav("spk3-short") for i in range(10)}
-    utts["u03"] = "false |"
-    data = make_data_dir(tmp_path / "data", utts, utt2spk={u: u for u in utts})
-    proc = bash(f"{FEATURIZE_SH} --nj 2 --per-utt true {data}")
-    assert proc.returncode == 1
-    assert "only 9 of 10 utterances were featurized (less than 95%); failed, e.g.:\nu03" in proc.stderr
-    assert f"the reasons are in {data}/log/failed and {data}/log/featurize_data.*.log" in proc.stderr
-    assert (data / "log" / "failed").read_text() == "u03 command exited with code 1\n"
-    assert "utterance u03 (false |): command exited with code 1" in (data / "log" / "featurize_data.1.log").read_text()
-
-
 UTILS = REPO / "utils"
 
 

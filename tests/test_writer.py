@@ -77,7 +77,7 @@ def test_exception_mid_write_leaves_nothing_reachable_and_resumes(tmp_path, monk
     assert not (tmp_path / "f.scp").exists() and not (tmp_path / "f.ark").exists()
     assert list(kaldiio.load_ark(str(tmp_path / "f.ark.tmp")))[0][0] == "a"  # cut back to complete matrices
 
-    assert (tmp_path / "f.ark.journal").read_text().splitlines() == ["# run-1", "E a 2 7", "B 2257"]
+    assert (tmp_path / "f.ark.journal").read_text().splitlines() == ["# run-1", "E a 2 7 7 0.0", "B 2257"]
     with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1") as again:
         assert again.resumed and again.processed == {"a"}
         again.write("b", MATS["utt-b"])

@@ -8,30 +8,30 @@
 
 _po_die() { echo "$0: $*" >&2; exit 1; }
 
-_po_set() {  # name value origin
-  local name=${1//-/_} value=$2 origin=$3 old
-  [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || _po_die "invalid option name '$1' ($origin)"
-  [[ -v $name ]] || _po_die "invalid option --$1 ($origin)"
-  old=${!name}
-  if [[ $old == true || $old == false ]] && [[ $value != true && $value != false ]]; then
-    _po_die "expected \"true\" or \"false\": --$1 $value ($origin)"
+_po_set() {  # name value origin; its locals are prefixed: an option may be called --name or --value
+  local _po_var=${1//-/_} _po_value=$2 _po_origin=$3 _po_old
+  [[ $_po_var =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || _po_die "invalid option name '$1' ($_po_origin)"
+  [[ $_po_var != _po_* ]] && [[ -v $_po_var ]] || _po_die "invalid option --$1 ($_po_origin)"
+  _po_old=${!_po_var}
+  if [[ $_po_old == true || $_po_old == false ]] && [[ $_po_value != true && $_po_value != false ]]; then
+    _po_die "expected \"true\" or \"false\": --$1 $_po_value ($_po_origin)"
   fi
-  printf -v "$name" '%s' "$value"
+  printf -v "$_po_var" '%s' "$_po_value"
 }
 
 _po_config() {  # file
-  local line lineno=0 name value
+  local _po_line _po_lineno=0 _po_key _po_val
   [ -r "$1" ] || _po_die "cannot read config file $1"
-  while IFS= read -r line || [ -n "$line" ]; do
-    lineno=$((lineno + 1))
-    line=${line%%#*}
-    line=$(printf '%s' "$line" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
-    [ -z "$line" ] && continue
-    line=${line#--}
-    [[ $line == *=* ]] || _po_die "$1:$lineno: expected name=value, got '$line'"
-    name=${line%%=*}; value=${line#*=}
-    value=${value#\"}; value=${value%\"}
-    _po_set "$name" "$value" "$1:$lineno"
+  while IFS= read -r _po_line || [ -n "$_po_line" ]; do
+    _po_lineno=$((_po_lineno + 1))
+    _po_line=${_po_line%%#*}
+    _po_line=$(printf '%s' "$_po_line" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
+    [ -z "$_po_line" ] && continue
+    _po_line=${_po_line#--}
+    [[ $_po_line == *=* ]] || _po_die "$1:$_po_lineno: expected name=value, got '$_po_line'"
+    _po_key=${_po_line%%=*}; _po_val=${_po_line#*=}
+    _po_val=${_po_val#\"}; _po_val=${_po_val%\"}
+    _po_set "$_po_key" "$_po_val" "$1:$_po_lineno"
   done < "$1"
 }
 

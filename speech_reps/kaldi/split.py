@@ -27,9 +27,11 @@ def _balanced_runs(sizes, n):
     return runs
 
 
-def split_data_dir(data_dir, n, per_utt=False):
-    """Split ``data_dir`` into ``n`` parts; returns the split directory."""
-    data = DataDir.load(data_dir, check_files=False)
+def split_data_dir(data_dir, n, per_utt=False, split_dir=None):
+    """Split ``data_dir`` into ``n`` parts in ``split_dir`` (default: <data_dir>/split<N>[utt]);
+    returns the split directory. An utterance whose audio is bad (a missing file, a zero-length
+    segment) goes into its part like any other: its job names it and goes on."""
+    data = DataDir.load(data_dir, check_files=False, lenient=True)
     utts = [u.utt for u in data.utterances]
     if per_utt or not data.utt2spk:
         units = [[u] for u in utts]
@@ -40,7 +42,7 @@ def split_data_dir(data_dir, n, per_utt=False):
     if n < 1 or n > len(units):
         raise DataDirError([f"{data_dir}: cannot split {len(units)} {what} into {n} parts"
                             + ("; use --per-utt or fewer jobs" if what == "speakers" else "")])
-    split_dir = Path(data_dir) / f"split{n}{'utt' if per_utt else ''}"
+    split_dir = Path(split_dir or Path(data_dir) / f"split{n}{'utt' if per_utt else ''}")
     for part, run in enumerate(_balanced_runs([len(u) for u in units], n), 1):
         keep = {utt for i in run for utt in units[i]}
         subset_data_dir(data_dir, split_dir / str(part), keep, data.utt2spk)

@@ -53,6 +53,7 @@ class FeatureWriter:
         self.entries = []  # (key, "ark:offset"), in write order
         self.num_frames = {}
         self.planned_frames = {}  # utt -> the length the batch plan used (see pipeline._replayed)
+        self.seconds = {}  # utt -> seconds of audio behind it (summaries count resumed ones too)
         self.failures = {}  # utt -> reason
         self._pending = []  # journal lines of the batch being written
         self._good = 0  # bytes of complete matrices
@@ -76,10 +77,11 @@ class FeatureWriter:
             if kind == "B":
                 for k, key, value in batch:
                     if k == "E":
-                        offset, frames, *planned = value.split()
+                        offset, frames, planned, seconds = value.split()
                         self.entries.append((key, f"{self.ark_path}:{offset}"))
                         self.num_frames[key] = int(frames)
-                        self.planned_frames[key] = int(planned[0]) if planned else int(frames)
+                        self.planned_frames[key] = int(planned)
+                        self.seconds[key] = float(seconds)
                     else:
                         self.failures[key] = value
                 self._good, batch = int(rest), []
@@ -104,9 +106,10 @@ class FeatureWriter:
         """Utterances already written or failed (by this run or the one it resumes)."""
         return set(self.num_frames) | set(self.failures)
 
-    def write(self, key, feats, planned_frames=None):
+    def write(self, key, feats, planned_frames=None, seconds=0.0):
         """Append one matrix; ``planned_frames``: the length the batching used for it, when
-        that is not its row count (pooled vectors), journaled so a resume plans the same."""
+        that is not its row count (pooled vectors), journaled so a resume plans the same;
+        ``seconds``: of audio, journaled for the summary of a resumed run."""
         if not key or any(c.isspace() for c in key):
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
         feats = np.ascontiguousarray(feats, dtype=np.float32)
@@ -119,8 +122,8 @@ class FeatureWriter:
         self.entries.append((key, f"{self.ark_path}:{offset}"))
         self.num_frames[key] = feats.shape[0]
         self.planned_frames[key] = feats.shape[0] if planned_frames is None else planned_frames
-        extra = "" if planned_frames is None else f" {planned_frames}"
-        self._pending.append(f"E {key} {offset} {feats.shape[0]}{extra}")
+        self.seconds[key] = seconds
+        self._pending.append(f"E {key} {offset} {feats.shape[0]} {self.planned_frames[key]} {seconds!r}")
 
     def fail(self, key, reason):
         self.failures[key] = reason
