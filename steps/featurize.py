@@ -89,9 +89,12 @@ def main(argv=None):
     setup_logging()
     if not args.check_only:
         logging.info("%s %s", PROG, " ".join(argv))
+    options = model_options(args)
+    if args.check_only and (args.gpu is not None or (args.device or "").startswith("cuda")):
+        options.update(gpu=None, device="cpu")  # the jobs may run where the GPUs are (--cmd 'slurm.pl --gpu 1')
     try:
         summary = featurize_data_dir(
-            args.data_dir, args.out_dir, model=args.model, model_options=model_options(args),
+            args.data_dir, args.out_dir, model=args.model, model_options=options,
             compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
             batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
             name=args.name, data_copy=args.write_data_dir, num_workers=args.num_workers,

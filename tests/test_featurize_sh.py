@@ -201,6 +201,9 @@ def test_every_featurize_py_option_is_accepted(tmp_path):
                         "--write-data-dir", "false", "--progress", "false", "--log-interval", 5, data)
     assert proc.returncode == 0, proc.stderr
     assert f"featurize.sh: {data}: checks passed" in proc.stdout
+    # --gpu is for the jobs, which a GPU launcher runs where the GPUs are: checked here on the CPU
+    proc = featurize_sh("--check-only", "true", "--model", "ge2e", "--gpu", 0, data)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_pool_mean_over_jobs_is_extract_xvectors(tmp_path, dither0):
