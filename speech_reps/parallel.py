@@ -116,8 +116,13 @@ def substitute(text, var, job):
     return text if var is None else text.replace(var, str(job))
 
 
+def _date():
+    """The time as `date` prints it in the C locale, as in Kaldi's logs."""
+    return time.strftime("%a %b %e %H:%M:%S %Z %Y")
+
+
 def log_header(command):
-    return f"# {command}\n# Started at {time.strftime('%c')}\n#\n"
+    return f"# {command}\n# Started at {_date()}\n#\n"
 
 
 def end_status(returncode):
@@ -128,7 +133,7 @@ def end_status(returncode):
 def log_footer(returncode, elapsed, threads=1):
     seconds = int(round(elapsed))
     return (f"# Accounting: time={seconds} threads={threads}\n"
-            f"# Ended ({end_status(returncode)}) at {time.strftime('%c')}, elapsed time {seconds} seconds\n")
+            f"# Ended ({end_status(returncode)}) at {_date()}, elapsed time {seconds} seconds\n")
 
 
 def ended_with_code(log_path):
