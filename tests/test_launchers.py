@@ -111,6 +111,14 @@ def test_run_pl_refuses_what_kaldi_refuses(tmp_path, case):
     assert "Traceback" not in proc.stderr and files(tmp_path) == []
 
 
+@pytest.mark.parametrize("case", ["range into one log", "range from 0", "reversed range", "no command"])
+def test_slurm_pl_refuses_what_kaldi_refuses(tmp_path, case):
+    args, message = REFUSED[case]
+    proc = subprocess.run([str(SLURM_PL), *args], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.startswith(message.replace("run.pl", "slurm.pl")), proc.stderr
+    assert files(tmp_path) == []  # refused before anything is written or submitted
+
+
 def test_run_pl_substitutes_job_and_reports_failures(tmp_path):
     proc = bash(f"{RUN_PL} JOB=1:3 {tmp_path}/log.JOB.log echo job JOB \\; [ JOB != 2 ]")
     assert proc.returncode == 1
