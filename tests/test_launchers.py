@@ -142,6 +142,10 @@ def test_run_pl_exit_codes_and_signal_form(tmp_path):
     assert "run.pl: job 2 failed (signal 15), log is in log/k.2.log" in proc.stderr
     assert_log(tmp_path / "log/k.1.log", "[ 1 = 1 ] || kill -TERM $$", [])
     assert_log(tmp_path / "log/k.2.log", "[ 2 = 1 ] || kill -TERM $$", [], code="code 0; signal 15")
+    (tmp_path / "afile").write_text("")
+    proc = run_pl(tmp_path, "JOB=1:2", "afile/l.JOB.log", "true")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "run.pl: job 2 failed (cannot write its log: File exists), log is in afile/l.2.log" in proc.stderr
 
 
 @pytest.mark.parametrize("limit", [["--max-jobs-run", "1"], ["-tc", "1"], ["--max-jobs-run", "3", "-tc", "1"]])

@@ -106,12 +106,17 @@ def _job_process_setup():
 class Job:
     def __init__(self, number, log, command, threads, gpu):
         self.number, self.log, self.command, self.threads, self.gpu = number, log, command, threads, gpu
-        self.proc, self.start, self.code = None, None, None
+        self.proc, self.start, self.code, self.error = None, None, None, None
 
     def launch(self):
-        os.makedirs(os.path.dirname(self.log) or ".", exist_ok=True)
-        with open(self.log, "w") as log:
-            log.write(log_header(self.command))
+        """Start the job; False (and self.error) when its log cannot be written."""
+        try:
+            os.makedirs(os.path.dirname(self.log) or ".", exist_ok=True)
+            with open(self.log, "w") as log:
+                log.write(log_header(self.command))
+        except OSError as e:
+            self.error = f"cannot write its log: {e.strerror}"
+            return False
         env = dict(os.environ)
         if self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
@@ -122,6 +127,7 @@ class Job:
             self.proc = subprocess.Popen(["bash", "-c", self.command], stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT, env=env,
                                          preexec_fn=_job_process_setup)
+        return True
 
     def finish(self, code):
         self.code = code
@@ -166,12 +172,13 @@ def run_jobs(jobs, max_jobs):
                 # gets the signal passed on
                 signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
                 try:
-                    job.launch()
-                    running[job.proc.pid] = job
+                    if job.launch():
+                        running[job.proc.pid] = job
+                        busy.add(job.gpu)
                 finally:
                     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-                busy.add(job.gpu)
-            wait_one(running)
+            if running:
+                wait_one(running)
     except (KeyboardInterrupt, Interrupted) as e:
         signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
         stopped = sorted(running.values(), key=lambda j: j.number)
@@ -217,9 +224,9 @@ def main(argv):
     except Interrupted as e:
         name = signal.Signals(e.signum).name
         print(f"{PROG}: interrupted ({name}): {len(e.stopped)} running job(s) stopped, "
-              f"{sum(j.proc is None for j in jobs)} not started; logs: {args.log_pattern()}", file=sys.stderr)
+              f"{sum(j.proc is None and j.error is None for j in jobs)} not started; logs: {args.log_pattern()}", file=sys.stderr)
         return 128 + e.signum
-    failed += [(j.number, f"code {j.code}" if j.code >= 0 else f"signal {-j.code}", j.log)
+    failed += [(j.number, j.error or (f"code {j.code}" if j.code >= 0 else f"signal {-j.code}"), j.log)
                for j in jobs if j.code != 0]
     failed.sort()
     return report_failures(PROG, args, failed, sys.stderr)
