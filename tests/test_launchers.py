@@ -272,6 +272,20 @@ def test_slurm_pl_options_to_sbatch():
     assert slurm_pl.sbatch_args(options, {**defaults, "mem": "0", "num_threads": "1"}) == ["--cpus-per-task=1"]
 
 
+def test_slurm_pl_config_lookup(tmp_path, monkeypatch):
+    """As Kaldi's slurm.pl: --config, else the recipe's conf/slurm.conf, else (ours) the toolkit's."""
+    slurm_pl = load_slurm_pl()
+    monkeypatch.chdir(tmp_path)
+    assert slurm_pl.config_file(None) == str(REPO / "conf" / "slurm.conf")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "slurm.conf").write_text("command sbatch\n")
+    assert slurm_pl.config_file(None) == "conf/slurm.conf"
+    (tmp_path / "my.conf").write_text("command sbatch\n")
+    assert slurm_pl.config_file("my.conf") == "my.conf"
+    with pytest.raises(slurm_pl.LauncherError, match="could not open config file missing.conf"):
+        slurm_pl.config_file("missing.conf")
+
+
 def test_slurm_pl_task_script(tmp_path, monkeypatch):
     """The batch script each array task runs: JOB replaced as run.pl does, Kaldi's log, the exit code."""
     slurm_pl = load_slurm_pl()
