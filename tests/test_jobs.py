@@ -5,15 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import kaldiio
-import numpy as np
 import pytest
 
-from conftest import REPO, golden_data_dir, golden_wav, make_data_dir, run_tool
+from conftest import REPO, golden_wav, make_data_dir
 from speech_reps.errors import DataDirError
 from speech_reps.kaldi.split import split_data_dir
 
-RUN_PL = REPO / "utils" / "parallel" / "run.pl"
 FEATURIZE_SH = REPO / "steps" / "featurize.sh"
 ENV_PATH = f"{Path(sys.executable).parent}:{REPO / 'utils' / 'parallel'}:{os.environ['PATH']}"
 
@@ -75,17 +72,6 @@ def test_split_and_recombine(tmp_path):
         split_data_dir(data, 6)
 
 
-def test_run_pl_substitutes_job_and_reports_failures(tmp_path):
-    proc = bash(f"{RUN_PL} JOB=1:3 {tmp_path}/log.JOB.log echo job JOB \\; [ JOB != 2 ]")
-    assert proc.returncode == 1
-    assert f"run.pl: job 2 failed (code 1), log is in {tmp_path}/log.2.log" in proc.stderr
-    log1 = (tmp_path / "log.1.log").read_text().splitlines()
-    assert log1[0] == "# echo job 1 ; [ 1 != 2 ]" and log1[1].startswith("# Started at")
-    assert log1[3] == "job 1" and log1[4].startswith("# Accounting: time=")
-    assert log1[5].startswith("# Ended (code 0) at")
-    assert (tmp_path / "log.2.log").read_text().splitlines()[-1].startswith("# Ended (code 1)")
-    assert bash(f"{RUN_PL} {tmp_path}/one.log echo 'a b' \\| tr a-z A-Z").returncode == 0
-    assert "A B" in (tmp_path / "one.log").read_text()
 
 
 UTILS = REPO / "utils"
@@ -140,11 +126,3 @@ def test_fix_and_copy_data_dir(tmp_path):
     assert bash(f"{UTILS}/copy_data_dir.sh {data} {tmp_path}/copy").returncode == 0
     assert (tmp_path / "copy" / "text").read_text() == (data / "text").read_text()
     assert not (tmp_path / "copy" / ".backup").exists()
-
-
-def test_run_pl_gpu_needs_a_gpu(tmp_path):
-    proc = bash(f"CUDA_VISIBLE_DEVICES= {RUN_PL} --gpu 1 {tmp_path}/g.log true")
-    assert proc.returncode == 1 and "--gpu 1: no GPU visible" in proc.stderr
-    proc = bash(f"CUDA_VISIBLE_DEVICES=3,5 {RUN_PL} --gpu 1 JOB=1:3 {tmp_path}/g.JOB.log echo gpu '$CUDA_VISIBLE_DEVICES'")
-    assert proc.returncode == 0
-    assert [(tmp_path / f"g.{j}.log").read_text().splitlines()[3] for j in (1, 2, 3)] == ["gpu 3", "gpu 5", "gpu 3"]

@@ -6,7 +6,9 @@ for byte.
 """
 
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -56,3 +58,34 @@ def test_slurm_pl_reports_failed_tasks(slurm, tmp_path):
     assert proc.returncode == 1
     assert "slurm.pl: job 2 failed (code 1), log is in log/t.2.log" in proc.stderr
     assert (tmp_path / "log" / "t.3.log").read_text().splitlines()[3] == "task 3"
+
+
+@pytest.mark.slow
+def test_slurm_pl_kaldi_syntax(slurm, tmp_path):
+    """JOB=n (one task), options after it, GridEngine's -V/-pe/-sync, JOB inside a word."""
+    proc = bash(f"cd {tmp_path} && slurm.pl -V JOB=2 --mem 100M -pe smp 1 -sync y log/t_JOB.log echo task_JOB")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "log").glob("*.log")) == ["t_2.log"]
+    log = (tmp_path / "log" / "t_2.log").read_text().splitlines()
+    assert log[0] == "# echo task_2" and log[3] == "task_2" and log[-2].endswith(" threads=1")
+    assert log[-1].startswith("# Ended (code 0) at")
+
+
+@pytest.mark.slow
+def test_slurm_pl_ctrl_c_cancels_the_array(slurm, tmp_path):
+    proc = subprocess.Popen(["bash", "-c", "exec slurm.pl JOB=1:2 log/s.JOB.log echo running JOB \\; sleep 600"],
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PATH=bash("echo $PATH").stdout.strip()))
+    logs = [tmp_path / "log" / f"s.{j}.log" for j in (1, 2)]
+    deadline = time.monotonic() + 120
+    while not all(log.is_file() and "running" in log.read_text() for log in logs):
+        assert time.monotonic() < deadline and proc.poll() is None, "the tasks did not start"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stderr = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130
+    assert stderr.startswith(f"slurm.pl: interrupted (SIGINT): cancelled the Slurm array s_JOB_log-{proc.pid}")
+    deadline = time.monotonic() + 60
+    while f"s_JOB_log-{proc.pid}" in subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, "the array is still queued after scancel"
+        time.sleep(0.5)
