@@ -322,3 +322,23 @@ def test_a_failed_download_leaves_no_artifacts_dir(tmp_path):
     proc = bash(f"{REPO}/utils/download_models.sh --artifacts {artifacts} --url http://127.0.0.1:9/x wav2vec")
     assert proc.returncode == 1 and "download_models.sh: http://127.0.0.1:9/x" in proc.stderr
     assert not artifacts.exists()
+
+
+def test_ctrl_c_on_featurize_sh_stops_every_job_and_leaves_the_data_dir(tmp_path):
+    data = slow_data_dir(tmp_path / "data", 12, 1.0)
+    before = snapshot(data)
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{REPO / 'utils' / 'parallel'}:{os.environ['PATH']}")
+    proc = subprocess.Popen(["bash", str(FEATURIZE_SH), "--nj", "2", str(data), str(tmp_path / "log"),
+                             str(tmp_path / "feats")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    log = tmp_path / "log" / "featurize_data.2.log"
+    started = time.time()
+    while time.time() < started + 60 and not (log.exists() and "INFO: featurize.py" in log.read_text()):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == f"{FEATURIZE_SH}: interrupted; {data} is unchanged; rerun the same command to resume"
+    assert "featurize.py: interrupted;" in log.read_text() and "# Ended (code 130)" in log.read_text()
+    assert snapshot(data) == before
