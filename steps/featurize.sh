@@ -37,7 +37,7 @@ Options:
   --gpu <n>                       # run each job's model on GPU n (use with a GPU launcher)
   --batch-frames <n>              # frames per model call
   --num-workers <n>               # processes per job reading audio + CPU front end ahead of the model
-  --dtype <float32|bfloat16|float16>  # model precision (default: float32)
+  --dtype <float32|tf32|bfloat16|float16>  # model precision (default: float32)
   --fbank-backend <native|torch|kaldi>  # front end (default: native; torch on a GPU)
   --compress <true|false>         # Kaldi compressed matrices (default: $compress)
   --write-utt2num-frames <true|false>  # write <data-dir>/utt2num_frames (default: $write_utt2num_frames)

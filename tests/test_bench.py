@@ -52,3 +52,18 @@ def test_model_throughput_batch_of_128_has_positive_rates(decoar_params, capsys)
     assert all(fps > 0 and xrt > 0 for _, _, fps, xrt in rows)
     table = capsys.readouterr().out
     assert "| model | 128 |" in table and "-" not in table.split("| model | 128 |")[1].split("\n")[0]
+
+
+def test_gpu_parity_measurements_run_on_the_cpu(decoar_params):
+    """bench.gpu_parity (tests/gpu asserts on it; make gpu-check prints it) measured on the CPU:
+    the CPU against itself is exact, and the torch front end meets the golden criteria."""
+    from bench import gpu_parity
+
+    r = gpu_parity.model_parity("decoar", {"params": decoar_params}, "cpu")
+    assert r["float32"][1] == r["tf32"][1] == 0.0
+    assert 0 < r["scale"] <= 1 and r["float32"][0] <= 1e-5
+    rows = gpu_parity.frontend_parity("cpu")
+    assert [row[0] for row in rows] == [*gpu_parity.FBANK_CASES, "mfcc (unliftered)", "fbank80 + utterance CMVN"]
+    for case, near_peak, mean, _ in rows:
+        assert near_peak <= (2e-3 if "CMVN" in case else 1e-3), case
+        assert mean is None or mean <= 1e-2, case
