@@ -18,7 +18,7 @@ wheels=.cache/gpu-wheels
 site=/tmp/speech-reps-site
 install=true
 device=cuda:0
-minutes=20
+minutes=10
 time_limit=340
 log=
 help_message="Usage: $0 [options]
@@ -131,18 +131,19 @@ step "GPU tests (pytest tests/gpu)" 170 "$python" -m pytest tests/gpu -v -rsP --
 if [ -n "$cuda" ]; then
   step "GPU parity tables (python -m bench.gpu_parity)" 90 \
     "$python" -m bench.gpu_parity --device "$device" --work .cache/gpu-check/checkpoints
-  step "engine vs seed-style (python -m bench), $minutes min" 120 \
+  step "engine vs seed-style (python -m bench), $minutes min" 130 \
     "$python" -m bench --models fbank,decoar,wav2vec2 --minutes "$minutes" --device "$device" \
       --num-workers 4 --work .cache/gpu-check/bench
-  step "decoar bfloat16 engine (python -m bench)" 40 \
-    "$python" -m bench --models decoar --minutes "$minutes" --device "$device" --dtype bfloat16 \
-      --seed-style false --num-workers 4 --work .cache/gpu-check/bench
-  for model in decoar wav2vec wav2vec2; do
-    step "model_throughput $model, 8 x 30 s" 40 \
-      "$python" -m bench.model_throughput --model "$model" --device "$device" --seconds 30 --batch 8 --repeats 3
-  done
-  step "model_throughput wav2vec2, 128 x 10 s" 40 \
-    "$python" -m bench.model_throughput --model wav2vec2 --device "$device" --seconds 10 --batch 128 --repeats 2
+  # one process for every model_throughput table (torch and CUDA start once)
+  step "one model call at a time (bench/model_throughput.py)" 90 "$python" -c '
+import sys
+from bench.model_throughput import main
+for args in (["--model", "decoar"], ["--model", "decoar", "--dtype", "bfloat16"], ["--model", "wav2vec"],
+             ["--model", "wav2vec2"]):
+    main([*args, "--device", sys.argv[1], "--seconds", "30", "--batch", "8", "--repeats", "3"])
+    print(flush=True)
+main(["--model", "wav2vec2", "--device", sys.argv[1], "--seconds", "10", "--batch", "128", "--repeats", "2"])
+' "$device"
 fi
 
 echo
