@@ -13,7 +13,7 @@
 # reason, and the benchmarks are left out. Exit status: non-zero when a step failed.
 set -uo pipefail
 
-python=python3
+python=  # default: .venv/bin/python where it exists (a checkout with make venv), else python3
 wheels=.cache/gpu-wheels
 site=/tmp/speech-reps-site
 install=true
@@ -24,7 +24,7 @@ log=
 help_message="Usage: $0 [options]
  e.g.: $0 --log /tmp/gpu_check.log   # on a CUDA host; first, where pip works: bench/gpu_wheels.sh
 Options:
-  --python <python>      # the host's Python with a CUDA build of torch (default: $python)
+  --python <python>      # the Python with a CUDA build of torch (default: .venv/bin/python, else python3)
   --wheels <dir>         # carried wheels of the dependencies (default: $wheels)
   --site <dir>           # where they and the project are installed (default: $site)
   --install <true|false> # install first (default: $install)
@@ -38,6 +38,11 @@ if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
 fi
+if [ -z "$python" ]; then
+  python=python3
+  [ -x .venv/bin/python ] && python=$PWD/.venv/bin/python
+fi
+case $python in */*) [[ $python == /* ]] || python=$PWD/$python ;; esac  # the install check runs elsewhere
 if [ -n "$log" ]; then
   mkdir -p "$(dirname "$log")"
   exec > >(tee "$log") 2>&1
