@@ -70,3 +70,15 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# The GPU check, one command on a host with a CUDA GPU and no network: installs the project and
+# the carried wheels (make gpu-wheels, run beforehand where pip reaches a registry, fills
+# .cache/gpu-wheels), runs tests/gpu and prints the GPU benchmark tables (docs/benchmarks.md).
+# Without a CUDA GPU the GPU tests are skipped with the reason. GPU_CHECK_ARGS="--log gpu_check.log"
+GPU_CHECK_ARGS ?=
+.PHONY: gpu-check gpu-wheels
+gpu-check:
+	bash bench/gpu_check.sh $(GPU_CHECK_ARGS)
+
+gpu-wheels:
+	bash bench/gpu_wheels.sh

@@ -33,6 +33,9 @@ def get_args():
 
 
 def seed_style(model, options, data_dir, out):
+    """The seed's loop; returns the number of frames written to ``out``/feats.{ark,scp}."""
+    import dataclasses
+
     import kaldiio
 
     from speech_reps.frontend import FrontEnd
@@ -42,14 +45,16 @@ def seed_style(model, options, data_dir, out):
     from speech_reps.models.registry import create
 
     featurizer = create(model, **options)
-    spec = InputSpec.for_model(featurizer)
+    # the reader returns audio; the model's own front end (the torch one on a GPU) runs below
+    spec = dataclasses.replace(InputSpec.for_model(featurizer), frontend=None)
     frames = 0
     with kaldiio.WriteHelper(f"ark,scp:{out}/feats.ark,{out}/feats.scp") as writer:
         for utt in DataDir.load(data_dir).utterances:
-            reader = InputReader(spec)  # front end set up per file, as the seed did
+            reader = InputReader(spec)
             x, n = reader.read(utt)
             if featurizer.input == "fbank":
-                x = FrontEnd(featurizer.frontend).normalise(utt.utt, x)
+                frontend = FrontEnd(featurizer.frontend)  # front end set up per file, as the seed did
+                x = frontend.normalise(utt.utt, frontend.features(utt.utt, x))
             feats = featurizer.featurize(Batch([utt.utt], [x], [n]))[0]
             writer(utt.utt, feats)
             frames += len(feats)

@@ -8,8 +8,12 @@ front end and the model separately. Prints a markdown table.
 TRILL's network cannot be rebuilt from its description, so ``--model trill`` times the
 SavedModel given with ``--params`` (the real one: artifacts/trill_3, or the TF-Hub URL).
 
-Usage: bench/model_throughput.py --model decoar|wav2vec|wav2vec2|trill [--params DIR] [--output O]
-                                 [--device cpu|cuda:0] [--seconds 60] [--batch 8] [--repeats 2]
+The batched row's utterances are unequal, as in real batches: from --seconds down to 10% less
+(the most padding the length bucketer lets into a batch).
+
+Usage: bench/model_throughput.py --model decoar|wav2vec|wav2vec2|trill [--params FILE] [--output O]
+                                 [--device cpu|cuda:0] [--dtype float32] [--seconds 60] [--batch 8]
+                                 [--repeats 2]
 """
 
 import argparse
@@ -26,17 +30,27 @@ SIZES = {"decoar": "4 x 1024 LSTM per direction, 40-dim fbank (67.2 M parameters
          "trill": "the SavedModel given with --params"}
 
 
-def get_args():
+def get_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, choices=sorted(SIZES))
-    p.add_argument("--params", default=None, help="trill: the SavedModel to time")
+    p.add_argument("--params", default=None,
+                   help="the weights to time (default: a full-size random checkpoint; trill: required)")
     p.add_argument("--output", default=None, help="trill: layer19 or embedding")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", help="torch models: float32, tf32, bfloat16, float16")
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    return p.parse_args()
+    return p.parse_args(argv)
+
+
+def batch_lengths(num_samples, batch):
+    """``batch`` unequal lengths from ``num_samples`` down to 10% less, as the length bucketer
+    makes them (never more than 10% padding in a batch)."""
+    from speech_reps.batching import MAX_PADDING
+
+    return [num_samples - int(MAX_PADDING * num_samples * i / batch) for i in range(batch)]
 
 
 def write_checkpoint(model, path):
@@ -83,8 +97,8 @@ def best_of(repeats, fn, device):
     return min(times)
 
 
-def main():
-    args = get_args()
+def main(argv=None):
+    args = get_args(argv)
     import torch
 
     from speech_reps.frontend import FrontEnd
@@ -95,12 +109,14 @@ def main():
         torch.set_num_threads(args.threads)
     if args.model == "trill":
         model = create("trill", params=args.params, output=args.output, device=args.device)
+    elif args.params:
+        model = create(args.model, params=args.params, device=args.device, dtype=args.dtype)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             model = create(args.model, params=str(write_checkpoint(args.model, Path(tmp) / "model.ckpt")),
-                           device=args.device)
+                           device=args.device, dtype=args.dtype)
     n = int(args.seconds * 16000)
-    lengths = [n - 5920 * i for i in range(args.batch)]  # unequal lengths, as in real batches
+    lengths = batch_lengths(n, args.batch)
     wave = (np.random.default_rng(1).standard_normal(n) * 3000).astype(np.float32)
     rows = []
     if model.input == "fbank":
@@ -120,12 +136,15 @@ def main():
 
     dev = (torch.cuda.get_device_name() if args.device.startswith("cuda")
            else f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads")
-    print(f"{args.model}: {SIZES[args.model]}; {args.seconds:g} s utterances; {args.device} ({dev}); "
+    size = SIZES[args.model] if args.model == "trill" or not args.params else args.params
+    dtype = "" if args.model == "trill" else f"; {args.dtype}"
+    print(f"{args.model}: {size}; {args.seconds:g} s utterances; {args.device} ({dev}){dtype}; "
           f"torch {torch.__version__}; best of {args.repeats}\n")
     print("| stage | batch | frames/s | x real time |")
     print("|---|---|---|---|")
     for stage, b, fps, xrt in rows:
         print(f"| {stage} | {b} | {fps:,.0f} | {xrt:.1f} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""``python -m bench.precision``: the error of --dtype bfloat16 / float16 against float32, on
+"""``python -m bench.precision``: the error of --dtype tf32 / bfloat16 / float16 against float32, on
 real speech (the golden utterances), for full-size models (random weights in the original file
-formats; ge2e with its real pretrained weights). Prints a markdown table.
+formats; ge2e with its real pretrained weights). Prints a markdown table. (tf32 differs from
+float32 on a GPU only.)
 
 Usage: python -m bench.precision [--models decoar,wav2vec2,ge2e] [--device cpu|cuda:0]
 """
@@ -27,7 +28,7 @@ def main():
 
     print(f"Max abs error against float32 on {len(SPEECH)} real speech utterances ({args.device}); "
           "in brackets: relative to the largest float32 output value\n")
-    print("| model | bfloat16 | float16 |\n|---|---|---|")
+    print("| model | tf32 | bfloat16 | float16 |\n|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             options = {"device": args.device}
@@ -36,7 +37,7 @@ def main():
             reference = [FileFeaturizer(model, options)(w) for w in SPEECH]
             scale = max(np.abs(r).max() for r in reference)
             cells = []
-            for dtype in ("bfloat16", "float16"):
+            for dtype in ("tf32", "bfloat16", "float16"):
                 featurizer = FileFeaturizer(model, {**options, "dtype": dtype})
                 error = max(np.abs(featurizer(w) - r).max() for w, r in zip(SPEECH, reference))
                 cells.append(f"{error:.2e} ({error / scale:.1e})")

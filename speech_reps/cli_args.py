@@ -60,7 +60,8 @@ def add_model_args(parser):
                         help="run the model on GPU N (default: CPU)")
     parser.add_argument("--dtype", default=None, choices=DTYPES,
                         help="precision of the model's computation; outputs are written as float32 "
-                             "(default: float32; see docs/benchmarks.md for each one's error)")
+                             "(default: float32, without TF32 on a GPU; tf32: float32 with a GPU's "
+                             "TF32 matmuls and convolutions; see docs/benchmarks.md for each one's error)")
     parser.add_argument("--device", default=None,
                         help="torch device, e.g. cpu, cuda:1 (overrides --gpu)")
     parser.add_argument("--allow-resample", type=str2bool, default=False, metavar="true|false",

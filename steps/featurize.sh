@@ -41,7 +41,7 @@ help_message="Usage: $0 [options] <data-dir> [<log-dir> [<feat-dir>]]
 Note: <log-dir> defaults to <data-dir>/log, <feat-dir> to <data-dir>/data.
 Options:
   --nj <n>                        # number of jobs (default: $nj)
-  --cmd <launcher>                # run.pl, slurm.pl, Kaldi's queue.pl ... (default: $cmd)
+  --cmd <launcher>                # run.pl, slurm.pl, or Kaldi's own (default: $cmd)
   --stage <n>                     # 0: check + split, 1: featurize, 2: collect (default: $stage)
   --per-utt <true|false>          # split by utterance (default: yes, unless --cmvn spk)
   --write-utt2num-frames <true|false>  # write <data-dir>/utt2num_frames (default: $write_utt2num_frames)

@@ -88,3 +88,24 @@ def parity_python(script, what):
     if proc.returncode != 0:
         pytest.fail(f"{what} parity venv could not be built:\n" + proc.stderr[-2000:])
     return proc.stdout.strip().splitlines()[-1]
+
+
+def _no_cuda_reason():
+    """Why the tests marked gpu cannot run here, or None when torch sees a CUDA GPU."""
+    try:
+        import torch
+    except ImportError:
+        return "needs a CUDA GPU: torch is not installed"
+    if torch.cuda.is_available():
+        return None
+    build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU visible"
+    return f"needs a CUDA GPU: torch {torch.__version__} ({build}) sees none; make gpu-check runs these on a GPU host"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu (tests/gpu) are skipped, with the reason, where torch sees no CUDA GPU:
+    the suite's only skip."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    reason = _no_cuda_reason() if gpu_items else None
+    for item in gpu_items if reason else ():
+        item.add_marker(pytest.mark.skip(reason=reason))

@@ -47,5 +47,17 @@ def test_half_precision_is_close_to_float32(model, checkpoints):
 
 
 def test_unknown_dtype_is_an_error(checkpoints):
-    with pytest.raises(ConfigError, match="--dtype float64: expected one of float32, bfloat16, float16"):
+    with pytest.raises(ConfigError, match="--dtype float64: expected one of float32, tf32, bfloat16, float16"):
         create("decoar", params=str(checkpoints["decoar"]), dtype="float64")
+
+
+@pytest.mark.parametrize("model", ["decoar", "wav2vec", "wav2vec2", "decoar2", "bertphone", "ge2e"])
+def test_tf32_on_the_cpu_is_float32(model, checkpoints):
+    """--dtype tf32 only lets a GPU's TF32 units in: on the CPU it computes exactly float32."""
+    options = {} if checkpoints[model] is None else {"params": str(checkpoints[model])}
+    resample = model == "bertphone"
+    float32 = FileFeaturizer(model, options, allow_resample=resample)
+    tf32 = FileFeaturizer(model, {**options, "dtype": "tf32"}, allow_resample=resample)
+    assert tf32.featurizer.describe().get("dtype", "tf32") == "tf32"
+    for utt in SPEECH_UTTS:
+        assert np.array_equal(tf32(golden_wav(utt)), float32(golden_wav(utt))), utt

@@ -125,6 +125,8 @@ class TorchBackend:
         """(B, T_max, D) tensor on the device and the frame count of each utterance."""
         import torch
 
+        from speech_reps.models.torch_device import exact_float32
+
         lengths = [len(w) for w in waves]
         counts = [self.options.num_frames(n) for n in lengths]
         if max(counts, default=0) == 0:
@@ -135,7 +137,8 @@ class TorchBackend:
         if self.device.type == "cuda":
             host = host.pin_memory()
         samples = host.to(self.device, non_blocking=True)
-        with torch.inference_mode():
+        # no TF32 in the mel and DCT matmuls, even when the model on this GPU runs --dtype tf32
+        with torch.inference_mode(), exact_float32(self.device):
             frames = self._frames(samples, counts, lengths)
             # blocks of frames: the spectra of an hour-long recording would take GBs at once
             feats = torch.cat([self._features(frames[:, f:f + BLOCK_FRAMES])

@@ -82,13 +82,12 @@ class BERTphone(Featurizer):
         import torch
 
         from speech_reps.models.bertphone_net import BERTphoneNet
-        from speech_reps.models.torch_device import resolve_dtype
+        from speech_reps.models.torch_device import place
 
         self.input_dim, self.dim, self.hidden, self.layers, self.max_length = sizes
         net = BERTphoneNet(self.input_dim, self.dim, self.hidden, heads, self.layers, self.max_length)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
-        self.dtype = resolve_dtype(dtype)
-        self.net = net.eval().to(device, self.dtype)
+        self.net, self.dtype = place(net, device, dtype)
         self.frontend, self.device, self.hop, self.layer = frontend, device, hop, None
         self.sample_rate = frontend.options.sample_rate
         self.frame_shift = round(STACK * frontend.options.frame_shift_seconds, 6)

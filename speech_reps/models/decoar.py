@@ -52,17 +52,17 @@ class DeCoAR(Featurizer):
         import torch
 
         from speech_reps.models.decoar_net import DeCoAREncoder
-        from speech_reps.models.torch_device import resolve_dtype
+        from speech_reps.models.torch_device import place
 
         self.input_dim, self.hidden, self.layers = sizes
         self.dim = 2 * self.hidden
         self.frontend = frontend
         self.sample_rate = frontend.options.sample_rate
         self.device = device
-        self.dtype = resolve_dtype(dtype)
+        self.precision = dtype
         net = DeCoAREncoder(self.input_dim, self.hidden, self.layers)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
-        self.net = net.eval().to(device, self.dtype)
+        self.net, self.dtype = place(net, device, dtype)
 
     @classmethod
     def from_options(cls, params=None, config=None, feature_config=None, cmvn=None, norm_vars=None,
@@ -98,7 +98,7 @@ class DeCoAR(Featurizer):
     def describe(self):
         return {**super().describe(), "params": self.params_path, "params_format": self.params_format,
                 "input_dim": self.input_dim, "hidden": self.hidden, "layers": self.layers,
-                "device": str(self.device), "dtype": str(self.dtype).replace("torch.", "")}
+                "device": str(self.device), "dtype": self.precision}
 
     def num_frames(self, num_samples):
         return self.frontend.options.num_frames(num_samples)

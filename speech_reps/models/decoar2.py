@@ -79,7 +79,7 @@ class DeCoAR2(Featurizer):
         feature_config: Kaldi fbank options over the yaml's frontend_args; layer: see the module doc."""
         from speech_reps.models.decoar2_net import DeCoAR2Net
         from speech_reps.models.fairseq_checkpoint import load_state_strict, read_checkpoint
-        from speech_reps.models.torch_device import resolve_device, resolve_dtype
+        from speech_reps.models.torch_device import place, resolve_device
 
         cfg = load_config(DeCoAR2Config, config, "decoar2")
         if cfg.frontend != "fbank":
@@ -108,8 +108,8 @@ class DeCoAR2(Featurizer):
         model.sample_rate = options.sample_rate
         model.frame_shift = round(SUBSAMPLE * options.frame_shift_seconds, 6)
         model.dim, model.layers, model.layer = arch["encoder_embed_dim"], arch["encoder_layers"], layer
-        model.device, model.dtype = device, resolve_dtype(dtype)
-        model.net = net.eval().to(model.device, model.dtype)
+        model.device = device
+        model.net, model.dtype = place(net, device, dtype)
         model.params_path = str(path.resolve())
         log.info("DeCoAR 2.0 from %s: %d layers x %d units, layer %s", path, model.layers, model.dim,
                  "last" if layer is None else layer)

@@ -10,7 +10,7 @@ from speech_reps.errors import ConfigError
 from speech_reps.models import config
 from speech_reps.models.base import Featurizer
 from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
-from speech_reps.models.torch_device import resolve_device, resolve_dtype, to_device
+from speech_reps.models.torch_device import place, resolve_device, to_device
 
 log = logging.getLogger(__name__)
 INT16_SCALE = 32768.0
@@ -48,8 +48,7 @@ class FairseqFeaturizer(Featurizer):
         model = cls()
         model.params_path = str(Path(path).resolve())
         model.device = resolve_device(device, gpu)
-        model.dtype = resolve_dtype(dtype)
-        model.net = net.eval().to(model.device, model.dtype)
+        model.net, model.dtype = place(net, model.device, dtype)
         return model, cfg, config
 
     def featurize(self, batch):

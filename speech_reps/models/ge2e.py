@@ -47,7 +47,7 @@ class GE2E(Featurizer):
         import torch
 
         from speech_reps.models.ge2e_net import GE2EEncoder
-        from speech_reps.models.torch_device import resolve_dtype
+        from speech_reps.models.torch_device import place
 
         self.n_mels, self.hidden, self.layers, self.dim = sizes
         if self.n_mels != fe.N_MELS:
@@ -57,10 +57,10 @@ class GE2E(Featurizer):
         self.rate, self.min_coverage, self.trim_silence = conf.rate, conf.min_coverage, conf.trim_silence
         self.max_rows = conf.max_rows
         self.filters = fe.mel_filters()
-        self.device, self.dtype = device, resolve_dtype(dtype)
+        self.device = device
         net = GE2EEncoder(*sizes)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
-        self.net = net.eval().to(device, self.dtype)
+        self.net, self.dtype = place(net, device, dtype)
 
     @classmethod
     def from_options(cls, params=None, config=None, trim_silence=None, device=None, gpu=None, dtype="float32"):

@@ -1,17 +1,81 @@
-"""Choosing the torch device (``--gpu N`` / ``--device``) and precision (``--dtype``), and
-moving a padded batch there."""
+"""Choosing the torch device (``--gpu N`` / ``--device``) and precision (``--dtype``), placing a
+model there, and moving a padded batch there.
+
+Precision on a GPU: PyTorch lets cuDNN run float32 convolutions and LSTMs in TF32 (10-bit
+mantissa) by default, which breaks the toolkit's contract on a GPU (a batch equals its
+utterances one by one within 1e-5; a port equals its original within 1e-4). So placing a model
+on a CUDA device sets torch's TF32 flags: off for ``--dtype float32`` (and the half precisions,
+whose float32 parts then stay float32), on for ``--dtype tf32``. These flags are process-wide:
+a library user who trains in the same process gets them too, and the last model placed decides.
+"""
+
+from contextlib import contextmanager
 
 from speech_reps.errors import ConfigError
 
-DTYPES = ("float32", "bfloat16", "float16")
+# tf32: float32 tensors, with matmuls and convolutions on a GPU's TF32 units (~1e-3 relative
+# error, faster); on a CPU it is float32.
+DTYPES = ("float32", "tf32", "bfloat16", "float16")
 
 
 def resolve_dtype(name):
+    """The torch dtype of the tensors for a --dtype name (tf32: float32)."""
     import torch
 
     if name not in DTYPES:
         raise ConfigError(f"--dtype {name}: expected one of {', '.join(DTYPES)}")
-    return getattr(torch, name)
+    return torch.float32 if name == "tf32" else getattr(torch, name)
+
+
+def set_tf32(allowed):
+    """Turn TF32 on or off for float32 matmuls (cuBLAS) and convolutions/RNNs (cuDNN),
+    process-wide. Uses the flags every torch 2 release has; setting them keeps the newer
+    ``fp32_precision`` settings consistent, so either kind of getter still reads them."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
+    torch.set_float32_matmul_precision("high" if allowed else "highest")
+
+
+def tf32_flags():
+    """(cuBLAS matmul TF32, cuDNN TF32, float32 matmul precision) as torch has them now."""
+    import torch
+
+    return (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+            torch.get_float32_matmul_precision())
+
+
+@contextmanager
+def exact_float32(device):
+    """Within it, float32 work on a CUDA ``device`` runs without TF32 (the front end, which
+    must stay equal to Kaldi whatever precision the model uses); the flags are restored after.
+    A no-op on other devices."""
+    import torch
+
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    try:
+        saved = tf32_flags()
+    except RuntimeError:  # flags set inconsistently through torch's two APIs: nothing to restore
+        saved = None
+    set_tf32(False)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[:2]
+            torch.set_float32_matmul_precision(saved[2])
+
+
+def place(net, device, dtype="float32"):
+    """``net`` in eval mode on ``device`` in ``dtype`` (a DTYPES name), and the torch dtype its
+    inputs take. On a CUDA device this sets the process-wide TF32 flags (see the module doc)."""
+    torch_dtype = resolve_dtype(dtype)
+    if device.type == "cuda":
+        set_tf32(dtype == "tf32")
+    return net.eval().to(device, torch_dtype), torch_dtype
 
 
 def to_device(array, device, dtype=None):
@@ -39,7 +103,8 @@ def resolve_device(device=None, gpu=None):
         raise ConfigError(f"--device {device}: {e}") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: this torch build or machine has no CUDA GPU")
+            raise ConfigError(f"--device {device}: this torch build or machine has no CUDA GPU "
+                              "(README.md, section GPUs: installing a CUDA build of torch)")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible")
     return dev

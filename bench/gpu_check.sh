@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The GPU check, one command (make gpu-check): on a host with a CUDA GPU and its own Python with
+# a CUDA build of torch, and no network, it
+#   1. installs the project (pip --no-deps) and the wheels of its dependencies that the host
+#      lacks, from --wheels (bench/gpu_wheels.sh downloads them where a registry is reachable);
+#   2. runs the GPU tests (tests/gpu, marker gpu): every torch model batched vs one by one and
+#      GPU vs CPU in float32, TF32 flags, half precision, golden Kaldi fbank/MFCC/CMVN on the GPU,
+#      the out-of-memory retry under a memory cap, the seed-style bench path;
+#   3. prints the tables for docs/benchmarks.md: python -m bench.gpu_parity, python -m bench
+#      (engine vs seed-style), bench/model_throughput.py.
+# Every step runs even when one before it failed; all of them together stay within --time-limit
+# seconds (a step cut short is reported). Without a CUDA GPU the GPU tests are skipped, with the
+# reason, and the benchmarks are left out. Exit status: non-zero when a step failed.
+set -uo pipefail
+
+python=  # default: .venv/bin/python where it exists (a checkout with make venv), else python3
+wheels=.cache/gpu-wheels
+site=/tmp/speech-reps-site
+install=true
+device=cuda:0
+minutes=10
+time_limit=340
+log=
+help_message="Usage: $0 [options]
+ e.g.: $0 --log /tmp/gpu_check.log   # on a CUDA host; first, where pip works: bench/gpu_wheels.sh
+Options:
+  --python <python>      # the Python with a CUDA build of torch (default: .venv/bin/python, else python3)
+  --wheels <dir>         # carried wheels of the dependencies (default: $wheels)
+  --site <dir>           # where they and the project are installed (default: $site)
+  --install <true|false> # install first (default: $install)
+  --device <dev>         # torch device (default: $device)
+  --minutes <n>          # corpus size for python -m bench (default: $minutes)
+  --time-limit <s>       # all steps together (default: $time_limit)
+  --log <file>           # also write everything printed there"
+
+. utils/parse_options.sh || exit 1
+if [ $# -ne 0 ]; then
+  echo "$help_message" >&2
+  exit 1
+fi
+if [ -z "$python" ]; then
+  python=python3
+  [ -x .venv/bin/python ] && python=$PWD/.venv/bin/python
+fi
+case $python in */*) [[ $python == /* ]] || python=$PWD/$python ;; esac  # the install check runs elsewhere
+if [ -n "$log" ]; then
+  mkdir -p "$(dirname "$log")"
+  exec > >(tee "$log") 2>&1
+fi
+export PYTHONUNBUFFERED=1
+
+start=$SECONDS
+summary=()
+failed=0
+
+# step <name> <seconds at most> <command...>: runs it within what is left of --time-limit.
+step() {
+  local name=$1 cap=$2 left rc begin
+  shift 2
+  left=$((time_limit - (SECONDS - start)))
+  if [ "$left" -lt 10 ]; then
+    summary+=("$(printf '%-44s %6s  %s' "$name" - "not run: --time-limit $time_limit s reached")")
+    failed=1
+    return
+  fi
+  [ "$cap" -gt "$left" ] && cap=$left
+  echo
+  echo "== $name (at most ${cap} s) =="
+  begin=$SECONDS
+  if declare -F "$1" >/dev/null; then  # a function of this script: no timeout(1) for it
+    "$@"
+  else
+    timeout --kill-after=10 "$cap" "$@"
+  fi
+  rc=$?
+  local status=ok
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    status="cut short after $cap s"
+  elif [ $rc -ne 0 ]; then
+    status="failed (exit $rc)"
+  fi
+  [ "$status" = ok ] || failed=1
+  summary+=("$(printf '%-44s %6s  %s' "$name" "$((SECONDS - begin)) s" "$status")")
+}
+
+install_offline() {
+  local missing
+  # a carried wheel goes in only when the host lacks that package (its own versions stay)
+  missing=$("$python" - "$wheels"/*.whl <<'EOF'
+import importlib.metadata
+import os
+import sys
+
+for wheel in sys.argv[1:]:
+    if not os.path.isfile(wheel):
+        continue
+    try:
+        importlib.metadata.version(os.path.basename(wheel).split("-")[0])
+    except importlib.metadata.PackageNotFoundError:
+        print(wheel)
+EOF
+  ) || return 1
+  echo "carried wheels installed: ${missing:-none needed}" | tr '\n' ' '; echo
+  if [ -n "$missing" ]; then
+    # shellcheck disable=SC2086
+    "$python" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target "$site" $missing || return 1
+  fi
+  "$python" -m pip install --quiet --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir \
+    --upgrade --target "$site" . || return 1
+  (cd /tmp && "$python" -c 'import kaldiio, kaldi_native_fbank, soundfile, soxr, tqdm, yaml, speech_reps
+from speech_reps.conf_dir import conf_dir
+print("installed: speech_reps", speech_reps.__version__, "in", speech_reps.__file__, "with", conf_dir())')
+}
+
+echo "# speech-reps GPU check: $(git rev-parse --short HEAD 2>/dev/null || echo '(no git)'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+if [ "$install" = true ]; then
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+  export PATH="$site/bin:$PATH"
+  step "install (offline, pip --no-deps)" 120 install_offline
+fi
+
+cuda=$("$python" -c 'import torch
+print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' 2>/dev/null)
+"$python" -c 'import sys, numpy, torch
+print(f"python {sys.version.split()[0]}, numpy {numpy.__version__}, torch {torch.__version__} (CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()})")'
+if [ -n "$cuda" ]; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "GPU: $cuda"
+else
+  echo "no CUDA GPU visible to torch: the GPU tests are skipped (with the reason) and the benchmarks left out"
+fi
+
+# -rP: what passing tests print (half-precision errors, the memory cap used)
+step "GPU tests (pytest tests/gpu)" 170 "$python" -m pytest tests/gpu -v -rsP --durations=10 -p no:cacheprovider
+
+if [ -n "$cuda" ]; then
+  step "GPU parity tables (python -m bench.gpu_parity)" 90 \
+    "$python" -m bench.gpu_parity --device "$device" --work .cache/gpu-check/checkpoints
+  step "engine vs seed-style (python -m bench), $minutes min" 130 \
+    "$python" -m bench --models fbank,decoar,wav2vec2 --minutes "$minutes" --device "$device" \
+      --num-workers 4 --work .cache/gpu-check/bench
+  # one process for every model_throughput table (torch and CUDA start once)
+  step "one model call at a time (bench/model_throughput.py)" 90 "$python" -c '
+import sys
+from bench.model_throughput import main
+for args in (["--model", "decoar"], ["--model", "decoar", "--dtype", "bfloat16"], ["--model", "wav2vec"],
+             ["--model", "wav2vec2"]):
+    main([*args, "--device", sys.argv[1], "--seconds", "30", "--batch", "8", "--repeats", "3"])
+    print(flush=True)
+main(["--model", "wav2vec2", "--device", sys.argv[1], "--seconds", "10", "--batch", "128", "--repeats", "2"])
+' "$device"
+fi
+
+echo
+echo "== summary: ${cuda:-no CUDA GPU}, $((SECONDS - start)) s in all =="
+printf '%s\n' "${summary[@]}"
+exit $failed

@@ -1,0 +1,71 @@
+"""Precision flags: a model placed on a GPU turns TF32 off for float32 (on for --dtype tf32),
+the torch front end never uses TF32, and the CPU is left alone. (On a GPU, tests/gpu checks
+that the flags reach the models' outputs.)"""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import golden_wav
+from decoar_files import random_weights, write_torch_checkpoint
+from speech_reps import cli
+from speech_reps.models.torch_device import exact_float32, place, set_tf32, tf32_flags
+
+ON, OFF = (True, True, "high"), (False, False, "highest")
+
+
+@pytest.fixture(autouse=True)
+def torch_defaults():
+    """torch's own defaults before each test, and back after it (the flags are process-wide)."""
+    saved = tf32_flags()
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
+    torch.set_float32_matmul_precision("highest")
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[:2]
+    torch.set_float32_matmul_precision(saved[2])
+
+
+def test_set_tf32_sets_cublas_cudnn_and_matmul_precision():
+    assert tf32_flags() == (False, True, "highest")  # torch's defaults: cuDNN convolutions in TF32
+    set_tf32(True)
+    assert tf32_flags() == ON
+    set_tf32(False)
+    assert tf32_flags() == OFF
+    if hasattr(torch.backends.cudnn, "conv"):  # torch >= 2.9: the newer per-operation settings agree
+        assert torch.backends.cudnn.conv.fp32_precision != "tf32"
+        assert torch.backends.cudnn.rnn.fp32_precision != "tf32"
+        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+
+
+def test_exact_float32_turns_tf32_off_on_cuda_only_and_restores_it():
+    set_tf32(True)
+    with exact_float32("cuda:0"):
+        assert tf32_flags() == OFF
+    assert tf32_flags() == ON
+    with exact_float32("cpu"):
+        assert tf32_flags() == ON
+    set_tf32(False)
+    with exact_float32(torch.device("cuda")):
+        assert tf32_flags() == OFF
+    assert tf32_flags() == OFF
+
+
+def test_placing_on_the_cpu_leaves_the_flags_alone():
+    net, dtype = place(torch.nn.Linear(3, 2), torch.device("cpu"), "tf32")
+    assert dtype == torch.float32 and not net.training and net.weight.dtype == torch.float32
+    assert tf32_flags() == (False, True, "highest")
+    _, dtype = place(torch.nn.Linear(3, 2), torch.device("cpu"), "bfloat16")
+    assert dtype == torch.bfloat16 and tf32_flags() == (False, True, "highest")
+
+
+def test_cli_accepts_dtype_tf32(tmp_path):
+    params = write_torch_checkpoint(tmp_path / "decoar.pt", random_weights(input_dim=80, hidden=32, layers=2))
+    outputs = {}
+    for dtype in ("float32", "tf32"):
+        out = tmp_path / f"{dtype}.npy"
+        argv = ["featurize", "--model", "decoar", "--params", str(params), "--dtype", dtype,
+                "--in-wav", str(golden_wav("spk1-utt1")), "--out-npy", str(out)]
+        assert cli.main(argv) == 0
+        outputs[dtype] = np.load(out)
+    assert outputs["tf32"].shape == (318, 64)
+    assert np.array_equal(outputs["tf32"], outputs["float32"])
