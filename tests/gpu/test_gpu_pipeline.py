@@ -10,12 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from bench.corpus import make_corpus
 from bench.gpu_parity import speech_waves
-from bench.measure import seed_style
 from conftest import make_data_dir
 from decoar_files import random_weights, write_torch_checkpoint
 from fairseq_files import wav2vec2_checkpoint
+from test_bench import assert_seed_style_is_the_engine
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
 from speech_reps.pipeline import featurize_data_dir
@@ -87,16 +86,6 @@ def test_out_of_memory_batch_goes_one_by_one_and_too_long_fails_alone(tmp_path, 
 def test_seed_style_bench_path_on_the_gpu(tmp_path):
     """python -m bench --device cuda:0 once crashed here: the seed-style path got the wave where
     it wanted features, because a model on a GPU gets the torch front end."""
-    data = make_corpus(tmp_path / "corpus", minutes=0.25, min_seconds=1, max_seconds=4)
     params = write_torch_checkpoint(tmp_path / "decoar.pt", random_weights(input_dim=40, hidden=32, layers=2))
-    options = {"params": str(params), "device": DEVICE}
-    (tmp_path / "seed").mkdir()
-    frames = seed_style("decoar", options, data, tmp_path / "seed")
-    featurize_data_dir(data, tmp_path / "engine", model="decoar", model_options=options, progress=False)
-    seed = dict(kaldiio.load_scp(str(tmp_path / "seed" / "feats.scp")))
-    engine = dict(kaldiio.load_scp(str(tmp_path / "engine" / "feats.scp")))
-    assert len(engine) >= 4 and sorted(seed) == sorted(engine)
-    assert frames == sum(m.shape[0] for m in engine.values())
-    for utt, feats in engine.items():
-        assert seed[utt].shape == feats.shape
-        assert np.abs(seed[utt] - feats).max() <= 1e-4, utt  # CMVN per file on the CPU vs batched on the GPU
+    # 1e-4: CMVN per file on the CPU vs batched on the GPU
+    assert_seed_style_is_the_engine(tmp_path, {"params": str(params), "device": DEVICE}, 1e-4)
