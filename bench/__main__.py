@@ -26,7 +26,7 @@ import soundfile as sf
 from bench.corpus import make_corpus
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("fbank", "mfcc", "decoar", "wav2vec", "wav2vec2", "ge2e")
+MODELS = ("fbank", "mfcc", "decoar", "wav2vec", "wav2vec2", "ge2e", "null")
 DECOAR_FLOPS_PER_FRAME = 134e6  # 2 x 67.1 M multiply-adds: projection + 2 x 4 LSTM layers of 1024
 
 
@@ -61,11 +61,12 @@ def sgemm_gflops(device="cpu", n=2048, repeats=10):
     return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def run(path, model, options, data, out, args, workers=None):
+def run(path, model, options, data, out, args, workers=None, compress=False):
     """One measurement in a child process: its JSON result plus its peak RSS (bytes)."""
     cmd = [sys.executable, "-m", "bench.measure", "--path", path, "--model", model,
            "--options", json.dumps(options), "--batch-frames", str(args.batch_frames),
-           "--num-workers", str(args.num_workers if workers is None else workers), str(data), str(out)]
+           "--num-workers", str(args.num_workers if workers is None else workers),
+           "--compress", "true" if compress else "false", str(data), str(out)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = proc.stdout.read(), proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -88,6 +89,43 @@ def model_options(model, args, tmp):
     if model in ("decoar", "wav2vec", "wav2vec2"):
         options["params"] = str(write_checkpoint(model, Path(tmp) / f"{model}.pt"))
     return options
+
+
+def raw_write_rate(directory, size, chunk=8 << 20):
+    """Bytes per second of writing ``size`` bytes to a new file in ``directory``, fsynced at the
+    end: the disk's own rate, for the same bytes the engine wrote (its archive is fsynced per batch)."""
+    import numpy as np
+
+    block = np.random.default_rng(0).integers(0, 256, chunk, dtype=np.uint8).tobytes()
+    path = Path(directory) / "raw_write.bin"
+    start = time.perf_counter()
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            left -= f.write(block[:min(chunk, left)])
+        f.flush()
+        os.fsync(f.fileno())
+    rate = size / (time.perf_counter() - start)
+    path.unlink()
+    return rate
+
+
+def data_path_rows(data, audio, args, tmp):
+    """--model null: the engine's data path alone (no model cost), plain and compressed, against
+    the raw write rate of the same bytes in the same run."""
+    print("## null (the data path alone: DeCoAR-sized output, 2048 x float32 per 10 ms, at no cost)\n\n"
+          "| output | wall s | x real time | output GB/s | raw write of the same bytes, GB/s | data path / raw |\n"
+          "|---|---|---|---|---|---|")
+    for compress in (False, True):
+        result = run("engine", "null", {}, data, Path(tmp) / f"null_{compress}", args, compress=compress)
+        if result is None:
+            print(f"| {'compressed' if compress else 'float32'} | failed | | | | |")
+            continue
+        rate = result["bytes"] / result["wall"]
+        raw = raw_write_rate(tmp, result["bytes"])
+        print(f"| {'Kaldi compressed (method 1)' if compress else 'float32'} | {result['wall']:.1f} | "
+              f"{audio / result['wall']:,.0f} | {rate / 1e9:.3f} | {raw / 1e9:.3f} | {100 * rate / raw:.0f}% |")
+    print()
 
 
 def row(label, result, audio_seconds, seed=None):
@@ -129,6 +167,9 @@ def main():
     Path(args.work).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         for model in models:
+            if model == "null":
+                data_path_rows(data, audio, args, tmp)
+                continue
             options = model_options(model, args, tmp)
             print(f"## {model}\n\n{header}")
             seed = None

@@ -7,6 +7,7 @@ Paths:
   seed    the original toolkit's way: one utterance at a time, batch 1, the front end built and
           run per file, written as it comes
   kaldi   Kaldi's compute-fbank-feats over the same wav.scp (needs it on PATH or KALDI_ROOT)
+--model null (bench/null_model.py) measures the engine's data path alone.
 """
 
 import argparse
@@ -27,6 +28,7 @@ def get_args():
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--batch-frames", type=int, default=20000)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--compress", choices=("true", "false"), default="false")
     p.add_argument("data")
     p.add_argument("out")
     return p.parse_args()
@@ -87,12 +89,14 @@ def main():
 
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
+    if args.model == "null":
+        import bench.null_model  # noqa: F401 - registers --model null
     if args.path == "engine":
         from speech_reps.pipeline import featurize_data_dir
 
         summary = featurize_data_dir(args.data, args.out, model=args.model, model_options=options,
                                      batch_frames=args.batch_frames, num_workers=args.num_workers,
-                                     progress=False, data_copy=False)
+                                     progress=False, data_copy=False, compress=args.compress == "true")
         frames = sum(int(line.split()[1]) for line in open(f"{args.out}/utt2num_frames"))
         padding = summary.padding.waste
     elif args.path == "seed":
@@ -106,7 +110,8 @@ def main():
 
         if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
             gpu = torch.cuda.max_memory_allocated()
-    print(json.dumps({"wall": wall, "frames": frames, "padding": padding, "gpu_bytes": gpu}))
+    written = sum(p.stat().st_size for p in Path(args.out).glob("*.ark"))
+    print(json.dumps({"wall": wall, "frames": frames, "padding": padding, "gpu_bytes": gpu, "bytes": written}))
 
 
 if __name__ == "__main__":

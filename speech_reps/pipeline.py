@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_FRAMES = 20000  # padded output frames per model call (200 s of audio at 10 ms)
 DEFAULT_NUM_WORKERS = 1  # one loader process overlaps audio reading and the front end with the model
+CHECKPOINT_SECONDS = 2.0  # a killed run redoes at most about this much work on resume
 
 
 @dataclass
@@ -252,6 +254,7 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, 
     meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=model,
                      bar=progress, interval=log_interval)
     background = BackgroundWriter(writer)
+    next_checkpoint = time.monotonic()  # the first batch is made durable at once
 
     def on_error(e):
         log.error("%s", e)
@@ -288,7 +291,10 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, 
                 log.error("%s", AudioError(key, source, cause))
                 failed.add(key)
                 ops.append(("fail", key, cause))
-            background.put(ops + [("checkpoint",)])
+            if time.monotonic() >= next_checkpoint:  # fsyncs cost the disk's time: not every batch
+                ops.append(("checkpoint",))
+                next_checkpoint = time.monotonic() + CHECKPOINT_SECONDS
+            background.put(ops)
             meter.update(len(batch.keys), seconds)
         background.put([("checkpoint",)])  # failures after the last batch
     finally:

@@ -45,7 +45,7 @@ def test_slurm_equals_run_pl(slurm, tmp_path, dither0):
         outputs[launcher]["feats.scp"] = (data / "feats.scp").read_text().replace(str(feats), "FEATS").encode()
         outputs[launcher]["utt2num_frames"] = (data / "utt2num_frames").read_bytes()
         log = (tmp_path / launcher / "log" / "featurize_data.2.log").read_text().splitlines()
-        assert log[0].startswith("# ") and "data/split3/2" in log[0] and log[1].startswith("# Started at")
+        assert log[0].startswith("# ") and "log/split3utt/2" in log[0] and log[1].startswith("# Started at")
         assert log[-1].startswith("# Ended (code 0) at") and log[-2].startswith("# Accounting: time=")
     assert len(outputs["run.pl"]) == 5
     assert outputs["slurm.pl"] == outputs["run.pl"]

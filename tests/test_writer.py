@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import kaldi_binary, run_tool
-from speech_reps.kaldi import FeatureWriter, writer as writer_module
+from speech_reps.kaldi import FeatureWriter
 
 MATS = {"utt-b": np.arange(12, dtype=np.float32).reshape(3, 4),
         "utt-a": np.linspace(-5, 5, 80 * 7, dtype=np.float32).reshape(7, 80),
@@ -63,17 +63,17 @@ def test_exception_mid_write_leaves_nothing_reachable_and_resumes(tmp_path, monk
     w = FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1")
     w.write("a", MATS["utt-a"])
     w.checkpoint()
-    real_save = kaldiio.save_ark
+    real_write = FeatureWriter._write_float_matrix
 
-    def dies_half_way(fd, array_dict, **kwargs):
-        fd.write(b"b \x00BFM \x04\x07")  # a matrix header, then the disk is full
+    def dies_half_way(self, key, feats):
+        self._f.write(b"b \x00BFM \x04\x07")  # a matrix header, then the disk is full
         raise OSError("disk full")
 
-    monkeypatch.setattr(writer_module.kaldiio, "save_ark", dies_half_way)
+    monkeypatch.setattr(FeatureWriter, "_write_float_matrix", dies_half_way)
     with pytest.raises(OSError):
         with w:
             w.write("b", MATS["utt-b"])
-    monkeypatch.setattr(writer_module.kaldiio, "save_ark", real_save)
+    monkeypatch.setattr(FeatureWriter, "_write_float_matrix", real_write)
     assert not (tmp_path / "f.scp").exists() and not (tmp_path / "f.ark").exists()
     assert list(kaldiio.load_ark(str(tmp_path / "f.ark.tmp")))[0][0] == "a"  # cut back to complete matrices
 

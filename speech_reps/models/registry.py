@@ -45,6 +45,8 @@ def model_names():
 
 
 def get_model_class(name):
+    if name in _REGISTRY:  # also models registered outside the toolkit (bench/null_model.py)
+        return _REGISTRY[name]
     if name not in _MODULES:
         raise ConfigError(f"unknown model '{name}' (available: {', '.join(model_names())})")
     importlib.import_module(_MODULES[name])
