@@ -26,6 +26,7 @@ from speech_reps.frontend.options import PROGRAMS
 from speech_reps.inputs import InputSpec
 from speech_reps.kaldi import DataDir, FeatureWriter, Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
+from speech_reps.kaldi.vad import VoicedFrames, drop_stale_vad_scp
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.kaldi.xvectors import POOLS
 from speech_reps.models.base import Batch
@@ -131,7 +132,7 @@ def _conf_files(featurizer, settings):
 
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
-                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0):
+                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0, vad_scp=None):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
 
     name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
@@ -142,6 +143,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     A run killed part way resumes when the same call is made again (see kaldi/writer.py), to
     byte-identical output. num_workers: processes reading audio and computing the CPU front end
     ahead of the model (0: in this process); the output does not depend on it.
+    vad_scp: a Kaldi vad.scp (steps/compute_vad.py's): only voiced frames are written or pooled
+    (see kaldi/vad.py for how 10 ms decisions map onto the model's frames).
     """
     if pool not in POOLS:
         raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
@@ -150,6 +153,7 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
         log.error("%s", problem)
     featurizer = create(model, **(model_options or {}))
     inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers)
+    vad = VoicedFrames(vad_scp, featurizer) if vad_scp else None
     out_dir = _writable_dir(out_dir)
     settings = {
         "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
@@ -157,13 +161,15 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
         "compress": compress, "allow_resample": allow_resample, "channel": channel,
         "featurizer": featurizer.describe(),
     }
+    if vad is not None:  # only then: runs without VAD keep their fingerprint
+        settings["vad_scp"] = str(vad.path.resolve())
     run_id = hashlib.sha1(json.dumps([settings, batch_frames, pool, name, [u.__dict__ for u in data.utterances]],
                                      sort_keys=True, default=str).encode()).hexdigest()
     name = "xvector" if pool != "none" else name
     with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress, run_id) as writer:
         if writer.resumed:
             log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
-        seconds, padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model)
+        seconds, padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, vad)
     failures = writer.failures
     write_scp_like(out_dir / ("failed" if name == "feats" else f"{name}.failed"),
                    sorted(failures.items(), key=lambda x: x[0].encode()))
@@ -183,6 +189,7 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     if data_copy:
         write_output_data_dir(data.path, out_dir / "data", entries, writer.num_frames,
                               featurizer.frame_shift, conf_files, data.utt2spk)
+        drop_stale_vad_scp(out_dir / "data", featurizer.frame_shift, frames_selected=vad is not None)
     return summary
 
 
@@ -198,9 +205,10 @@ def _writable_dir(out_dir):
     return out_dir
 
 
-def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
+def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, vad=None):
     """Length-bucketed batches through the model into ``writer`` (in its own thread);
-    returns the seconds of audio written and the padding statistics."""
+    returns the seconds of audio written and the padding statistics. ``vad``: a VoicedFrames,
+    keep (or pool) only the voiced frames."""
     # what an earlier run finished, read before the writer thread starts changing it
     done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
     todo = [u for u in data.utterances if u.utt not in done]
@@ -236,9 +244,12 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
                              f"({feats}); cut the recording with a segments file")
                 elif not np.isfinite(feats).all():
                     source, cause = "model output", "model output contains NaN or Inf"
+                elif vad is not None and isinstance(voiced := vad.select(key, n, feats), AudioError):
+                    source, cause = voiced.source, voiced.cause
                 else:
-                    ops.append(("write", key, feats) if pool == "none"
-                               else ("write", key, featurizer.pool(feats, pool), len(feats)))
+                    kept = feats if vad is None else voiced  # planned frames: len(feats), as batched
+                    ops.append(("write", key, feats) if pool == "none" and vad is None
+                               else ("write", key, kept if pool == "none" else featurizer.pool(kept, pool), len(feats)))
                     seconds += n / featurizer.sample_rate
                     continue
                 log.error("%s", AudioError(key, source, cause))
