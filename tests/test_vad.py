@@ -223,3 +223,30 @@ def test_featurize_script_vad_scp_with_ge2e_partials(tmp_path):
     dvector = dict(kaldiio.load_scp(str(tmp_path / "voiced" / "xvector.scp")))["spk1-utt1"]
     mean = partials[1:].mean(axis=0, dtype=np.float64)
     assert np.allclose(dvector, mean / np.linalg.norm(mean), atol=1e-6)
+
+
+def test_compute_vad_sh_jobs_equal_kaldi(tmp_path):
+    """steps/compute_vad.sh: 2 jobs through run.pl; <data>/vad.scp (sorted) holds Kaldi's decisions,
+    the unreadable utterance is listed in <log-dir>/failed, the old vad.scp is backed up."""
+    import os
+    import subprocess
+    import sys
+
+    data = golden_data_dir(tmp_path / "data")
+    (data / "wav.scp").write_text((data / "wav.scp").read_text() + "zz-missing /nonexistent.wav\n")
+    (data / "utt2spk").write_text((data / "utt2spk").read_text() + "zz-missing zz\n")
+    (data / "vad.scp").write_text("old\n")
+    path = f"{os.path.dirname(sys.executable)}:{REPO / 'utils' / 'parallel'}:{os.environ['PATH']}"
+    proc = subprocess.run([str(REPO / "steps" / "compute_vad.sh"), "--nj", "2", str(data), str(tmp_path / "log"),
+                           str(tmp_path / "vad")], capture_output=True, text=True, env=dict(os.environ, PATH=path))
+    assert proc.returncode == 0, proc.stderr
+    assert "only 4 of 5 utterances got VAD output" in proc.stderr
+    lines = (data / "vad.scp").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == GOLDEN_UTTS
+    assert {line.split()[1].rsplit(":", 1)[0] for line in lines} <= \
+        {str(tmp_path / "vad" / f"vad_data.{n}" / "vad.ark") for n in (1, 2)}
+    assert sorted(p.name for p in (tmp_path / "vad").iterdir()) == ["vad_data.1", "vad_data.2"]
+    ours, kaldi = dict(kaldiio.load_scp(str(data / "vad.scp"))), golden("vad_voxceleb.ark")
+    assert all(np.array_equal(ours[u], kaldi[u]) for u in GOLDEN_UTTS)
+    assert (tmp_path / "log" / "failed").read_text().startswith("zz-missing ")
+    assert (data / ".backup" / "vad.scp").read_text() == "old\n"
