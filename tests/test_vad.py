@@ -250,3 +250,25 @@ def test_compute_vad_sh_jobs_equal_kaldi(tmp_path):
     assert all(np.array_equal(ours[u], kaldi[u]) for u in GOLDEN_UTTS)
     assert (tmp_path / "log" / "failed").read_text().startswith("zz-missing ")
     assert (data / ".backup" / "vad.scp").read_text() == "old\n"
+
+
+def test_frame_spans_of_models(dither0):
+    """Spans the mapping rule uses: Kaldi frames centred where their window is (snip-edges: half
+    a window in), GE2E and TRILL by their windows."""
+    from speech_reps.models.registry import get_model_class
+
+    snipped = create("fbank", feature_config=dither0)  # Kaldi's default snip-edges=true
+    starts, ends = snipped.frame_spans(16000)
+    assert len(starts) == 98 and (starts[0], ends[0], starts[1]) == (120, 280, 280)  # centre 200 = 12.5 ms
+    starts, ends = create("mfcc", feature_config=REPO / "conf" / "mfcc_vad.conf").frame_spans(16000)
+    assert len(starts) == 100 and (starts[0], ends[0]) == (0, 160)
+    trill = object.__new__(get_model_class("trill"))  # spans need no weights
+    starts, ends = trill.frame_spans(48000)
+    assert starts.tolist() == [2720 * i for i in range(len(starts))] and (ends - starts == 15600).all()
+    assert len(starts) == trill.num_frames(48000)
+    # a snip-edges fbank frame j (centre 10 j + 12.5 ms) takes VAD frame j + 1 (10 j + 15 ms) of
+    # an unsnipped VAD, whose frame 0 (5 ms) lies before its first frame's span
+    vad = np.zeros(100, dtype=np.float32); vad[1::2] = 1
+    starts, ends = snipped.frame_spans(16000)
+    got = voiced_model_frames(vad, centres_16k(vad, 16000), starts * 400, ends * 400)
+    assert got.tolist() == [bool(vad[j + 1]) for j in range(98)]
