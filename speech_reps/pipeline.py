@@ -24,11 +24,12 @@ from speech_reps.batching import LengthBucketer, PaddingStats
 from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.frontend.options import PROGRAMS
 from speech_reps.inputs import InputSpec
-from speech_reps.kaldi import DataDir, FeatureWriter, Utterance, write_output_data_dir
+from speech_reps.kaldi import DataDir, Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
 from speech_reps.kaldi.vad import VoicedFrames, drop_stale_vad_scp
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.kaldi.xvectors import POOLS
+from speech_reps.layer_sweep import open_writer, outputs, sweep_layers
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
 from speech_reps.prefetch import read_ahead
@@ -166,10 +167,20 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     run_id = hashlib.sha1(json.dumps([settings, batch_frames, pool, name, [u.__dict__ for u in data.utterances]],
                                      sort_keys=True, default=str).encode()).hexdigest()
     name = "xvector" if pool != "none" else name
-    with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress, run_id) as writer:
+    layers = sweep_layers(model_options)  # --layer 4,8,12: one output per layer, one pass
+    with open_writer(out_dir, name, compress, run_id, layers, featurizer.dim) as writer:
         if writer.resumed:
             log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
         seconds, padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, vad)
+    for out_dir, writer, settings in outputs(out_dir, writer, settings, layers):
+        summary = _write_outputs(out_dir, name, writer, featurizer, settings, data, pool, data_copy, vad,
+                                 seconds, padding)
+    return summary
+
+
+def _write_outputs(out_dir, name, writer, featurizer, settings, data, pool, data_copy, vad, seconds, padding):
+    """Everything but the archive, from a finished ``writer``: failed, utt2num_frames,
+    frame_shift, conf/, data/ (speaker means when pooled); returns the Summary."""
     failures = writer.failures
     write_scp_like(out_dir / ("failed" if name == "feats" else f"{name}.failed"),
                    sorted(failures.items(), key=lambda x: x[0].encode()))
