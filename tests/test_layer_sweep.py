@@ -116,6 +116,15 @@ def test_layer_option(tmp_path):
     assert proc.returncode == 1 and "featurize.py: model fbank does not take --layer" in proc.stderr
 
 
+def test_single_file_cli_takes_one_layer(tmp_path, capsys):
+    from speech_reps.cli import main
+
+    assert main(["featurize", "--in-wav", str(REPO / "tests/data/kaldi_golden/wav/spk3-short.wav"),
+                 "--out-npy", str(tmp_path / "x.npy"), "--model", "wav2vec2", "--layer", "1,2"]) == 1
+    assert "one output per layer is for data dirs" in capsys.readouterr().err
+    assert not (tmp_path / "x.npy").exists()
+
+
 def test_bad_layer_lists(w2v2):
     with pytest.raises(ConfigError, match=r"wav2vec2: --layer 1,1: a layer is named twice"):
         create("wav2vec2", params=str(w2v2), layer=(1, 1))

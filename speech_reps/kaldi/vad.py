@@ -107,15 +107,21 @@ def write_vad(ark, scp, decisions):
 
 
 # --- mapping 10 ms VAD frames onto a model's frames ------------------------------------------
+def vad_frame_counts(num_samples, sample_rate):
+    """An utterance's 25 ms / 10 ms frame counts with --snip-edges=false and =true, exactly
+    (integer arithmetic): round(duration / 10 ms), and 1 + floor((duration - 25 ms) / 10 ms)."""
+    r, n = sample_rate, num_samples
+    return (200 * n + r) // (2 * r), (0 if 40 * n < r else 1 + (200 * n - 5 * r) // (2 * r))
+
+
 def vad_frame_centres(num_vad_frames, num_samples, sample_rate):
     """Centres of an utterance's VAD frames in 1/400 samples, or None when ``num_vad_frames``
     is not the utterance's 10 ms frame count. The count says how the MFCC was framed:
     round(duration / 10 ms) frames centred at (k + 1/2) 10 ms (--snip-edges=false, as VoxCeleb's
     and conf/mfcc_vad.conf), or 1 + floor((duration - 25 ms) / 10 ms) frames centred at
     k 10 ms + 12.5 ms (Kaldi's default --snip-edges=true). The two counts always differ."""
-    r, n, k = sample_rate, num_samples, np.arange(num_vad_frames, dtype=np.int64)
-    unsnipped = (200 * n + r) // (2 * r)  # floor(n / (10 ms) + 1/2), exactly
-    snipped = 0 if 40 * n < r else 1 + (200 * n - 5 * r) // (2 * r)
+    r, k = sample_rate, np.arange(num_vad_frames, dtype=np.int64)
+    unsnipped, snipped = vad_frame_counts(num_samples, sample_rate)
     if num_vad_frames == unsnipped:
         return (2 * k + 1) * (r * _UNITS // 200)  # (k + 1/2) * 10 ms
     if num_vad_frames == snipped:
@@ -172,21 +178,20 @@ class VoicedFrames:
 
     def mask(self, utt, num_samples, num_frames):
         """Boolean voicing of the utterance's ``num_frames`` model frames."""
-        source = f"{self.path}"
+        source = str(self.path)
         if utt not in self.table:
             raise AudioError(utt, source, "no VAD entry for this utterance")
         try:
             vad = np.asarray(self.table[utt], dtype=np.float32).reshape(-1)
         except Exception as e:  # noqa: BLE001 - a missing or corrupt ark
             raise AudioError(utt, source, f"cannot read its VAD vector: {e}") from None
-        centres = vad_frame_centres(len(vad), num_samples, self.featurizer.sample_rate)
+        rate = self.featurizer.sample_rate
+        centres = vad_frame_centres(len(vad), num_samples, rate)
         if centres is None:
-            secs = num_samples / self.featurizer.sample_rate
-            raise AudioError(utt, source, f"VAD has {len(vad)} frames, but the utterance ({secs:.2f} s) has "
-                                          f"{(200 * num_samples + self.featurizer.sample_rate) // (2 * self.featurizer.sample_rate)} "
-                                          f"frames of 10 ms (snip-edges=false) or "
-                                          f"{max(0, 1 + (200 * num_samples - 5 * self.featurizer.sample_rate) // (2 * self.featurizer.sample_rate))} "
-                                          f"(snip-edges=true)")
+            unsnipped, snipped = vad_frame_counts(num_samples, rate)
+            raise AudioError(utt, source, f"VAD has {len(vad)} frames, but the utterance ({num_samples / rate:.2f} s) "
+                                          f"has {unsnipped} frames of 10 ms (snip-edges=false) or {snipped} "
+                                          "(snip-edges=true)")
         starts, ends = self.featurizer.frame_spans(num_samples)
         if len(starts) != num_frames:
             raise RuntimeError(f"{self.featurizer.name}: frame_spans gives {len(starts)} frames, "
