@@ -111,8 +111,8 @@ def test_layer_option(tmp_path):
     assert layer_list("4") == 4 and layer_list("4,8,12") == (4, 8, 12)
     with pytest.raises(Exception, match="expected a layer number"):
         layer_list("4,x")
-    proc = run_tool(REPO / "steps" / "featurize.py", "--model", "fbank", "--layer", "1,2", golden_data_dir(tmp_path / "d"),
-                    tmp_path / "out", check=False)
+    proc = run_tool(REPO / "steps" / "featurize.py", "--model", "fbank", "--layer", "1,2",
+                    golden_data_dir(tmp_path / "d"), tmp_path / "out", check=False)
     assert proc.returncode == 1 and "featurize.py: model fbank does not take --layer" in proc.stderr
 
 

@@ -107,7 +107,8 @@ class DeCoAR2(Featurizer):
                                       device=str(device))
         model.sample_rate = options.sample_rate
         model.frame_shift = round(SUBSAMPLE * options.frame_shift_seconds, 6)
-        model.dim, model.layers, model.layer = stacked_dim(arch["encoder_embed_dim"], layer), arch["encoder_layers"], layer
+        model.dim = stacked_dim(arch["encoder_embed_dim"], layer)
+        model.layers, model.layer = arch["encoder_layers"], layer
         model.device, model.dtype = device, resolve_dtype(dtype)
         model.net = net.eval().to(model.device, model.dtype)
         model.params_path = str(path.resolve())
