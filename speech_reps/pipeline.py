@@ -172,8 +172,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
         if writer.resumed:
             log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
         seconds, padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, vad)
-    for out_dir, writer, settings in outputs(out_dir, writer, settings, layers):
-        summary = _write_outputs(out_dir, name, writer, featurizer, settings, data, pool, data_copy, vad,
+    for where, its_writer, its_settings in outputs(out_dir, writer, settings, layers):  # one, or each layer's
+        summary = _write_outputs(where, name, its_writer, featurizer, its_settings, data, pool, data_copy, vad,
                                  seconds, padding)
     return summary
 
@@ -258,9 +258,11 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, 
                 elif vad is not None and isinstance(voiced := vad.select(key, n, feats), AudioError):
                     source, cause = voiced.source, voiced.cause
                 else:
-                    kept = feats if vad is None else voiced  # planned frames: len(feats), as batched
-                    ops.append(("write", key, feats) if pool == "none" and vad is None
-                               else ("write", key, kept if pool == "none" else featurizer.pool(kept, pool), len(feats)))
+                    kept, planned = (feats if vad is None else voiced), len(feats)  # planned: as batched
+                    if pool != "none":
+                        ops.append(("write", key, featurizer.pool(kept, pool), planned))
+                    else:
+                        ops.append(("write", key, feats) if vad is None else ("write", key, kept, planned))
                     seconds += n / featurizer.sample_rate
                     continue
                 log.error("%s", AudioError(key, source, cause))
