@@ -272,3 +272,33 @@ def test_frame_spans_of_models(dither0):
     starts, ends = snipped.frame_spans(16000)
     got = voiced_model_frames(vad, centres_16k(vad, 16000), starts * 400, ends * 400)
     assert got.tolist() == [bool(vad[j + 1]) for j in range(98)]
+
+
+def test_voiced_frames_resume_byte_identical(tmp_path, dither0, monkeypatch):
+    """Killed after its third batch, a --vad-scp run resumes with the batches planned on the
+    full frame counts (not the voiced ones it wrote) and ends byte-identical."""
+    from speech_reps.kaldi.writer import FeatureWriter
+
+    data = golden_data_dir(tmp_path / "data")
+    vad_scp(data / "vad.scp", golden("vad_default.ark"))
+    kw = dict(model="mfcc", model_options={"feature_config": VAD / "mfcc_vox.conf"}, progress=False,
+              batch_frames=330, vad_scp=data / "vad.scp")  # about one utterance a batch
+    featurize_data_dir(data, tmp_path / "whole", **kw)
+    real, calls = FeatureWriter.checkpoint, {"n": 0}
+
+    def dies_on_the_fourth(self):  # batches go by length: spk3-short, spk3-chirp, spk2-utt1, spk1-utt1
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        real(self)
+
+    monkeypatch.setattr(FeatureWriter, "checkpoint", dies_on_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        featurize_data_dir(data, tmp_path / "resumed", **kw)
+    monkeypatch.setattr(FeatureWriter, "checkpoint", real)
+    journal = (tmp_path / "resumed" / "feats.ark.journal").read_text()
+    assert " 254 299\n" in journal and "spk1-utt1" not in journal  # 254 voiced of 299, planned 299
+    featurize_data_dir(data, tmp_path / "resumed", **kw)
+    assert (tmp_path / "resumed" / "feats.ark").read_bytes() == (tmp_path / "whole" / "feats.ark").read_bytes()
+    assert (tmp_path / "resumed" / "utt2num_frames").read_text() == \
+        "spk1-utt1 273\nspk2-utt1 254\nspk3-chirp 170\nspk3-short 27\n"
