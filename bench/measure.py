@@ -83,6 +83,8 @@ def kaldi_fbank(options, data_dir, out):
 def main():
     args = get_args()
     options = json.loads(args.options)
+    if isinstance(options.get("layer"), list):  # a layer sweep (JSON has no tuples)
+        options["layer"] = tuple(options["layer"])
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if args.threads and args.path != "kaldi":
         import torch
@@ -97,7 +99,10 @@ def main():
         summary = featurize_data_dir(args.data, args.out, model=args.model, model_options=options,
                                      batch_frames=args.batch_frames, num_workers=args.num_workers,
                                      progress=False, data_copy=False, compress=args.compress == "true")
-        frames = sum(int(line.split()[1]) for line in open(f"{args.out}/utt2num_frames"))
+        counts = Path(args.out) / "utt2num_frames"
+        if not counts.exists():  # a layer sweep: the frames of one of its layers
+            counts = sorted(Path(args.out).glob("layer*/utt2num_frames"))[0]
+        frames = sum(int(line.split()[1]) for line in open(counts))
         padding = summary.padding.waste
     elif args.path == "seed":
         frames, padding = seed_style(args.model, options, args.data, args.out), None

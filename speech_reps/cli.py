@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from speech_reps.cli_args import add_model_args, model_options, setup_logging
-from speech_reps.errors import SpeechRepsError
+from speech_reps.errors import ConfigError, SpeechRepsError
 from speech_reps.models.registry import model_names
 
 PROG = "speech-reps"
@@ -21,6 +21,9 @@ PROG = "speech-reps"
 def _featurize(args):
     from speech_reps.pipeline import featurize_file
 
+    if isinstance(args.layer, tuple):
+        raise ConfigError("--layer N,M,...: one output per layer is for data dirs (steps/featurize.py); "
+                          "a single file takes one --layer")
     feats = featurize_file(args.in_wav, model=args.model, model_options=model_options(args),
                            allow_resample=args.allow_resample, channel=args.channel)
     np.save(args.out_npy, feats)

@@ -28,6 +28,15 @@ def str2bool(text):
     return value
 
 
+def layer_list(text):
+    """``--layer N`` (an int), or ``N,M,...`` (a tuple: several layers from one pass)."""
+    try:
+        layers = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a layer number or numbers joined by commas, got '{text}'")
+    return layers[0] if len(layers) == 1 else layers
+
+
 def add_model_args(parser):
     parser.add_argument("--model", default="fbank", choices=model_names(),
                         help="representation to compute (default: %(default)s)")
@@ -50,9 +59,10 @@ def add_model_args(parser):
                         help="model config (default: the toolkit's conf/<model>.yaml)")
     parser.add_argument("--output", default=None,
                         help="which output: wav2vec c (default) or z; trill layer19 (default) or embedding")
-    parser.add_argument("--layer", type=int, default=None, metavar="N",
-                        help="wav2vec2/hubert: transformer layer N (default: the model output; "
-                             "0: CNN features after projection)")
+    parser.add_argument("--layer", type=layer_list, default=None, metavar="N[,M...]",
+                        help="wav2vec2/hubert/decoar2/bertphone: transformer layer N (default: the model "
+                             "output; 0: the transformer's input). N,M,...: several layers from one forward "
+                             "pass, each written as a --layer N run writes it, under <out-dir>/layerN/")
     parser.add_argument("--trim-silence", type=str2bool, default=None, metavar="true|false",
                         help="ge2e: trim long silences with webrtcvad as resemblyzer's preprocess_wav "
                              "(default: conf/ge2e.yaml's, false)")

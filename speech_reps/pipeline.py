@@ -23,10 +23,12 @@ from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
 from speech_reps.frontend.options import PROGRAMS
 from speech_reps.inputs import InputSpec
-from speech_reps.kaldi import DataDir, FeatureWriter, Utterance, write_output_data_dir
+from speech_reps.kaldi import DataDir, Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
+from speech_reps.kaldi.vad import VoicedFrames, drop_stale_vad_scp
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.kaldi.xvectors import POOLS
+from speech_reps.layer_sweep import open_writer, outputs, sweep_layers
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
 from speech_reps.prefetch import read_ahead
@@ -155,7 +157,7 @@ def _conf_files(featurizer, settings):
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
                        progress=True, pool="none", name="feats", data_copy=True, num_workers=0,
-                       reuse=False, log_interval=30.0, check_only=False):
+                       reuse=False, log_interval=30.0, check_only=False, vad_scp=None):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
 
     name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
@@ -171,12 +173,17 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     num_workers: processes reading audio and computing the CPU front end ahead of the model
     (0: in this process); the output does not depend on it. check_only: everything up to the
     first utterance (data dir, options, weights, output dir), then return the featurizer.
+    vad_scp: a Kaldi vad.scp (steps/compute_vad.py's): only voiced frames are written or pooled
+    (see kaldi/vad.py for how 10 ms decisions map onto the model's frames).
+    ``model_options["layer"]`` a tuple (--layer 4,8,12): one output per layer, from one pass,
+    in <out_dir>/layer<N>/ (see layer_sweep.py).
     """
     if pool not in POOLS:
         raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
     data = DataDir.load(data_dir, lenient=True)
     featurizer = create(model, **(model_options or {}))
     inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers)
+    vad = VoicedFrames(vad_scp, featurizer) if vad_scp else None
     out_dir = _writable_dir(out_dir)
     if check_only:
         return featurizer
@@ -191,11 +198,14 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
         "compress": compress, "allow_resample": allow_resample, "channel": channel,
         "featurizer": featurizer.describe(),
     }
+    if vad is not None:  # only then: runs without VAD keep their settings
+        settings["vad_scp"] = str(vad.path.resolve())
+    layers = sweep_layers(model_options)  # --layer 4,8,12: one output per layer, one pass
     run_id = fingerprint(
         settings, options_identity(model_options or {}), options_identity(featurizer.describe()),
         _conf_files(featurizer, {}), code_identity(), batch_frames, pool, name,
         inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
-        [u.__dict__ for u in data.utterances])
+        [u.__dict__ for u in data.utterances], vad and options_identity({"vad_scp": str(vad.path)}))
     done_file = out_dir / f"{name}.done"
     if reuse:
         earlier = _finished_before(done_file, run_id)
@@ -203,16 +213,25 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
             log.info("%s: finished by an earlier run with the same inputs, options and code; reused", done_file)
             return earlier
     done_file.unlink(missing_ok=True)  # this job is not done until mark_done()
-    with FeatureWriter(out_dir / f"{name}.ark", out_dir / f"{name}.scp", compress, run_id) as writer:
+    with open_writer(out_dir, name, compress, run_id, layers, featurizer.dim) as writer:
         if writer.resumed:
             log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
-        padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval)
+        padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval, vad)
+    for where, its_writer, its_settings in outputs(out_dir, writer, settings, layers):  # one, or each layer's
+        summary = _write_outputs(where, name, its_writer, featurizer, its_settings, data, pool, data_copy, vad,
+                                 padding)
+    summary.fingerprint, summary.done_file = run_id, done_file
+    return summary
+
+
+def _write_outputs(out_dir, name, writer, featurizer, settings, data, pool, data_copy, vad, padding):
+    """Everything but the archive, from a finished ``writer``: failed, utt2num_frames,
+    frame_shift, conf/, data/ (speaker means when pooled); returns the Summary."""
     failures = writer.failures
-    write_scp_like(out_dir / ("failed" if name in ("feats", "xvector") else f"{name}.failed"),
+    write_scp_like(out_dir / ("failed" if name == "feats" else f"{name}.failed"),
                    sorted(failures.items(), key=lambda x: x[0].encode()))
     entries = writer.scp_entries()
-    summary = Summary(len(entries), len(failures), sum(writer.seconds[k] for k, _ in entries), padding,
-                      fingerprint=run_id, done_file=done_file)
+    summary = Summary(len(entries), len(failures), sum(writer.seconds[k] for k, _ in entries), padding)
     if pool != "none":
         if data.utt2spk and data_copy:
             xvectors.write_speaker_means(out_dir, entries, data.utt2spk)
@@ -229,6 +248,7 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     if data_copy:
         write_output_data_dir(data.path, out_dir / "data", entries, writer.num_frames,
                               featurizer.frame_shift, conf_files, data.utt2spk)
+        drop_stale_vad_scp(out_dir / "data", featurizer.frame_shift, frames_selected=vad is not None)
     return summary
 
 
@@ -244,9 +264,10 @@ def _writable_dir(out_dir):
     return out_dir
 
 
-def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval):
+def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval, vad=None):
     """Length-bucketed batches through the model into ``writer`` (in its own thread);
-    returns the padding statistics."""
+    returns the padding statistics. ``vad``: a VoicedFrames, keep (or pool) only the voiced
+    frames."""
     # what an earlier run finished, read before the writer thread starts changing it
     done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
     todo = [u for u in data.utterances if u.utt not in done]
@@ -282,10 +303,15 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, 
                              f"({feats}); cut the recording with a segments file")
                 elif not np.isfinite(feats).all():
                     source, cause = "model output", "model output contains NaN or Inf"
+                elif vad is not None and isinstance(voiced := vad.select(key, n, feats), AudioError):
+                    source, cause = voiced.source, voiced.cause
                 else:
+                    kept, planned = (feats if vad is None else voiced), len(feats)  # planned: as batched
                     duration = n / featurizer.sample_rate
-                    ops.append(("write", key, feats, None, duration) if pool == "none"
-                               else ("write", key, featurizer.pool(feats, pool), len(feats), duration))
+                    if pool != "none":
+                        ops.append(("write", key, featurizer.pool(kept, pool), planned, duration))
+                    else:
+                        ops.append(("write", key, kept, None if vad is None else planned, duration))
                     seconds += duration
                     continue
                 log.error("%s", AudioError(key, source, cause))

@@ -42,6 +42,11 @@ def build_parser():
     parser.add_argument("--pool", default="none", choices=("none", "mean"),
                         help="mean: one vector per utterance, written as xvector.scp / spk_xvector.scp "
                              "like Kaldi's extract_xvectors.sh (default: none, frame-level feats.scp)")
+    parser.add_argument("--vad-scp", default=None, metavar="FILE",
+                        help="Kaldi vad.scp (e.g. <data-dir>/vad.scp from steps/compute_vad.py): keep only "
+                             "voiced frames, as select-voiced-frames, or pool only them with --pool mean. "
+                             "A model frame is voiced when at least half of the 10 ms VAD frames it spans "
+                             "are (kaldi/vad.py). Never implicit: default none, every frame")
     parser.add_argument("--max-failed-frac", type=float, default=0.05,
                         help="exit non-zero when more than this fraction of the utterances failed; "
                              "they are listed in <out-dir>/failed either way (default: %(default)s)")
@@ -99,6 +104,7 @@ def main(argv=None):
             batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
             name=args.name, data_copy=args.write_data_dir, num_workers=args.num_workers,
             reuse=args.resume, log_interval=args.log_interval, check_only=args.check_only,
+            vad_scp=args.vad_scp,
         )
     except SpeechRepsError as e:
         for line in str(e).splitlines():

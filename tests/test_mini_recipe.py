@@ -62,6 +62,12 @@ def test_mini_recipe_stages(tmp_path):
     assert 0.0 <= float((recipe / "exp" / "eer_ge2e" / "eer").read_text()) <= 100.0
     assert len((recipe / "exp" / "eer_ge2e" / "scores").read_text().splitlines()) == 15
 
+    # stage 4 over voiced frames: Kaldi's energy VAD into data/test/vad.scp, then --vad-scp
+    vad = dict(kaldiio.load_scp(str(recipe / "data" / "test" / "vad.scp")))
+    assert sorted(vad) == sorted(feats) and all(set(v.tolist()) <= {0.0, 1.0} for v in vad.values())
+    assert any(line.startswith("eer: ge2e_vad EER ") for line in ge2e.stdout.splitlines())
+    assert 0.0 <= float((recipe / "exp" / "eer_ge2e_vad" / "eer").read_text()) <= 100.0
+
     # a smaller rerun of stages 0-2 after the full run: the data dirs shrink, and no job's old
     # features are reused for them (they were once: "featurized 90 of 24 utterances")
     smaller = subprocess.run(["./run.sh", "--stop-stage", "2", "--per-lang", "4", "--model", "fbank"],

@@ -21,7 +21,7 @@ download=true
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--model NAME] [--nj N] [--per-lang N] [--gpu N]
           [--artifacts DIR] [--download true|false]
 Stages: 0 data prep, 1 validate, 2 fbank + probe, 3 featurize with --model + probe,
-        4 utterance vectors with --model (--pool mean) + cosine-scoring EER
+        4 utterance vectors with --model (--pool mean; then over voiced frames: --vad-scp) + cosine-scoring EER
 --model: auto (default) is decoar when its weights are in --artifacts, else ge2e, whose weights
 come with the toolkit's venv (the resemblyzer wheel)
 --artifacts: where model weights are (default: the toolkit's artifacts/); --download false: do not
@@ -104,6 +104,12 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ] && [ "$model" != fbank ]; then
   rm -rf "exp/xvectors_$model"
   "$root/steps/featurize.py" "${opts[@]}" --pool mean --progress false data/test "exp/xvectors_$model/test"
   python3 local/score_xvectors.py --name "$model" data/test "exp/xvectors_$model/test" "exp/eer_$model"
+  log "Stage 4: the same over voiced frames only: Kaldi's energy VAD (conf/vad.conf, VoxCeleb's) -> data/test/vad.scp"
+  "$root/steps/compute_vad.py" --progress false data/test exp/vad/test
+  rm -rf "exp/xvectors_${model}_vad"
+  "$root/steps/featurize.py" "${opts[@]}" --pool mean --vad-scp data/test/vad.scp --progress false \
+    data/test "exp/xvectors_${model}_vad/test"
+  python3 local/score_xvectors.py --name "${model}_vad" data/test "exp/xvectors_${model}_vad/test" "exp/eer_${model}_vad"
 fi
 
 log "Done. Features: $(pwd)/data/{train,test}_*/feats.scp; probe accuracies: $(pwd)/exp/probe_*/accuracy; EERs: $(pwd)/exp/eer_*/eer"

@@ -11,7 +11,7 @@ from pathlib import Path
 from speech_reps.kaldi.writer import write_scp_like
 
 UTT_KEYED = {"utt2spk", "text", "segments", "utt2dur", "utt2lang", "utt2uniq", "utt2warp",
-             "utt2gender", "utt2category", "feats.scp", "utt2num_frames"}
+             "utt2gender", "utt2category", "feats.scp", "utt2num_frames", "vad.scp"}
 SPK_KEYED = {"spk2gender", "spk2warp", "cmvn.scp"}
 REC_KEYED = {"wav.scp", "reco2file_and_channel", "reco2dur"}
 # stale once the features change: the output dir gets new ones

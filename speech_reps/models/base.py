@@ -19,6 +19,10 @@ Optional:
                          Default: the audio unchanged.
   ``pool(feats, how)``    one vector from an utterance's (T, dim) output for ``--pool``;
                          default: kaldi.xvectors.pool (the mean).
+  ``frame_spans(num_samples)``  (starts, ends): the audio each output frame stands for, in
+                         samples, used to map 10 ms VAD decisions onto the frames (``--vad-scp``,
+                         kaldi/vad.py); default: consecutive hops of ``frame_shift``, offset
+                         as the Kaldi front end's frames (GE2E and TRILL: their windows).
 
 Batches hold utterances of different lengths; ``featurize`` must return for each exactly
 what it returns for that utterance alone (fp32, <= 1e-5 abs): padding never leaks into real
@@ -69,6 +73,18 @@ class Featurizer(ABC):
         from speech_reps.kaldi.xvectors import pool
 
         return pool(feats, how)
+
+    def frame_spans(self, num_samples):
+        """(starts, ends) in samples of each output frame's share of the audio: hop j is
+        [j, j + 1) * frame_shift, centred as the front end's frames are (Kaldi's snip-edges
+        frames are centred half a window in, not half a hop)."""
+        hop = self.frame_shift * self.sample_rate
+        offset = 0.0
+        if self.frontend is not None and self.frontend.options["snip-edges"]:
+            opts = self.frontend.options
+            offset = (opts.window_size - opts.window_shift) / 2 * self.sample_rate / opts.sample_rate
+        starts = offset + hop * np.arange(self.num_frames(num_samples))
+        return starts, starts + hop
 
     def describe(self) -> dict:
         """What conf/featurize.yaml records about this model (weights file, sizes...)."""

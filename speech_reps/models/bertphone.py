@@ -18,6 +18,7 @@ from speech_reps.errors import ConfigError
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
 from speech_reps.models.config import find_params, load_config
+from speech_reps.models.layers import check_layers, stacked_dim
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -121,9 +122,9 @@ class BERTphone(Featurizer):
                             norm_vars=cfg.norm_vars if norm_vars is None else norm_vars, device=str(device))
         model = cls(weights, sizes, cfg.num_heads, spec, device, cfg.window_hop, dtype)
         layer = cfg.layer if layer is None else layer
-        if layer is not None and not 0 <= layer <= model.layers:
-            raise ConfigError(f"bertphone: --layer {layer}: the model has layers 0..{model.layers}")
+        check_layers("bertphone", layer, model.layers)
         model.layer, model.params_path = layer, str(path.resolve())
+        model.dim = stacked_dim(model.dim, layer)
         log.info("BERTphone from %s: %d-dim input, %d layers x %d units, layer %s", path, sizes[0],
                  model.layers, model.dim, "last" if layer is None else layer)
         return model
@@ -148,6 +149,8 @@ class BERTphone(Featurizer):
             padded[row, :end - start] = stacked[i][start:end]
         with torch.inference_mode():
             out = self.net(to_device(padded, self.device, self.dtype), torch.tensor(lengths), self.layer)
+            if isinstance(out, list):  # several layers side by side (models/layers.py)
+                out = torch.cat(out, dim=-1)
             out = out.float().cpu().numpy()
         outputs = [np.zeros((len(x), self.dim), dtype=np.float32) for x in stacked]
         for row, (i, (start, _, keep_start, keep_end)) in enumerate(pieces):

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speech_reps.models.layers import run_blocks, with_input
+
 LAYER_NORM_EPS = 1e-12
 
 
@@ -69,8 +71,10 @@ class BERTEncoder(nn.Module):
             raise ValueError(f"{T} frames: more than the {self.position_weight.shape[0]} learned positions")
         padding = torch.arange(T, device=x.device)[None, :] >= lengths[:, None].to(x.device)
         x = self.layer_norm(x + self.position_weight[:T])
-        for cell in self.transformer_cells[:layer] if layer is not None else self.transformer_cells:
-            x = cell(x, padding)
+        if isinstance(layer, tuple):  # several layers, one pass (models/layers.py)
+            return [y.masked_fill(padding[..., None], 0.0) for y in
+                    with_input(layer, x, lambda deep: run_blocks(self.transformer_cells, x, deep, padding))]
+        x = run_blocks(self.transformer_cells, x, layer, padding)
         return x.masked_fill(padding[..., None], 0.0)
 
 

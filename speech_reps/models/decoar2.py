@@ -19,6 +19,7 @@ from speech_reps.errors import ConfigError
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
 from speech_reps.models.config import find_params, load_config
+from speech_reps.models.layers import check_layers, stacked_dim
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,7 @@ class DeCoAR2(Featurizer):
             raise ConfigError(f"{path}: the model takes {arch['input_feat']}-dim fbank, the front end "
                               f"gives {options.dim} (check --num-mel-bins / --use-energy)")
         layer = cfg.layer if layer is None else layer
-        if layer is not None and not 0 <= layer <= arch["encoder_layers"]:
-            raise ConfigError(f"decoar2: --layer {layer}: the model has layers 0..{arch['encoder_layers']}")
+        check_layers("decoar2", layer, arch["encoder_layers"])
         model = cls()
         device = resolve_device(device, gpu)
         model.frontend = FrontEndSpec(options, backend=choose_backend(backend, device), cmvn=cmvn or cfg.cmvn,
@@ -107,7 +107,8 @@ class DeCoAR2(Featurizer):
                                       device=str(device))
         model.sample_rate = options.sample_rate
         model.frame_shift = round(SUBSAMPLE * options.frame_shift_seconds, 6)
-        model.dim, model.layers, model.layer = arch["encoder_embed_dim"], arch["encoder_layers"], layer
+        model.dim = stacked_dim(arch["encoder_embed_dim"], layer)
+        model.layers, model.layer = arch["encoder_layers"], layer
         model.device = device
         model.net, model.dtype = place(net, device, dtype)
         model.params_path = str(path.resolve())
@@ -134,5 +135,7 @@ class DeCoAR2(Featurizer):
             padded[i, :len(x)] = x
         with torch.inference_mode():
             out = self.net(to_device(padded, self.device, self.dtype), torch.tensor(lengths), self.layer)
+            if isinstance(out, list):  # several layers side by side (models/layers.py)
+                out = torch.cat(out, dim=-1)
             out = out.float().cpu().numpy()
         return [np.ascontiguousarray(out[i, :n]) for i, n in enumerate(lengths)]

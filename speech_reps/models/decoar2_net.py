@@ -9,6 +9,7 @@ positional convolution and masked in attention, so a batch gives what each utter
 import torch
 from torch import nn
 
+from speech_reps.models.layers import with_input
 from speech_reps.models.wav2vec2_net import TransformerEncoder
 
 
@@ -25,4 +26,6 @@ class DeCoAR2Net(nn.Module):
         if layer == 0:
             return x
         padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None].to(x.device)
+        if isinstance(layer, tuple):  # several layers, one pass (models/layers.py)
+            return with_input(layer, x, lambda deep: self.encoder(x, padding_mask, deep))
         return self.encoder(x, padding_mask, layer)

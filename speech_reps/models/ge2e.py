@@ -113,6 +113,11 @@ class GE2E(Featurizer):
     def num_frames(self, num_samples):
         return fe.num_partials(num_samples, self.step, self.min_coverage)
 
+    def frame_spans(self, num_samples):
+        """Partial i spans its 1.6 s window: mel frames [i * step, i * step + 160)."""
+        starts = np.arange(self.num_frames(num_samples)) * self.step * fe.HOP
+        return starts, starts + fe.PARTIAL_FRAMES * fe.HOP
+
     def partial_mels(self, wave):
         """(num_partials, 160, n_mels) mel power of one prepared int16-scale wave's partial windows."""
         count = self.num_frames(len(wave))

@@ -122,6 +122,11 @@ class _TFHubModel(Featurizer):
     def num_frames(self, num_samples):
         return trill_frames(num_samples)
 
+    def frame_spans(self, num_samples):
+        """Frame i spans its window, samples [2720 i, 2720 i + 15600) (see the module doc)."""
+        starts = np.arange(self.num_frames(num_samples)) * HOP
+        return starts, starts + WINDOW
+
     def featurize(self, batch):
         pieces = defaultdict(list)  # chunk length -> [(utterance index, start, first kept frame)]
         for i, wave in enumerate(batch.inputs):

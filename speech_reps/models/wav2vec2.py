@@ -15,9 +15,9 @@ attention see only valid frames, so a batch gives what each utterance gives alon
 import logging
 from dataclasses import dataclass
 
-from speech_reps.errors import ConfigError
 from speech_reps.models.config import load_config
 from speech_reps.models.fairseq_featurizer import FairseqFeaturizer, find_params
+from speech_reps.models.layers import check_layers, stacked_dim
 from speech_reps.models.registry import register
 from speech_reps.models.wav2vec import conv_frames
 
@@ -64,19 +64,23 @@ class _TransformerSSL(FairseqFeaturizer):
         path = find_params(params, conf.params, cls.name, URLS[cls.name])
         model, cfg, config = cls._build(path, Wav2Vec2Net, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu, dtype)
         layer = conf.layer if layer is None else layer
-        if layer is not None and not 0 <= layer <= cfg["encoder_layers"]:
-            raise ConfigError(f"{cls.name}: --layer {layer}: the model has layers 0..{cfg['encoder_layers']}")
+        check_layers(cls.name, layer, cfg["encoder_layers"])
         model.layer = layer
         model.conv_layers = model.net.feature_layers
         model.normalize = bool(config["task"].get("normalize", False))
-        model.dim = cfg["encoder_embed_dim"]
+        model.dim = stacked_dim(cfg["encoder_embed_dim"], layer)
         model.frame_shift = receptive_field(model.conv_layers)[1] / model.sample_rate
         log.info("%s from %s: %d layers, %d dims, layer %s, normalize %s", cls.name, path,
                  cfg["encoder_layers"], model.dim, "last" if layer is None else layer, model.normalize)
         return model
 
     def _forward(self, waves, lengths):
-        return self.net(waves, lengths, self.layer)
+        out, lengths = self.net(waves, lengths, self.layer)
+        if isinstance(out, list):  # several layers side by side (models/layers.py)
+            import torch
+
+            out = torch.cat(out, dim=-1)
+        return out, lengths
 
     def num_frames(self, num_samples):
         return conv_frames(self.conv_layers, num_samples)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speech_reps.models.layers import run_blocks, with_input
 from speech_reps.models.wav2vec_net import conv_lengths, eval_layers, masked_group_norm
 
 
@@ -125,13 +126,13 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, x, padding_mask, layer=None):
         """Output of transformer layer ``layer`` (1-based); None: the model output (last layer,
-        then the final LayerNorm in pre-LN models), as fairseq's extract_features."""
+        then the final LayerNorm in pre-LN models), as fairseq's extract_features; a tuple of
+        layers: the list of their outputs, from one pass (models/layers.py)."""
         x = x.masked_fill(padding_mask[..., None], 0.0)
         x = x + self.pos_conv(x.transpose(1, 2)).transpose(1, 2)
         if not self.layer_norm_first:
             x = self.layer_norm(x)
-        for i, block in enumerate(self.layers[:layer] if layer is not None else self.layers):
-            x = block(x, padding_mask)
+        x = run_blocks(self.layers, x, layer, padding_mask)
         if self.layer_norm_first and layer is None:
             x = self.layer_norm(x)
         return x
@@ -160,5 +161,7 @@ class Wav2Vec2Net(nn.Module):
         if layer == 0:
             return x, lengths
         padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None].to(x.device)
+        if isinstance(layer, tuple):
+            return with_input(layer, x, lambda deep: self.encoder(x, padding_mask, deep)), lengths
         return self.encoder(x, padding_mask, layer), lengths
 
