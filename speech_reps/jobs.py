@@ -25,6 +25,7 @@ from pathlib import Path
 
 from speech_reps.errors import DataDirError, SpeechRepsError
 from speech_reps.kaldi.datadir import DataDir
+from speech_reps.kaldi.output_dir import FEATURE_FILES, subset_data_dir
 from speech_reps.kaldi.split import split_data_dir
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.progress import format_eta
@@ -139,20 +140,47 @@ def _stage_dir(parent):
 
 
 def collect(data_dir, log_dir, feat_dir, name, nj, pool="none", max_failed_frac=0.05,
-            write_utt2num_frames=True, update_data_dir=True):
-    """Join the outputs of jobs 1..nj (<feat-dir>/<name>.<n>.*); see the module docstring."""
+            write_utt2num_frames=True, update_data_dir=True, layers=None):
+    """Join the outputs of jobs 1..nj (<feat-dir>/<name>.<n>.*); see the module docstring.
+    ``layers`` (a layer sweep, --layer 4,8,12): each layer's outputs, in <feat-dir>/layer<N>/,
+    go into a data dir of their own beside the input one, <data-dir>_layer<N> (a copy of its
+    tables): one data dir cannot hold several feats.scp."""
     data_dir, log_dir, feat_dir = Path(data_dir), Path(log_dir), Path(feat_dir)
     data, utts = _utterances(data_dir)
     unfinished = [n for n in range(1, nj + 1) if not (feat_dir / f"{name}.{n}.done").is_file()]
     if unfinished:
         raise JobsError(f"job(s) {' '.join(map(str, unfinished))} of {nj} did not finish; "
                         f"see {log_dir}/featurize_*.{unfinished[0]}.log")
+    if not layers:
+        joined = _joined(feat_dir, name, nj, data_dir, utts, log_dir, max_failed_frac, pool, update_data_dir)
+        if pool != "none":
+            _collect_vectors(feat_dir, joined[0], data.utt2spk)
+        elif update_data_dir:
+            _update_data_dir(data_dir, feat_dir / f"{name}.1", joined[0], joined[1] if write_utt2num_frames else None)
+        return len(joined[0]), len(utts)
+    per_layer = {layer: _joined(feat_dir / f"layer{layer}", name, nj, data_dir, utts, log_dir, max_failed_frac,
+                                pool, update_data_dir) for layer in layers}  # every check before any write
+    for layer, (entries, frames) in per_layer.items():
+        if pool != "none":
+            _collect_vectors(feat_dir / f"layer{layer}", entries, data.utt2spk)
+        elif update_data_dir:
+            target = data_dir.parent / f"{data_dir.name}_layer{layer}"
+            subset_data_dir(data_dir, target, set(utts), data.utt2spk, drop=FEATURE_FILES)
+            _update_data_dir(target, feat_dir / f"layer{layer}" / f"{name}.1", entries,
+                             frames if write_utt2num_frames else None)
+            print(f"{PROG}: layer {layer}: {target}", file=sys.stderr)
+    return len(next(iter(per_layer.values()))[0]), len(utts)
+
+
+def _joined(src, name, nj, data_dir, utts, log_dir, max_failed_frac, pool, update_data_dir):
+    """(scp entries, utt2num_frames rows) of jobs 1..nj in ``src``, sorted; <log-dir>/failed;
+    an error when too many utterances failed."""
     entries, failed, frames = [], [], []
     for n in range(1, nj + 1):
         job = f"{name}.{n}"
-        entries += _read_table(feat_dir / f"{job}.scp")
-        failed += _read_table(feat_dir / f"{job}.failed")
-        frames += _read_table(feat_dir / f"{job}.utt2num_frames")
+        entries += _read_table(src / f"{job}.scp")
+        failed += _read_table(src / f"{job}.failed")
+        frames += _read_table(src / f"{job}.utt2num_frames")
     known = set(utts)
     strangers = [k for k, _ in entries + failed if k not in known]
     if strangers:  # cannot happen with fresh jobs; never let it reach a data dir
@@ -161,6 +189,7 @@ def collect(data_dir, log_dir, feat_dir, name, nj, pool="none", max_failed_frac=
     by_key = lambda item: item[0].encode()  # noqa: E731 - LC_ALL=C order, as Kaldi sorts
     entries.sort(key=by_key)
     failed.sort(key=by_key)
+    frames.sort(key=by_key)
     write_scp_like(log_dir / "failed", failed)
     total, done = len(utts), len(entries)
     if done == 0 or done < total * (1.0 - max_failed_frac):
@@ -174,12 +203,7 @@ def collect(data_dir, log_dir, feat_dir, name, nj, pool="none", max_failed_frac=
     if done != total:
         print(f"{PROG}: {total - done} of {total} utterances failed (see {log_dir}/failed); "
               f"utils/fix_data_dir.sh drops them from the other tables", file=sys.stderr)
-    if pool != "none":
-        _collect_vectors(feat_dir, entries, data.utt2spk)
-        return done, total
-    if update_data_dir:
-        _update_data_dir(data_dir, feat_dir / f"{name}.1", entries, frames if write_utt2num_frames else None)
-    return done, total
+    return entries, frames
 
 
 def _collect_vectors(feat_dir, entries, utt2spk):
@@ -199,7 +223,7 @@ def _update_data_dir(data_dir, first_job, entries, frames):
         write_scp_like(stage / "feats.scp", entries)
         new = ["feats.scp"]
         if frames is not None:
-            write_scp_like(stage / "utt2num_frames", sorted(frames, key=lambda x: x[0].encode()))
+            write_scp_like(stage / "utt2num_frames", frames)
             new.append("utt2num_frames")
         shutil.copy(f"{first_job}.frame_shift", stage / "frame_shift")
         new.append("frame_shift")
@@ -249,6 +273,7 @@ def get_args(argv):
     p.add_argument("--max-failed-frac", type=float, default=0.05)
     p.add_argument("--write-utt2num-frames", choices=("true", "false"), default="true")
     p.add_argument("--update-data-dir", choices=("true", "false"), default="true")
+    p.add_argument("--layer", default="", help="the featurize.py --layer given (N,M,...: a sweep)")
     for a in ("data_dir", "log_dir", "feat_dir"):
         p.add_argument(a)
     return parser.parse_args(argv)
@@ -266,7 +291,8 @@ def main(argv=None):
         else:
             done, total = collect(args.data_dir, args.log_dir, args.feat_dir, args.name, args.nj, args.pool,
                                   args.max_failed_frac, args.write_utt2num_frames == "true",
-                                  args.update_data_dir == "true")
+                                  args.update_data_dir == "true",
+                                  [int(x) for x in args.layer.split(",")] if "," in args.layer else None)
             what = "xvectors in" if args.pool != "none" else "features in"
             print(f"{PROG}: featurized {done} of {total} utterances of {args.data_dir}; {what} {args.feat_dir}",
                   file=sys.stderr)

@@ -118,5 +118,5 @@ fi
 if [ "$stage" -le 2 ]; then
   "$python" -m speech_reps.jobs collect --nj "$nj" --name "$raw" --pool "${pool:-none}" \
     --max-failed-frac "$max_failed_frac" --write-utt2num-frames "$write_utt2num_frames" \
-    --update-data-dir "$write_data_dir" "$data" "$logdir" "$featdir" || exit 1
+    --update-data-dir "$write_data_dir" --layer "${layer:-}" "$data" "$logdir" "$featdir" || exit 1
 fi

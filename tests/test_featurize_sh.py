@@ -342,3 +342,27 @@ def test_ctrl_c_on_featurize_sh_stops_every_job_and_leaves_the_data_dir(tmp_path
     assert err.strip().splitlines()[-1] == f"{FEATURIZE_SH}: interrupted; {data} is unchanged; rerun the same command to resume"
     assert "featurize.py: interrupted;" in log.read_text() and "# Ended (code 130)" in log.read_text()
     assert snapshot(data) == before
+
+
+def test_a_layer_sweep_gives_one_data_dir_per_layer(tmp_path):
+    """--layer 2,0 in 2 jobs: <data>_layer2 and <data>_layer0, each equal to featurize.py --layer N."""
+    from fairseq_files import wav2vec2_checkpoint
+
+    params = wav2vec2_checkpoint(tmp_path / "w2v2.pt")
+    data = golden_data_dir(tmp_path / "d" / "train")
+    before = snapshot(data)
+    proc = featurize_sh("--nj", 2, "--model", "wav2vec2", "--params", params, "--layer", "2,0", "--compress", "false",
+                        data, tmp_path / "log", tmp_path / "feats")
+    assert proc.returncode == 0, proc.stderr
+    assert snapshot(data) == before  # the input data dir holds no layer's features
+    for layer in (2, 0):
+        one = tmp_path / f"one{layer}"
+        run_tool(FEATURIZE, "--model", "wav2vec2", "--params", params, "--layer", layer, "--progress", "false",
+                 golden_data_dir(tmp_path / f"single{layer}"), one)
+        target = tmp_path / "d" / f"train_layer{layer}"
+        ours, ref = feats_of(target / "feats.scp"), feats_of(one / "feats.scp")
+        assert ours.keys() == ref.keys() and all(np.array_equal(ours[k], ref[k]) for k in ref)
+        assert (target / "frame_shift").read_text() == "0.02\n"
+        assert f"layer: {layer}" in (target / "conf" / "featurize.yaml").read_text()
+        assert (target / "utt2spk").read_text() == (data / "utt2spk").read_text()
+        assert run_tool(REPO / "utils" / "validate_data_dir.py", target).returncode == 0
