@@ -1,0 +1,245 @@
+"""Kaldi's compressed matrix (``src/matrix/compressed-matrix.{h,cc}``), byte for byte, vectorised.
+
+``compress(mat, method)`` returns the bytes Kaldi's ``CompressedMatrix::Write`` puts after an ark
+key's ``"\\0B"`` (``copy-feats --compress=true --compression-method=N``): the token ``CM ``,
+``CM2 `` or ``CM3 ``, the global header (min, range: float32; rows, cols: int32), then
+
+- ``CM`` (kSpeechFeature, and kAutomaticMethod above 8 rows): per column four uint16
+  percentile codes (0th, 25th, 75th, 100th), then one byte per element, column by column;
+- ``CM2`` (kTwoByte*, and kAutomaticMethod up to 8 rows): one uint16 per element, row by row;
+- ``CM3`` (kOneByte*): one uint8 per element, row by row.
+
+``decompress(obj)`` reads such bytes back as Kaldi's ``CopyToMat`` does.
+
+Byte identity needs Kaldi's arithmetic exactly: its float32 operations, the double constants
+that promote a step to double (``+ 0.499`` in FloatToUint16/FloatToUint8, ``+ 0.5`` in
+FloatToChar, ``1/63.0`` in CharToFloat), truncation toward zero, and x86's conversion of an
+out-of-range double to int (INT_MIN, then clamped). The per-column order statistics are
+computed on the transposed matrix in cache-sized column blocks.
+
+The element-wise kernels take the array module as ``xp`` and use only operations of the array
+API standard, so the same code can run on other array libraries; the order-statistics driver and
+the byte layout are numpy's.
+"""
+
+import enum
+import struct
+
+import numpy as np
+
+
+class Method(enum.IntEnum):
+    """Kaldi's ``CompressionMethod`` (compressed-matrix.h)."""
+    AUTOMATIC = 1             # kSpeechFeature above 8 rows, else kTwoByteAuto
+    SPEECH_FEATURE = 2        # CM: per-column percentiles, one byte per element
+    TWO_BYTE_AUTO = 3         # CM2 over [min, max]
+    TWO_BYTE_SIGNED_INTEGER = 4   # CM2 over [-32768, 32767]
+    ONE_BYTE_AUTO = 5         # CM3 over [min, max]
+    ONE_BYTE_UNSIGNED_INTEGER = 6  # CM3 over [0, 255]
+    ONE_BYTE_ZERO_ONE = 7     # CM3 over [0, 1]
+
+
+_TOKEN = {1: b"CM ", 2: b"CM2 ", 3: b"CM3 "}  # by Kaldi's DataFormat
+_FORMAT = {Method.SPEECH_FEATURE: 1, Method.TWO_BYTE_AUTO: 2, Method.TWO_BYTE_SIGNED_INTEGER: 2,
+           Method.ONE_BYTE_AUTO: 3, Method.ONE_BYTE_UNSIGNED_INTEGER: 3,
+           Method.ONE_BYTE_ZERO_ONE: 3}
+_FIXED_RANGE = {Method.TWO_BYTE_SIGNED_INTEGER: (-32768.0, 65535.0),
+                Method.ONE_BYTE_UNSIGNED_INTEGER: (0.0, 255.0),
+                Method.ONE_BYTE_ZERO_ONE: (0.0, 1.0)}
+_F32 = np.float32
+_INV_65535 = _F32(1.52590218966964e-05)  # Uint16ToFloat's float constant, "1/65535"
+_INT_MIN = -2147483648.0
+_COLUMN_BLOCK_BYTES = 1 << 18  # float32 bytes of one block of transposed columns (L2-sized)
+
+
+# ---------------------------------------------------------------- element-wise kernels
+
+def c_int(xp, v):
+    """C's ``static_cast<int>(double v)`` on x86: truncation toward zero; NaN and values
+    outside int32 give INT_MIN (cvttsd2si). ``v``: float64 array; returns float64 integers."""
+    ok = (v > -2147483649.0) & (v < 2147483648.0)
+    return xp.where(ok, xp.trunc(xp.where(ok, v, 0.0)), _INT_MIN)
+
+
+def float_to_uint16(xp, x, min_value, range_):
+    """FloatToUint16: ``f = (x - min) / range`` in float32, clamped to [0, 1]; then
+    ``int(f * 65535 + 0.499)`` where the product is float32 and the sum double."""
+    f = (x - min_value) / range_
+    f = xp.maximum(xp.minimum(f, _F32(1)), _F32(0))  # NaN stays NaN, as with Kaldi's ifs
+    v = xp.astype(f * _F32(65535), xp.float64) + 0.499
+    return xp.astype(xp.remainder(c_int(xp, v), 65536.0), xp.uint16)
+
+
+def float_to_uint8(xp, x, min_value, range_):
+    """FloatToUint8: as FloatToUint16 with 255 in place of 65535."""
+    f = (x - min_value) / range_
+    f = xp.maximum(xp.minimum(f, _F32(1)), _F32(0))
+    v = xp.astype(f * _F32(255), xp.float64) + 0.499
+    return xp.astype(xp.remainder(c_int(xp, v), 256.0), xp.uint8)
+
+
+def uint16_to_float(xp, u, min_value, range_):
+    """Uint16ToFloat: ``min + range * 1.52590218966964e-05F * u``, all float32, left to right."""
+    return min_value + (range_ * _INV_65535) * xp.astype(u, xp.float32)
+
+
+def float_to_char(xp, x, p0, p25, p75, p100):
+    """FloatToChar, exactly, for any column (degenerate percentiles included): the code 0..64
+    below p25, 64..192 below p75, else 192..255; ``int(f * n + 0.5)`` with a float32 product
+    and a double sum, truncated, clamped to the range."""
+    def piece(base, top, n, lo):
+        f = (x - base) / (top - base)
+        ans = lo + c_int(xp, xp.astype(f * _F32(n), xp.float64) + 0.5)
+        return xp.clip(ans, lo, lo + n)
+    return xp.astype(xp.where(x < p25, piece(p0, p25, 64, 0),
+                              xp.where(x < p75, piece(p25, p75, 128, 64),
+                                       piece(p75, p100, 63, 192))), xp.uint8)
+
+
+def char_to_float(xp, c, p0, p25, p75, p100):
+    """CharToFloat: ``p + (q - p) * k * (1/n.0)``: the first product float32, the rest double,
+    rounded to float32 on return."""
+    k = xp.astype(c, xp.float32)
+    def piece(base, top, offset, scale):
+        step = (top - base) * (k - _F32(offset))  # float32
+        return xp.astype(base, xp.float64) + xp.astype(step, xp.float64) * scale
+    v = xp.where(c <= 64, piece(p0, p25, 0, 1 / 64.0),
+                 xp.where(c <= 192, piece(p25, p75, 64, 1 / 128.0),
+                          piece(p75, p100, 192, 1 / 63.0)))
+    return xp.astype(v, xp.float32)
+
+
+def column_codes(xp, order_stats, min_value, range_):
+    """ComputeColHeader: the four uint16 percentile codes of each column from its order
+    statistics ``order_stats`` (4, cols) float32 (rows 0, n/4, 3n/4, n-1 of the sorted column;
+    NaN where a column of fewer than 4 rows has no such row), kept strictly increasing."""
+    u = float_to_uint16(xp, order_stats, min_value, range_).astype(np.int32)
+    missing = xp.isnan(order_stats)
+    p0 = xp.minimum(u[0], 65532)
+    p25 = xp.where(missing[1], p0 + 1, xp.minimum(xp.maximum(u[1], p0 + 1), 65533))
+    p75 = xp.where(missing[2], p25 + 1, xp.minimum(xp.maximum(u[2], p25 + 1), 65534))
+    p100 = xp.where(missing[3], p75 + 1, xp.maximum(u[3], p75 + 1))
+    return xp.astype(xp.stack([p0, p25, p75, p100]), xp.uint16)
+
+
+# ---------------------------------------------------------------- the global header
+
+def global_header(mat, method):
+    """(format, min_value, range) of ComputeGlobalHeader; ``mat`` float32 with rows."""
+    method = Method(method)
+    if method == Method.AUTOMATIC:
+        method = Method.SPEECH_FEATURE if mat.shape[0] > 8 else Method.TWO_BYTE_AUTO
+    if method in _FIXED_RANGE:
+        min_value, range_ = _FIXED_RANGE[method]
+        return _FORMAT[method], _F32(min_value), _F32(range_)
+    if mat.size == 0:
+        raise ValueError(f"cannot compress a {mat.shape[0]}x0 matrix (Kaldi asserts)")
+    lo, hi = mat.min(), mat.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError("cannot compress a matrix with NaN or Inf (Kaldi asserts)")
+    if lo == hi:  # a constant matrix: Kaldi widens the range in double, stores a float
+        hi = _F32(np.float64(lo) + (1.0 + abs(np.float64(lo))))
+    with np.errstate(over="ignore"):
+        range_ = _F32(hi - lo)
+    if not np.isfinite(range_):
+        raise ValueError(f"cannot compress a matrix whose range [{lo}, {hi}] overflows float32")
+    return _FORMAT[method], _F32(lo), range_
+
+
+# ---------------------------------------------------------------- compression
+
+def compress(mat, method=Method.AUTOMATIC):
+    """The bytes of ``CompressedMatrix(mat, method).Write(os, binary=true)``, as a uint8 array.
+
+    ``mat``: a 2-D float32 array (other dtypes are converted: Kaldi's copy-feats compresses
+    float32). A matrix with no rows gives ``CM`` with an all-zero header (see ``_EMPTY``).
+    """
+    mat = np.ascontiguousarray(mat, dtype=np.float32)
+    if mat.ndim != 2:
+        raise ValueError(f"can only compress a matrix, not an array of shape {mat.shape}")
+    rows, cols = mat.shape
+    if rows == 0:
+        return np.frombuffer(_EMPTY, np.uint8).copy()
+    fmt, min_value, range_ = global_header(mat, method)
+    if not np.isfinite(mat).all():  # a fixed-range method does not look at min and max
+        raise ValueError("cannot compress a matrix with NaN or Inf (Kaldi asserts)")
+    token = _TOKEN[fmt]
+    head = token + struct.pack("<ffii", min_value, range_, rows, cols)
+    body = {1: rows * cols + 8 * cols, 2: 2 * rows * cols, 3: rows * cols}[fmt]
+    out = np.empty(len(head) + body, np.uint8)
+    out[:len(head)] = np.frombuffer(head, np.uint8)
+    data = out[len(head):]
+    if fmt == 2:
+        data.view("<u2")[:] = float_to_uint16(np, mat, min_value, range_).ravel()
+    elif fmt == 3:
+        data[:] = float_to_uint8(np, mat, min_value, range_).ravel()
+    else:
+        _compress_columns(mat, min_value, range_, data[:8 * cols].view("<u2").reshape(cols, 4),
+                          data[8 * cols:].reshape(cols, rows))
+    return out
+
+
+# Kaldi writes a matrix with no rows as "CM " and a default GlobalHeader: 20 bytes, the first
+# four an uninitialised format field, while its reader takes 16. We write the 16 its reader
+# reads (min 0, range 0, 0 rows, 0 cols), so the archive stays readable by Kaldi and kaldiio.
+_EMPTY = b"CM " + bytes(16)
+
+
+def _order_statistics(block, rows):
+    """Rows 0, n/4, 3n/4 and n-1 of each row of ``block`` (cols, rows) sorted, as Kaldi's
+    ComputeColHeader picks them (fewer than 5 rows: sorted rows 0..3, NaN past the end)."""
+    if rows < 5:
+        s = np.sort(block, axis=1)
+        stats = np.full((4, block.shape[0]), np.nan, np.float32)
+        stats[:rows] = s.T
+        return stats
+    q = rows // 4
+    work = block.copy()
+    work.partition(q, axis=1)
+    upper = work[:, q + 1:]
+    upper.partition(2 * q - 1, axis=1)  # row 3q of the column
+    return np.stack([work[:, :q + 1].min(axis=1), work[:, q], upper[:, 2 * q - 1],
+                     upper[:, 2 * q - 1:].max(axis=1)])
+
+
+def _compress_columns(mat, min_value, range_, headers, codes):
+    """Fill the per-column headers (cols, 4) and the column-major codes (cols, rows)."""
+    rows, cols = mat.shape
+    step = max(1, min(cols, _COLUMN_BLOCK_BYTES // (4 * rows)))
+    block = np.empty((step, rows), np.float32)
+    for c0 in range(0, cols, step):
+        c1 = min(cols, c0 + step)
+        b = block[:c1 - c0]
+        b[...] = mat[:, c0:c1].T
+        u = column_codes(np, _order_statistics(b, rows), min_value, range_)
+        headers[c0:c1] = u.T
+        p = uint16_to_float(np, u, min_value, range_)[:, :, None]
+        codes[c0:c1] = float_to_char(np, b, p[0], p[1], p[2], p[3])
+
+
+# ---------------------------------------------------------------- decompression
+
+def decompress(obj):
+    """The float32 matrix of one compressed object (``CM``/``CM2``/``CM3`` token first), as
+    Kaldi's CompressedMatrix::CopyToMat computes it. Returns (matrix, bytes consumed)."""
+    buf = memoryview(obj).cast("B")
+    for fmt, token in _TOKEN.items():
+        if bytes(buf[:len(token)]) == token:
+            break
+    else:
+        raise ValueError(f"not a Kaldi compressed matrix: starts with {bytes(buf[:4])!r}")
+    pos = len(token)
+    min_value, range_, rows, cols = struct.unpack_from("<ffii", buf, pos)
+    pos += 16
+    if cols == 0:
+        return np.zeros((0, 0), np.float32), pos
+    min_value, range_ = _F32(min_value), _F32(range_)
+    if fmt == 1:
+        u = np.frombuffer(buf, "<u2", 4 * cols, pos).reshape(cols, 4).T
+        c = np.frombuffer(buf, np.uint8, rows * cols, pos + 8 * cols).reshape(cols, rows)
+        p = uint16_to_float(np, u, min_value, range_)[:, :, None]
+        return char_to_float(np, c, p[0], p[1], p[2], p[3]).T.copy(), pos + 8 * cols + rows * cols
+    dtype, scale = ("<u2", 1.0 / 65535.0) if fmt == 2 else (np.uint8, 1.0 / 255.0)
+    q = np.frombuffer(buf, dtype, rows * cols, pos).reshape(rows, cols)
+    increment = _F32(np.float64(range_) * scale)  # float increment = range * (1.0 / 65535.0)
+    return min_value + q.astype(np.float32) * increment, pos + q.nbytes
