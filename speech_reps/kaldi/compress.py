@@ -214,7 +214,8 @@ def _compress_columns(mat, min_value, range_, headers, codes):
         u = column_codes(np, _order_statistics(b, rows), min_value, range_)
         headers[c0:c1] = u.T
         p = uint16_to_float(np, u, min_value, range_)[:, :, None]
-        codes[c0:c1] = float_to_char(np, b, p[0], p[1], p[2], p[3])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            codes[c0:c1] = float_to_char(np, b, p[0], p[1], p[2], p[3])
 
 
 # ---------------------------------------------------------------- decompression
