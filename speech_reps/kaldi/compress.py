@@ -63,19 +63,18 @@ def c_int(xp, v):
 
 def float_to_uint16(xp, x, min_value, range_):
     """FloatToUint16: ``f = (x - min) / range`` in float32, clamped to [0, 1]; then
-    ``int(f * 65535 + 0.499)`` where the product is float32 and the sum double."""
+    ``int(f * 65535 + 0.499)`` where the product is float32 and the sum double. ``x`` finite
+    and ``range_`` finite and positive (as ``compress`` ensures), so the sum is in range."""
     f = (x - min_value) / range_
-    f = xp.maximum(xp.minimum(f, _F32(1)), _F32(0))  # NaN stays NaN, as with Kaldi's ifs
-    v = xp.astype(f * _F32(65535), xp.float64) + 0.499
-    return xp.astype(xp.remainder(c_int(xp, v), 65536.0), xp.uint16)
+    f = xp.maximum(xp.minimum(f, _F32(1)), _F32(0))
+    return xp.astype(xp.astype(f * _F32(65535), xp.float64) + 0.499, xp.uint16)
 
 
 def float_to_uint8(xp, x, min_value, range_):
     """FloatToUint8: as FloatToUint16 with 255 in place of 65535."""
     f = (x - min_value) / range_
     f = xp.maximum(xp.minimum(f, _F32(1)), _F32(0))
-    v = xp.astype(f * _F32(255), xp.float64) + 0.499
-    return xp.astype(xp.remainder(c_int(xp, v), 256.0), xp.uint8)
+    return xp.astype(xp.astype(f * _F32(255), xp.float64) + 0.499, xp.uint8)
 
 
 def uint16_to_float(xp, u, min_value, range_):
@@ -113,8 +112,9 @@ def column_codes(xp, order_stats, min_value, range_):
     """ComputeColHeader: the four uint16 percentile codes of each column from its order
     statistics ``order_stats`` (4, cols) float32 (rows 0, n/4, 3n/4, n-1 of the sorted column;
     NaN where a column of fewer than 4 rows has no such row), kept strictly increasing."""
-    u = float_to_uint16(xp, order_stats, min_value, range_).astype(np.int32)
     missing = xp.isnan(order_stats)
+    stats = xp.where(missing, min_value, order_stats)
+    u = xp.astype(float_to_uint16(xp, stats, min_value, range_), xp.int32)
     p0 = xp.minimum(u[0], 65532)
     p25 = xp.where(missing[1], p0 + 1, xp.minimum(xp.maximum(u[1], p0 + 1), 65533))
     p75 = xp.where(missing[2], p25 + 1, xp.minimum(xp.maximum(u[2], p25 + 1), 65534))
@@ -185,37 +185,80 @@ def compress(mat, method=Method.AUTOMATIC):
 _EMPTY = b"CM " + bytes(16)
 
 
-def _order_statistics(block, rows):
+def _order_statistics(block, rows, work):
     """Rows 0, n/4, 3n/4 and n-1 of each row of ``block`` (cols, rows) sorted, as Kaldi's
     ComputeColHeader picks them (fewer than 5 rows: sorted rows 0..3, NaN past the end)."""
     if rows < 5:
-        s = np.sort(block, axis=1)
         stats = np.full((4, block.shape[0]), np.nan, np.float32)
-        stats[:rows] = s.T
+        stats[:rows] = np.sort(block, axis=1).T
         return stats
     q = rows // 4
-    work = block.copy()
+    work[...] = block
     work.partition(q, axis=1)
     upper = work[:, q + 1:]
     upper.partition(2 * q - 1, axis=1)  # row 3q of the column
-    return np.stack([work[:, :q + 1].min(axis=1), work[:, q], upper[:, 2 * q - 1],
-                     upper[:, 2 * q - 1:].max(axis=1)])
+    return np.stack([block.min(axis=1), work[:, q], upper[:, 2 * q - 1], block.max(axis=1)])
 
 
 def _compress_columns(mat, min_value, range_, headers, codes):
     """Fill the per-column headers (cols, 4) and the column-major codes (cols, rows)."""
     rows, cols = mat.shape
     step = max(1, min(cols, _COLUMN_BLOCK_BYTES // (4 * rows)))
-    block = np.empty((step, rows), np.float32)
+    block, work, acc, tmp = (np.empty((step, rows), np.float32) for _ in range(4))
     for c0 in range(0, cols, step):
         c1 = min(cols, c0 + step)
-        b = block[:c1 - c0]
-        b[...] = mat[:, c0:c1].T
-        u = column_codes(np, _order_statistics(b, rows), min_value, range_)
+        n = c1 - c0
+        x = block[:n]
+        x[...] = mat[:, c0:c1].T
+        u = column_codes(np, _order_statistics(x, rows, work[:n]), min_value, range_)
         headers[c0:c1] = u.T
-        p = uint16_to_float(np, u, min_value, range_)[:, :, None]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            codes[c0:c1] = float_to_char(np, b, p[0], p[1], p[2], p[3])
+        p = uint16_to_float(np, u, min_value, range_)
+        _float_to_char_columns(x, p, codes[c0:c1], acc[:n], tmp[:n])
+
+
+# The largest float32 below 0.5: trunc(float32(z + _HALF)) == trunc(double(z) + 0.5) for every
+# float32 z in [0, 256] (checked exhaustively, tests/test_compress.py), where float32(z + 0.5)
+# alone fails at z = 0.49999997.
+_HALF = np.nextafter(_F32(0.5), _F32(0))
+_MIN_NORMAL = np.finfo(np.float32).tiny
+
+
+def _float_to_char_columns(x, p, out, acc, tmp):
+    """FloatToChar of a block of columns ``x`` (cols, rows) with percentiles ``p`` (4, cols).
+
+    Where a column's percentiles are strictly increasing in float32, Kaldi's code equals the sum
+    of the three pieces' clamped codes (below p25 the upper pieces clamp to 0, above it the
+    lower ones to their full width), which needs no per-element selection; the division by
+    ``d / 64`` (``d / 128``) equals the division by ``d`` times 64 (128) when ``d / 64`` is a
+    normal float. Other columns take ``float_to_char``.
+    """
+    p0, p25, p75, p100 = p
+    d1, d2, d3 = p25 - p0, p75 - p25, p100 - p75
+    scale1, scale2 = d1 / _F32(64), d2 / _F32(128)
+    span = np.maximum(x.max(axis=1), p100) - np.minimum(x.min(axis=1), p0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # |f * n| < 2**30: no int overflow in Kaldi's conversion, so clamping decides alone
+        bound = span / np.minimum(np.minimum(scale1, scale2), d3 / _F32(63))
+        fast = (scale1 >= _MIN_NORMAL) & (scale2 >= _MIN_NORMAL) & (d3 > 0) & (bound < 2.0**30)
+        for base, scale, width, first in ((p0, scale1, 64, True), (p25, scale2, 128, False),
+                                          (p75, d3, 63, False)):
+            np.subtract(x, base[:, None], out=tmp)
+            np.divide(tmp, scale[:, None], out=tmp)
+            if width == 63:
+                np.multiply(tmp, _F32(63), out=tmp)
+            np.add(tmp, _HALF, out=tmp)
+            np.maximum(tmp, _F32(0), out=tmp)
+            np.minimum(tmp, _F32(width), out=tmp)
+            if first:
+                np.floor(tmp, out=acc)
+            else:
+                np.floor(tmp, out=tmp)
+                np.add(acc, tmp, out=acc)
+        np.copyto(out, acc, casting="unsafe")  # integers 0..255
+        if not fast.all():
+            slow = ~fast
+            q = p[:, slow, None]
+            out[slow] = float_to_char(np, x[slow], q[0], q[1], q[2], q[3])
 
 
 # ---------------------------------------------------------------- decompression
