@@ -109,17 +109,16 @@ def char_to_float(xp, c, p0, p25, p75, p100):
 
 
 def column_codes(xp, order_stats, min_value, range_):
-    """ComputeColHeader: the four uint16 percentile codes of each column from its order
-    statistics ``order_stats`` (4, cols) float32 (rows 0, n/4, 3n/4, n-1 of the sorted column;
-    NaN where a column of fewer than 4 rows has no such row), kept strictly increasing."""
-    missing = xp.isnan(order_stats)
-    stats = xp.where(missing, min_value, order_stats)
-    u = xp.astype(float_to_uint16(xp, stats, min_value, range_), xp.int32)
-    p0 = xp.minimum(u[0], 65532)
-    p25 = xp.where(missing[1], p0 + 1, xp.minimum(xp.maximum(u[1], p0 + 1), 65533))
-    p75 = xp.where(missing[2], p25 + 1, xp.minimum(xp.maximum(u[2], p25 + 1), 65534))
-    p100 = xp.where(missing[3], p75 + 1, xp.maximum(u[3], p75 + 1))
-    return xp.astype(xp.stack([p0, p25, p75, p100]), xp.uint16)
+    """ComputeColHeader: the four uint16 percentile codes (4, cols) of each column from its
+    order statistics ``order_stats`` (k, cols) float32: rows 0, n/4, 3n/4, n-1 of the sorted
+    column, or its sorted rows 0..k-1 when it has k < 4 rows; each code at least the one before
+    plus one (a missing one is exactly that), capped so that all four fit in uint16."""
+    u = xp.astype(float_to_uint16(xp, order_stats, min_value, range_), xp.int32)
+    codes = [xp.minimum(u[0], 65532)]
+    for i, cap in ((1, 65533), (2, 65534), (3, 65535)):
+        floor = codes[-1] + 1
+        codes.append(xp.minimum(xp.maximum(u[i], floor), cap) if i < u.shape[0] else floor)
+    return xp.astype(xp.stack(codes), xp.uint16)
 
 
 # ---------------------------------------------------------------- the global header
@@ -161,7 +160,7 @@ def compress(mat, method=Method.AUTOMATIC):
     if rows == 0:
         return np.frombuffer(_EMPTY, np.uint8).copy()
     fmt, min_value, range_ = global_header(mat, method)
-    if not np.isfinite(mat).all():  # a fixed-range method does not look at min and max
+    if Method(method) in _FIXED_RANGE and not np.isfinite(mat).all():  # others saw min, max
         raise ValueError("cannot compress a matrix with NaN or Inf (Kaldi asserts)")
     token = _TOKEN[fmt]
     head = token + struct.pack("<ffii", min_value, range_, rows, cols)
@@ -186,34 +185,34 @@ _EMPTY = b"CM " + bytes(16)
 
 
 def _order_statistics(block, rows, work):
-    """Rows 0, n/4, 3n/4 and n-1 of each row of ``block`` (cols, rows) sorted, as Kaldi's
-    ComputeColHeader picks them (fewer than 5 rows: sorted rows 0..3, NaN past the end)."""
-    if rows < 5:
-        stats = np.full((4, block.shape[0]), np.nan, np.float32)
-        stats[:rows] = np.sort(block, axis=1).T
-        return stats
-    q = rows // 4
+    """The order statistics ``column_codes`` takes, of each row of ``block`` (cols, rows), as
+    Kaldi's ComputeColHeader picks them; and each row's min and max. ``work`` is scratch of
+    the block's shape. A full SIMD sort is faster here than numpy's two partitions."""
     work[...] = block
-    work.partition(q, axis=1)
-    upper = work[:, q + 1:]
-    upper.partition(2 * q - 1, axis=1)  # row 3q of the column
-    return np.stack([block.min(axis=1), work[:, q], upper[:, 2 * q - 1], block.max(axis=1)])
+    work.sort(axis=1)
+    picks = [0, rows // 4, 3 * (rows // 4), rows - 1] if rows >= 5 else list(range(min(rows, 4)))
+    return work[:, picks].T, work[:, 0], work[:, -1]
 
 
 def _compress_columns(mat, min_value, range_, headers, codes):
-    """Fill the per-column headers (cols, 4) and the column-major codes (cols, rows)."""
+    """Fill the per-column headers (cols, 4) and the column-major codes (cols, rows), a block
+    of columns at a time: the block is copied out row by row (contiguous runs), transposed in
+    cache, sorted for its order statistics and encoded."""
     rows, cols = mat.shape
     step = max(1, min(cols, _COLUMN_BLOCK_BYTES // (4 * rows)))
-    block, work, acc, tmp = (np.empty((step, rows), np.float32) for _ in range(4))
+    rowwise, block, work, acc, tmp = (np.empty(size, np.float32) for size in
+                                      [(rows, step)] + [(step, rows)] * 4)
     for c0 in range(0, cols, step):
         c1 = min(cols, c0 + step)
         n = c1 - c0
         x = block[:n]
-        x[...] = mat[:, c0:c1].T
-        u = column_codes(np, _order_statistics(x, rows, work[:n]), min_value, range_)
+        rowwise[:, :n] = mat[:, c0:c1]
+        x[...] = rowwise[:, :n].T
+        stats, lo, hi = _order_statistics(x, rows, work[:n])
+        u = column_codes(np, stats, min_value, range_)
         headers[c0:c1] = u.T
         p = uint16_to_float(np, u, min_value, range_)
-        _float_to_char_columns(x, p, codes[c0:c1], acc[:n], tmp[:n])
+        _float_to_char_columns(x, p, lo, hi, codes[c0:c1], acc[:n], tmp[:n])
 
 
 # The largest float32 below 0.5: trunc(float32(z + _HALF)) == trunc(double(z) + 0.5) for every
@@ -223,8 +222,9 @@ _HALF = np.nextafter(_F32(0.5), _F32(0))
 _MIN_NORMAL = np.finfo(np.float32).tiny
 
 
-def _float_to_char_columns(x, p, out, acc, tmp):
-    """FloatToChar of a block of columns ``x`` (cols, rows) with percentiles ``p`` (4, cols).
+def _float_to_char_columns(x, p, lo, hi, out, acc, tmp):
+    """FloatToChar of a block of columns ``x`` (cols, rows) with percentiles ``p`` (4, cols),
+    whose columns lie in [lo, hi].
 
     Where a column's percentiles are strictly increasing in float32, Kaldi's code equals the sum
     of the three pieces' clamped codes (below p25 the upper pieces clamp to 0, above it the
@@ -235,26 +235,28 @@ def _float_to_char_columns(x, p, out, acc, tmp):
     p0, p25, p75, p100 = p
     d1, d2, d3 = p25 - p0, p75 - p25, p100 - p75
     scale1, scale2 = d1 / _F32(64), d2 / _F32(128)
-    span = np.maximum(x.max(axis=1), p100) - np.minimum(x.min(axis=1), p0)
+    span = np.maximum(hi, p100) - np.minimum(lo, p0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # |f * n| < 2**30: no int overflow in Kaldi's conversion, so clamping decides alone
         bound = span / np.minimum(np.minimum(scale1, scale2), d3 / _F32(63))
         fast = (scale1 >= _MIN_NORMAL) & (scale2 >= _MIN_NORMAL) & (d3 > 0) & (bound < 2.0**30)
-        for base, scale, width, first in ((p0, scale1, 64, True), (p25, scale2, 128, False),
-                                          (p75, d3, 63, False)):
+        # the pieces' codes, floored, summed; the last piece's floor is the cast to uint8
+        for base, scale, width, last in ((p25, scale2, 128, False), (p75, d3, 63, False),
+                                         (p0, scale1, 64, True)):
             np.subtract(x, base[:, None], out=tmp)
             np.divide(tmp, scale[:, None], out=tmp)
             if width == 63:
                 np.multiply(tmp, _F32(63), out=tmp)
             np.add(tmp, _HALF, out=tmp)
-            np.maximum(tmp, _F32(0), out=tmp)
-            np.minimum(tmp, _F32(width), out=tmp)
-            if first:
+            np.clip(tmp, _F32(0), _F32(width), out=tmp)
+            if width == 128:
                 np.floor(tmp, out=acc)
-            else:
+            elif not last:
                 np.floor(tmp, out=tmp)
                 np.add(acc, tmp, out=acc)
-        np.copyto(out, acc, casting="unsafe")  # integers 0..255
+            else:  # exact: where acc > 0 (x >= p25) this piece is 64; below, acc is 0
+                np.add(acc, tmp, out=acc)
+        np.copyto(out, acc, casting="unsafe")  # truncation: floor of a value in [0, 256)
         if not fast.all():
             slow = ~fast
             q = p[:, slow, None]
