@@ -49,7 +49,8 @@ _FIXED_RANGE = {Method.TWO_BYTE_SIGNED_INTEGER: (-32768.0, 65535.0),
 _F32 = np.float32
 _INV_65535 = _F32(1.52590218966964e-05)  # Uint16ToFloat's float constant, "1/65535"
 _INT_MIN = -2147483648.0
-_COLUMN_BLOCK_BYTES = 1 << 18  # float32 bytes of one block of transposed columns (L2-sized)
+_CHUNK = 1 << 15  # elements per piece of the two- and one-byte formats
+_COLUMN_BLOCK_BYTES = 1 << 19  # float32 bytes of one block of transposed columns (in L2)
 
 
 # ---------------------------------------------------------------- element-wise kernels
@@ -65,15 +66,13 @@ def float_to_uint16(xp, x, min_value, range_):
     """FloatToUint16: ``f = (x - min) / range`` in float32, clamped to [0, 1]; then
     ``int(f * 65535 + 0.499)`` where the product is float32 and the sum double. ``x`` finite
     and ``range_`` finite and positive (as ``compress`` ensures), so the sum is in range."""
-    f = (x - min_value) / range_
-    f = xp.maximum(xp.minimum(f, _F32(1)), _F32(0))
+    f = xp.clip((x - min_value) / range_, _F32(0), _F32(1))
     return xp.astype(xp.astype(f * _F32(65535), xp.float64) + 0.499, xp.uint16)
 
 
 def float_to_uint8(xp, x, min_value, range_):
     """FloatToUint8: as FloatToUint16 with 255 in place of 65535."""
-    f = (x - min_value) / range_
-    f = xp.maximum(xp.minimum(f, _F32(1)), _F32(0))
+    f = xp.clip((x - min_value) / range_, _F32(0), _F32(1))
     return xp.astype(xp.astype(f * _F32(255), xp.float64) + 0.499, xp.uint8)
 
 
@@ -168,10 +167,11 @@ def compress(mat, method=Method.AUTOMATIC):
     out = np.empty(len(head) + body, np.uint8)
     out[:len(head)] = np.frombuffer(head, np.uint8)
     data = out[len(head):]
-    if fmt == 2:
-        data.view("<u2")[:] = float_to_uint16(np, mat, min_value, range_).ravel()
-    elif fmt == 3:
-        data[:] = float_to_uint8(np, mat, min_value, range_).ravel()
+    if fmt in (2, 3):
+        kernel = float_to_uint16 if fmt == 2 else float_to_uint8
+        flat, values = mat.reshape(-1), data.view("<u2" if fmt == 2 else np.uint8)
+        for i in range(0, flat.size, _CHUNK):  # cache-sized pieces: the steps are many
+            values[i:i + _CHUNK] = kernel(np, flat[i:i + _CHUNK], min_value, range_)
     else:
         _compress_columns(mat, min_value, range_, data[:8 * cols].view("<u2").reshape(cols, 4),
                           data[8 * cols:].reshape(cols, rows))
