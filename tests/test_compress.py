@@ -193,6 +193,7 @@ def _tricky_matrices():
     yield "outlier", np.concatenate([rng.normal(size=(30, 6)), np.full((1, 6), 1e4)])
     yield "offset", 1e6 + rng.normal(size=(20, 6)) * 1e-3  # percentiles collide in float32
     yield "offset_small", 3e4 + rng.integers(0, 3, size=(7, 6)) * 1e-3
+    yield "collide", 1e6 + rng.integers(0, 4, size=(30, 6)) * 0.0625  # a few float32 steps
     yield "tiny", rng.normal(size=(15, 4)) * 1e-30
     yield "wide_range", rng.normal(size=(16, 4)) * 1e30
     yield "huge_values", np.array([[1.5e38, -1.5e38], [1.0, 2.0], [0.0, 5.0]] * 4)
@@ -207,6 +208,29 @@ def test_edge_cases_match_kaldis_arithmetic(name, mat):
     for the fixed-range methods."""
     for method in METHODS:
         assert cm.compress(mat, method).tobytes() == reference_compress(mat, method), method
+
+
+def _half_up_is_exact(z):
+    """Our float32 rounding step against Kaldi's: int(double(z) + 0.5)."""
+    return np.array_equal(np.trunc(z + cm._HALF), np.trunc(z.astype(np.float64) + 0.5))
+
+
+def test_float32_rounding_step_near_every_half():
+    """Every float32 within 2**14 steps of k + 0.5 and of k, k = 0..256 (fast)."""
+    around = np.arange(-2**14, 2**14, dtype=np.int64)
+    centres = np.concatenate([np.arange(257) + 0.5, np.arange(257)]).astype(np.float32)
+    bits = (centres.view(np.int32)[:, None] + around).ravel()
+    z = bits[bits >= 0].astype(np.int32).view(np.float32)
+    assert _half_up_is_exact(z)
+    assert not np.array_equal(np.trunc(z + np.float32(0.5)), np.trunc(z.astype(np.float64) + 0.5))
+
+
+@pytest.mark.slow
+def test_float32_rounding_step_for_every_float_up_to_256():
+    top = int(np.float32(256).view(np.uint32))
+    for start in range(0, top + 1, 1 << 24):
+        z = np.arange(start, min(start + (1 << 24), top + 1), dtype=np.uint32).view(np.float32)
+        assert _half_up_is_exact(z), start
 
 
 def test_short_columns_space_the_percentiles():
