@@ -122,6 +122,11 @@ def column_codes(xp, order_stats, min_value, range_):
 
 # ---------------------------------------------------------------- the global header
 
+# Kaldi asserts on an Inf, and on a NaN in the first element (MatrixBase::Min starts from it);
+# a NaN elsewhere, or anything in the fixed-range methods, it encodes as garbage. We refuse all.
+_NON_FINITE = "cannot compress a matrix with NaN or Inf"
+
+
 def global_header(mat, method):
     """(format, min_value, range) of ComputeGlobalHeader; ``mat`` float32 with rows."""
     method = Method(method)
@@ -134,7 +139,7 @@ def global_header(mat, method):
         raise ValueError(f"cannot compress a {mat.shape[0]}x0 matrix (Kaldi asserts)")
     lo, hi = mat.min(), mat.max()
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError("cannot compress a matrix with NaN or Inf (Kaldi asserts)")
+        raise ValueError(_NON_FINITE)
     if lo == hi:  # a constant matrix: Kaldi widens the range in double, stores a float
         hi = _F32(np.float64(lo) + (1.0 + abs(np.float64(lo))))
     with np.errstate(over="ignore"):
@@ -160,7 +165,7 @@ def compress(mat, method=Method.AUTOMATIC):
         return np.frombuffer(_EMPTY, np.uint8).copy()
     fmt, min_value, range_ = global_header(mat, method)
     if Method(method) in _FIXED_RANGE and not np.isfinite(mat).all():  # others saw min, max
-        raise ValueError("cannot compress a matrix with NaN or Inf (Kaldi asserts)")
+        raise ValueError(_NON_FINITE)
     token = _TOKEN[fmt]
     head = token + struct.pack("<ffii", min_value, range_, rows, cols)
     body = {1: rows * cols + 8 * cols, 2: 2 * rows * cols, 3: rows * cols}[fmt]
