@@ -205,8 +205,9 @@ def _compress_columns(mat, min_value, range_, headers, codes):
     cache, sorted for its order statistics and encoded."""
     rows, cols = mat.shape
     step = max(1, min(cols, _COLUMN_BLOCK_BYTES // (4 * rows)))
-    rowwise, block, work, acc, tmp = (np.empty(size, np.float32) for size in
-                                      [(rows, step)] + [(step, rows)] * 4)
+    rowwise, block, work, tmp = (np.empty(size, np.float32) for size in
+                                 [(rows, step)] + [(step, rows)] * 3)
+    piece = np.empty((step, rows), np.uint8)
     for c0 in range(0, cols, step):
         c1 = min(cols, c0 + step)
         n = c1 - c0
@@ -217,7 +218,7 @@ def _compress_columns(mat, min_value, range_, headers, codes):
         u = column_codes(np, stats, min_value, range_)
         headers[c0:c1] = u.T
         p = uint16_to_float(np, u, min_value, range_)
-        _float_to_char_columns(x, p, lo, hi, codes[c0:c1], acc[:n], tmp[:n])
+        _float_to_char_columns(x, p, lo, hi, codes[c0:c1], piece[:n], tmp[:n])
 
 
 # The largest float32 below 0.5: trunc(float32(z + _HALF)) == trunc(double(z) + 0.5) for every
@@ -227,7 +228,7 @@ _HALF = np.nextafter(_F32(0.5), _F32(0))
 _MIN_NORMAL = np.finfo(np.float32).tiny
 
 
-def _float_to_char_columns(x, p, lo, hi, out, acc, tmp):
+def _float_to_char_columns(x, p, lo, hi, out, piece, tmp):
     """FloatToChar of a block of columns ``x`` (cols, rows) with percentiles ``p`` (4, cols),
     whose columns lie in [lo, hi].
 
@@ -245,23 +246,20 @@ def _float_to_char_columns(x, p, lo, hi, out, acc, tmp):
         # |f * n| < 2**30: no int overflow in Kaldi's conversion, so clamping decides alone
         bound = span / np.minimum(np.minimum(scale1, scale2), d3 / _F32(63))
         fast = (scale1 >= _MIN_NORMAL) & (scale2 >= _MIN_NORMAL) & (d3 > 0) & (bound < 2.0**30)
-        # the pieces' codes, floored, summed; the last piece's floor is the cast to uint8
-        for base, scale, width, last in ((p25, scale2, 128, False), (p75, d3, 63, False),
-                                         (p0, scale1, 64, True)):
+        # each piece's code (a truncating cast of a value in [0, width]), summed as uint8
+        for base, scale, width, first in ((p0, scale1, 64, True), (p25, scale2, 128, False),
+                                          (p75, d3, 63, False)):
             np.subtract(x, base[:, None], out=tmp)
             np.divide(tmp, scale[:, None], out=tmp)
             if width == 63:
                 np.multiply(tmp, _F32(63), out=tmp)
             np.add(tmp, _HALF, out=tmp)
             np.clip(tmp, _F32(0), _F32(width), out=tmp)
-            if width == 128:
-                np.floor(tmp, out=acc)
-            elif not last:
-                np.floor(tmp, out=tmp)
-                np.add(acc, tmp, out=acc)
-            else:  # exact: where acc > 0 (x >= p25) this piece is 64; below, acc is 0
-                np.add(acc, tmp, out=acc)
-        np.copyto(out, acc, casting="unsafe")  # truncation: floor of a value in [0, 256)
+            if first:
+                np.copyto(out, tmp, casting="unsafe")
+            else:
+                np.copyto(piece, tmp, casting="unsafe")
+                np.add(out, piece, out=out)
         if not fast.all():
             slow = ~fast
             q = p[:, slow, None]
