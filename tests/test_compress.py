@@ -193,7 +193,9 @@ def _tricky_matrices():
     yield "outlier", np.concatenate([rng.normal(size=(30, 6)), np.full((1, 6), 1e4)])
     yield "offset", 1e6 + rng.normal(size=(20, 6)) * 1e-3  # percentiles collide in float32
     yield "offset_small", 3e4 + rng.integers(0, 3, size=(7, 6)) * 1e-3
-    yield "collide", 1e6 + rng.integers(0, 4, size=(30, 6)) * 0.0625  # a few float32 steps
+    for rows in (30, 80):  # a few float32 steps: both layouts of the encoder (see _FEW_ROWS)
+        yield f"collide{rows}", 1e6 + rng.integers(0, 4, size=(rows, 6)) * 0.0625
+    yield "normal70", rng.normal(size=(70, 9))
     yield "tiny", rng.normal(size=(15, 4)) * 1e-30
     yield "wide_range", rng.normal(size=(16, 4)) * 1e30
     yield "huge_values", np.array([[1.5e38, -1.5e38], [1.0, 2.0], [0.0, 5.0]] * 4)

@@ -200,10 +200,24 @@ def _order_statistics(block, rows, work):
 
 
 def _compress_columns(mat, min_value, range_, headers, codes):
-    """Fill the per-column headers (cols, 4) and the column-major codes (cols, rows), a block
-    of columns at a time: the block is copied out row by row (contiguous runs), transposed in
-    cache, sorted for its order statistics and encoded."""
+    """Fill the per-column headers (cols, 4) and the column-major codes (cols, rows).
+
+    Many rows: a block of columns at a time, copied out row by row (contiguous runs),
+    transposed in cache, sorted for its order statistics and encoded column by column. Few
+    rows: the order statistics from the transposed matrix, the encoding row by row (numpy's
+    inner loops then run along the long axis), the codes transposed at the end."""
     rows, cols = mat.shape
+    if rows < _FEW_ROWS:
+        stats, lo, hi = _order_statistics(np.ascontiguousarray(mat.T), rows,
+                                          np.empty((cols, rows), np.float32))
+        u = column_codes(np, stats, min_value, range_)
+        headers[...] = u.T
+        p = uint16_to_float(np, u, min_value, range_)
+        rowwise = np.empty((rows, cols), np.uint8)
+        _float_to_char_block(mat, p, lo, hi, 1, rowwise, np.empty_like(rowwise),
+                             np.empty_like(mat))
+        codes[...] = rowwise.T
+        return
     step = max(1, min(cols, _COLUMN_BLOCK_BYTES // (4 * rows)))
     rowwise, block, work, tmp = (np.empty(size, np.float32) for size in
                                  [(rows, step)] + [(step, rows)] * 3)
@@ -218,7 +232,7 @@ def _compress_columns(mat, min_value, range_, headers, codes):
         u = column_codes(np, stats, min_value, range_)
         headers[c0:c1] = u.T
         p = uint16_to_float(np, u, min_value, range_)
-        _float_to_char_columns(x, p, lo, hi, codes[c0:c1], piece[:n], tmp[:n])
+        _float_to_char_block(x, p, lo, hi, 0, codes[c0:c1], piece[:n], tmp[:n])
 
 
 # The largest float32 below 0.5: trunc(float32(z + _HALF)) == trunc(double(z) + 0.5) for every
@@ -226,11 +240,13 @@ def _compress_columns(mat, min_value, range_, headers, codes):
 # alone fails at z = 0.49999997.
 _HALF = np.nextafter(_F32(0.5), _F32(0))
 _MIN_NORMAL = np.finfo(np.float32).tiny
+_FEW_ROWS = 64  # below this, encode row-major (see _compress_columns)
 
 
-def _float_to_char_columns(x, p, lo, hi, out, piece, tmp):
-    """FloatToChar of a block of columns ``x`` (cols, rows) with percentiles ``p`` (4, cols),
-    whose columns lie in [lo, hi].
+def _float_to_char_block(x, p, lo, hi, axis, out, piece, tmp):
+    """FloatToChar of ``x``, whose columns run along ``axis`` (0: x is (cols, rows), 1: x is
+    (rows, cols)), with percentiles ``p`` (4, cols); its columns lie in [lo, hi]. ``out``
+    (uint8), ``piece`` (uint8) and ``tmp`` (float32) have x's shape.
 
     Where a column's percentiles are strictly increasing in float32, Kaldi's code equals the sum
     of the three pieces' clamped codes (below p25 the upper pieces clamp to 0, above it the
@@ -238,6 +254,9 @@ def _float_to_char_columns(x, p, lo, hi, out, piece, tmp):
     ``d / 64`` (``d / 128``) equals the division by ``d`` times 64 (128) when ``d / 64`` is a
     normal float. Other columns take ``float_to_char``.
     """
+    def per_column(v):  # broadcast a per-column vector against x
+        return v[:, None] if axis == 0 else v[None, :]
+
     p0, p25, p75, p100 = p
     d1, d2, d3 = p25 - p0, p75 - p25, p100 - p75
     scale1, scale2 = d1 / _F32(64), d2 / _F32(128)
@@ -249,8 +268,8 @@ def _float_to_char_columns(x, p, lo, hi, out, piece, tmp):
         # each piece's code (a truncating cast of a value in [0, width]), summed as uint8
         for base, scale, width, first in ((p0, scale1, 64, True), (p25, scale2, 128, False),
                                           (p75, d3, 63, False)):
-            np.subtract(x, base[:, None], out=tmp)
-            np.divide(tmp, scale[:, None], out=tmp)
+            np.subtract(x, per_column(base), out=tmp)
+            np.divide(tmp, per_column(scale), out=tmp)
             if width == 63:
                 np.multiply(tmp, _F32(63), out=tmp)
             np.add(tmp, _HALF, out=tmp)
@@ -261,9 +280,13 @@ def _float_to_char_columns(x, p, lo, hi, out, piece, tmp):
                 np.copyto(piece, tmp, casting="unsafe")
                 np.add(out, piece, out=out)
         if not fast.all():
-            slow = ~fast
-            q = p[:, slow, None]
-            out[slow] = float_to_char(np, x[slow], q[0], q[1], q[2], q[3])
+            slow = np.flatnonzero(~fast)
+            q = [per_column(v[slow]) for v in p]
+            codes = float_to_char(np, np.take(x, slow, axis=axis), *q)
+            if axis == 0:
+                out[slow] = codes
+            else:
+                out[:, slow] = codes
 
 
 # ---------------------------------------------------------------- decompression
