@@ -14,8 +14,12 @@ key's ``"\\0B"`` (``copy-feats --compress=true --compression-method=N``): the to
 Byte identity needs Kaldi's arithmetic exactly: its float32 operations, the double constants
 that promote a step to double (``+ 0.499`` in FloatToUint16/FloatToUint8, ``+ 0.5`` in
 FloatToChar, ``1/63.0`` in CharToFloat), truncation toward zero, and x86's conversion of an
-out-of-range double to int (INT_MIN, then clamped). The per-column order statistics are
-computed on the transposed matrix in cache-sized column blocks.
+out-of-range double to int (INT_MIN, then clamped). The per-column order statistics come
+from a SIMD sort of cache-sized blocks of the transposed matrix; FloatToChar is evaluated
+without per-element branches where a column's percentiles are distinct floats (nearly always)
+and by the literal rule elsewhere. Kaldi's own quirks kept: the n < 5 rows branch, the
+65532..65535 caps, the switch of kAutomaticMethod at 8 rows. Two departures: non-finite input
+is refused (Kaldi asserts only on some), and an empty matrix is written as its reader reads it.
 
 The element-wise kernels take the array module as ``xp`` and use only operations of the array
 API standard, so the same code can run on other array libraries; the order-statistics driver and
@@ -157,6 +161,7 @@ def compress(mat, method=Method.AUTOMATIC):
     ``mat``: a 2-D float32 array (other dtypes are converted: Kaldi's copy-feats compresses
     float32). A matrix with no rows gives ``CM`` with an all-zero header (see ``_EMPTY``).
     """
+    method = Method(method)  # ValueError for an unknown method
     mat = np.ascontiguousarray(mat, dtype=np.float32)
     if mat.ndim != 2:
         raise ValueError(f"can only compress a matrix, not an array of shape {mat.shape}")
@@ -164,7 +169,7 @@ def compress(mat, method=Method.AUTOMATIC):
     if rows == 0:
         return np.frombuffer(_EMPTY, np.uint8).copy()
     fmt, min_value, range_ = global_header(mat, method)
-    if Method(method) in _FIXED_RANGE and not np.isfinite(mat).all():  # others saw min, max
+    if method in _FIXED_RANGE and not np.isfinite(mat).all():  # others saw min, max
         raise ValueError(_NON_FINITE)
     token = _TOKEN[fmt]
     head = token + struct.pack("<ffii", min_value, range_, rows, cols)
