@@ -49,14 +49,7 @@ def test_compression_equals_copy_feats(tmp_path):
         for key, mat in mats.items():
             w.write(key, mat)
     run_tool(kaldi_binary("copy-feats"), "--compress=true", f"ark:{tmp_path}/plain.ark", f"ark:{tmp_path}/kaldi.ark")
-    ours, kaldi = (tmp_path / "ours.ark").read_bytes(), (tmp_path / "kaldi.ark").read_bytes()
-    assert len(ours) == len(kaldi) and ours[:24] == kaldi[:24]  # same method, header and ranges
-    same = sum(x == y for x, y in zip(ours, kaldi)) / len(ours)
-    assert same > 0.99  # kaldiio rounds a few values at a quantisation boundary the other way
-    for key in mats:
-        a = kaldiio.load_mat(f"{tmp_path}/ours.ark:{ours.index(key.encode() + b' ') + 2}")
-        b = kaldiio.load_mat(f"{tmp_path}/kaldi.ark:{kaldi.index(key.encode() + b' ') + 2}")
-        assert np.abs(a - b).max() <= 2 * (mats[key].max() - mats[key].min()) / 65535 + 1e-6
+    assert (tmp_path / "ours.ark").read_bytes() == (tmp_path / "kaldi.ark").read_bytes()
 
 
 def test_exception_mid_write_leaves_nothing_reachable_and_resumes(tmp_path, monkeypatch):

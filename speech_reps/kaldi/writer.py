@@ -7,7 +7,8 @@ the same fingerprint truncates ``<ark>.tmp`` to the last recorded size and goes 
 its output is byte-identical to an uninterrupted run. Only ``finish()`` (on success) renames
 ``<ark>.tmp`` into place and then writes the scp (sorted, absolute paths, atomically); after an
 exception the scp is not written, so no scp line can point into an incomplete archive.
-Compression uses Kaldi's compressed matrix, method 1 (kAutomaticMethod), as copy-feats --compress.
+Compression uses Kaldi's compressed matrix, method 1 (kAutomaticMethod), byte-identical to
+copy-feats --compress=true (speech_reps.kaldi.compress).
 """
 
 import os
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import kaldiio
 import numpy as np
+
+from speech_reps.kaldi.compress import compress
 
 COMPRESSION_METHOD = 1  # Kaldi's kAutomaticMethod, copy-feats' default
 
@@ -115,11 +118,13 @@ class FeatureWriter:
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
         feats = np.ascontiguousarray(feats, dtype=np.float32)
         start = self._good
-        if feats.ndim == 2 and not self.compress:
+        if self.compress:  # our compressor: byte-identical to Kaldi's, unlike kaldiio's
+            self._f.write(f"{key} ".encode() + b"\0B")
+            self._f.write(compress(feats, COMPRESSION_METHOD))
+        elif feats.ndim == 2:
             self._write_float_matrix(key, feats)
-        else:
-            kaldiio.save_ark(self._f, {key: feats},
-                             compression_method=COMPRESSION_METHOD if self.compress else None)
+        else:  # a vector (pooled)
+            kaldiio.save_ark(self._f, {key: feats})
         self._f.flush()
         self._good = self._f.tell()
         offset = start + len(key.encode()) + 1
