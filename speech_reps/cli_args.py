@@ -74,6 +74,11 @@ def add_model_args(parser):
                              "TF32 matmuls and convolutions; see docs/benchmarks.md for each one's error)")
     parser.add_argument("--device", default=None,
                         help="torch device, e.g. cpu, cuda:1 (overrides --gpu)")
+    add_audio_args(parser)
+
+
+def add_audio_args(parser):
+    """How audio is read: options of every step that reads a data dir's audio."""
     parser.add_argument("--allow-resample", type=str2bool, default=False, metavar="true|false",
                         help="resample audio whose rate differs from the front end's, with soxr "
                              "(default: false: such audio is an error)")

@@ -16,14 +16,14 @@ import argparse
 import logging
 import sys
 
-from speech_reps.cli_args import setup_logging, str2bool
+from speech_reps.cli_args import OneLineErrors, add_audio_args, setup_logging, str2bool
 from speech_reps.errors import SpeechRepsError
 
 PROG = "compute_vad.py"
 
 
 def get_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir", metavar="<data-dir>")
     parser.add_argument("out_dir", metavar="<out-dir>")
@@ -37,10 +37,7 @@ def get_args(argv=None):
     parser.add_argument("--write-data-dir", type=str2bool, default=True, metavar="true|false",
                         help="also put vad.scp into <data-dir>, as Kaldi's compute_vad_decision.sh "
                              "(default: true)")
-    parser.add_argument("--allow-resample", type=str2bool, default=False, metavar="true|false",
-                        help="resample audio whose rate differs from the MFCC's (default: false)")
-    parser.add_argument("--channel", type=int, default=None, metavar="N",
-                        help="channel of multi-channel audio to use, from 0 (default: audio must be mono)")
+    add_audio_args(parser)
     parser.add_argument("--num-workers", type=int, default=0,
                         help="processes reading audio and computing MFCC (default: %(default)s)")
     parser.add_argument("--progress", type=str2bool, default=True, metavar="true|false",
