@@ -3,8 +3,10 @@
 
 import argparse
 import logging
+import math
 
 from speech_reps.frontend import BACKENDS, CMVN_MODES
+from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
 from speech_reps.kaldi.options import parse_bool
 from speech_reps.models.registry import model_names
 from speech_reps.models.torch_device import DTYPES
@@ -17,6 +19,17 @@ def str2bool(text):
     value = parse_bool(text)
     if value is None:
         raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+    return value
+
+
+def positive_seconds(text):
+    """A finite number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got '{text}'")
     return value
 
 
@@ -60,6 +73,9 @@ def add_model_args(parser):
                              "(default: false: such audio is an error)")
     parser.add_argument("--channel", type=int, default=None, metavar="N",
                         help="channel of multi-channel audio to use, from 0 (default: audio must be mono)")
+    parser.add_argument("--pipe-timeout", type=positive_seconds, default=DEFAULT_PIPE_TIMEOUT, metavar="SECONDS",
+                        help="a 'cmd |' of wav.scp that runs longer than this for one recording is killed and "
+                             "its utterances fail (default: %(default)g)")
 
 
 def model_options(args):

@@ -26,6 +26,8 @@ from speech_reps.frontend.options import PROGRAMS
 from speech_reps.inputs import InputSpec
 from speech_reps.kaldi import DataDir, FeatureWriter, Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
+from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
+from speech_reps.kaldi.lock import lock_output_dir
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.kaldi.xvectors import POOLS
 from speech_reps.models.base import Batch
@@ -61,9 +63,10 @@ class _Inputs:
     A front end that computes whole batches (torch, on the model's GPU) runs here, per batch.
     """
 
-    def __init__(self, featurizer, data_dir, allow_resample, channel, num_workers=0):
+    def __init__(self, featurizer, data_dir, allow_resample, channel, num_workers=0,
+                 pipe_timeout=DEFAULT_PIPE_TIMEOUT):
         self.featurizer = featurizer
-        self.spec = InputSpec.for_model(featurizer, allow_resample, channel)
+        self.spec = InputSpec.for_model(featurizer, allow_resample, channel, pipe_timeout)
         self.frontend = FrontEnd(featurizer.frontend) if featurizer.input == "fbank" else None
         self.batched = self.frontend is not None and self.frontend.batched
         self.num_workers = num_workers
@@ -131,7 +134,8 @@ def _conf_files(featurizer, settings):
 
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
-                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0):
+                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0,
+                       pipe_timeout=DEFAULT_PIPE_TIMEOUT):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
 
     name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
@@ -141,7 +145,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     Failed utterances go to <out_dir>/failed ("<utt> <reason>"; <name>.failed for other names).
     A run killed part way resumes when the same call is made again (see kaldi/writer.py), to
     byte-identical output. num_workers: processes reading audio and computing the CPU front end
-    ahead of the model (0: in this process); the output does not depend on it.
+    ahead of the model (0: in this process); the output does not depend on it. pipe_timeout:
+    seconds a ``cmd |`` of wav.scp may take for one recording.
     """
     if pool not in POOLS:
         raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
@@ -149,8 +154,9 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     for problem in data.audio_problems:
         log.error("%s", problem)
     featurizer = create(model, **(model_options or {}))
-    inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers)
+    inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers, pipe_timeout)
     out_dir = _writable_dir(out_dir)
+    lock = lock_output_dir(out_dir, "xvector" if pool != "none" else name)  # noqa: F841 - held until return
     settings = {
         "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
         "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
@@ -189,6 +195,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
 def _writable_dir(out_dir):
     """``out_dir``, created; an unwritable one is an error before any work."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"cannot write to {out_dir}: exists and is not a directory")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir):
@@ -217,6 +225,7 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
             background.put([("fail", e.utt, e.cause)])
             bar.update(1)
 
+    stream = None
     try:
         if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
             inputs.accumulate_speaker_stats(data.utterances, on_error)
@@ -249,6 +258,8 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model):
             bar.set_postfix_str(f"{seconds / 3600:.3f} h audio, RTF {(time.time() - started) / max(seconds, 1e-9):.4f}")
         background.put([("checkpoint",)])  # failures after the last batch
     finally:
+        if stream is not None:  # stop the readers now: left to a reference cycle, the worker pool
+            stream.close()      # would be shut down at exit, after its own cleanup (EBADF traceback)
         background.stop()
         bar.close()
     background.check()
@@ -303,9 +314,10 @@ def _replayed(utterances, planned, fresh):
 class FileFeaturizer:
     """One model, many single files: ``FileFeaturizer("decoar", {...})(path) -> (T, dim)``."""
 
-    def __init__(self, model="fbank", model_options=None, allow_resample=False, channel=None):
+    def __init__(self, model="fbank", model_options=None, allow_resample=False, channel=None,
+                 pipe_timeout=DEFAULT_PIPE_TIMEOUT):
         self.featurizer = create(model, **(model_options or {}))
-        self._inputs = _Inputs(self.featurizer, None, allow_resample, channel)
+        self._inputs = _Inputs(self.featurizer, None, allow_resample, channel, pipe_timeout=pipe_timeout)
 
     def __call__(self, path):
         """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
@@ -321,6 +333,7 @@ class FileFeaturizer:
         return outputs[0]
 
 
-def featurize_file(path, model="fbank", model_options=None, allow_resample=False, channel=None):
+def featurize_file(path, model="fbank", model_options=None, allow_resample=False, channel=None,
+                   pipe_timeout=DEFAULT_PIPE_TIMEOUT):
     """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
-    return FileFeaturizer(model, model_options, allow_resample, channel)(path)
+    return FileFeaturizer(model, model_options, allow_resample, channel, pipe_timeout)(path)

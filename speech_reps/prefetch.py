@@ -12,6 +12,7 @@ thread pools can deadlock the child.
 
 import collections
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 from speech_reps.errors import AudioError
@@ -20,10 +21,11 @@ from speech_reps.inputs import InputReader
 _reader = None  # the worker's InputReader
 
 
-def _die_with_parent():
+def _die_with_parent(parent):
     """A worker must not outlive a killed parent (it would hold the job's stderr open, and a
     ``kill -9``'d job would leave it behind): Linux kills it with the parent; elsewhere a
-    thread notices the parent is gone."""
+    thread notices the parent is gone. A parent killed while this worker was still starting
+    (before the prctl) is noticed by its pid: the worker then exits at once."""
     import ctypes
     import os
     import signal
@@ -34,10 +36,11 @@ def _die_with_parent():
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0:
+            if os.getppid() != parent:
+                os._exit(1)
             return
     except (OSError, AttributeError):
         pass
-    parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:
@@ -47,9 +50,9 @@ def _die_with_parent():
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _start_worker(spec):
+def _start_worker(spec, parent):
     global _reader
-    _die_with_parent()
+    _die_with_parent(parent)
     if spec.frontend is not None and spec.frontend.backend == "torch":
         import torch
 
@@ -79,7 +82,7 @@ def read_ahead(utterances, spec, num_workers=0, ahead=None):
     ahead = ahead or 8 * num_workers
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_start_worker,
-                             initargs=(spec,)) as pool:
+                             initargs=(spec, os.getpid())) as pool:
         pending = collections.deque()
         todo = iter(utterances)
         try:

@@ -71,6 +71,7 @@ def main(argv=None):
             compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
             batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
             name=args.name, data_copy=args.write_data_dir, num_workers=args.num_workers,
+            pipe_timeout=args.pipe_timeout,
         )
     except SpeechRepsError as e:
         for line in str(e).splitlines():
