@@ -357,3 +357,11 @@ def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
     assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
         f"featurize.py: writing {tmp_path}/out: No space left on device; rerun the same command to resume")
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
+def test_a_table_we_only_copy_may_hold_any_bytes(tmp_path, dither0):
+    """Kaldi is byte-oriented: a latin-1 `text` is copied to the output data dir as it is."""
+    data = _data(tmp_path)
+    (data / "text").write_bytes(b"a caf\xe9 cr\xe8me\n")
+    run_tool(FEATURIZE, "--fbank-config", dither0, "--progress", "false", data, tmp_path / "out")
+    assert (tmp_path / "out" / "data" / "text").read_bytes() == b"a caf\xe9 cr\xe8me\n"

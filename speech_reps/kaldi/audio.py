@@ -66,7 +66,7 @@ def read_rxfile(rxfile, timeout=DEFAULT_PIPE_TIMEOUT, max_bytes=None):
                              + (f": {err[-1]}" if err else ""))
         if not out:
             raise _ReadError("command produced no output")
-        return _decode(io.BytesIO(out), "pipe output", bytes(out[:_HEAD]))
+        return _decode(io.BytesIO(out), "pipe output", bytes(out[:_HEAD]), len(out))
     problem = rxfile_problem(rxfile)
     if problem:
         raise _ReadError(problem)
@@ -91,9 +91,10 @@ def read_rxfile(rxfile, timeout=DEFAULT_PIPE_TIMEOUT, max_bytes=None):
     try:
         with open(rxfile, "rb") as f:
             head = f.read(_HEAD)
+            size = os.fstat(f.fileno()).st_size
     except OSError as e:
         raise _ReadError(f"cannot read {rxfile}: {e.strerror}") from None
-    return _decode(rxfile, "file", head)
+    return _decode(rxfile, "file", head, size)
 
 
 def run_pipe(command, timeout, max_bytes=None):
@@ -146,22 +147,40 @@ def run_pipe(command, timeout, max_bytes=None):
 # lines of libsndfile's log that say a container declares more than the file holds
 _DECLARED_MORE = re.compile(r"^\s*(SSND|Data Size|data|riff)\s*:.*\(should be \d+\)$"
                             r"|^\*\*\* .*frame count.*(not equal|does not match)"
-                            r"|^Ogg ?: File ended unexpectedly", re.M)
+                            r"|^Ogg ?: (File ended unexpectedly|Last page lacks an end-of-stream)", re.M)
 
 
-def _decode(source, what, head):
+_ADD_HEADER = "give the audio a header, e.g. with sox -t raw -r RATE -e signed -b 16 -c 1 in.raw -t wav -"
+
+
+def _read_blocks(f, block=1 << 20):
+    blocks = []
+    while True:
+        samples = f.read(block, dtype="float32", always_2d=True)
+        if not len(samples):
+            break
+        blocks.append(samples)
+    return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), np.float32)
+
+
+def _decode(source, what, head, size):
+    """(rate, samples) of audio ``source`` (a path or a file object) of ``size`` bytes."""
     import soundfile
 
     try:
         with soundfile.SoundFile(source) as f:
             if f.format == "MP3" and not looks_like_mpeg(head):
                 raise _ReadError(f"cannot decode {what} as audio: no audio header that libsndfile "
-                                 "recognises (it could only guess MPEG, as it does for headerless PCM); "
-                                 "give the audio a header, e.g. with sox -t raw -r RATE -e signed -b 16 "
-                                 "-c 1 in.raw -t wav -")
+                                 f"recognises (it could only guess MPEG, as it does for headerless PCM); {_ADD_HEADER}")
             declared, log, rate = f.frames, f.extra_info, f.samplerate
-            samples = f.read(dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
+            if declared * f.channels * 4 <= 64 * size + (1 << 20):
+                samples = f.read(dtype="float32", always_2d=True)
+            else:  # a header claiming far more than the file could hold: allocate only what decodes
+                samples = _read_blocks(f)
+    except TypeError:  # soundfile's for a '.raw' name: raw PCM needs a rate and sample format
+        raise _ReadError(f"cannot decode {what} as audio: headerless PCM ('.raw') has no sample rate or "
+                         f"format; {_ADD_HEADER}") from None
+    except (soundfile.LibsndfileError, RuntimeError, OSError, MemoryError) as e:
         raise _ReadError(f"cannot decode {what} as audio: {e}") from None
     own = declared_frames(head)
     if own is not None:  # libsndfile clamps a WAV's or SPHERE's size to the file: our own reading
@@ -221,8 +240,9 @@ class AudioLoader:
             raise _ReadError(f"invalid segment: times {utt.start:g}..{utt.end:g} must be finite numbers")
         if utt.start < 0 or (utt.end != -1 and utt.end <= utt.start):
             raise _ReadError(f"invalid segment: end {utt.end:g}s is not after start {utt.start:g}s")
-        start = int(utt.start * rate)
-        end = n if utt.end == -1 else int(utt.end * rate)
+        beyond = n / rate + 2 * MAX_OVERSHOOT  # a time past this fails below; so huge ones cannot overflow
+        start = int(min(utt.start, beyond) * rate)
+        end = n if utt.end == -1 else int(min(utt.end, beyond) * rate)
         if start >= n:
             raise _ReadError(f"segment starts at {utt.start:g}s, after the recording's end ({n / rate:g}s)")
         if end > n:
