@@ -33,6 +33,30 @@ def positive_seconds(text):
     return value
 
 
+def whole_number(minimum):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got '{text}'")
+        return value
+    return parse
+
+
+def fraction(text):
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got '{text}'")
+    return value
+
+
 def add_model_args(parser):
     parser.add_argument("--model", default="fbank", choices=model_names(),
                         help="representation to compute (default: %(default)s)")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speech_reps.errors import AudioError
+from speech_reps.errors import AudioError, ConfigError
 from speech_reps.frontend import FrontEnd, FrontEndSpec, is_gpu_batched
 from speech_reps.kaldi import AudioLoader
 from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
@@ -31,6 +31,8 @@ class InputSpec:
     def for_model(cls, featurizer, allow_resample=False, channel=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
         spec = featurizer.frontend if featurizer.input == "fbank" else None
         opts = spec.options if spec is not None else None
+        if channel is not None and channel < -1:
+            raise ConfigError(f"--channel {channel}: expected a channel index from 0 (or -1: mono audio)")
         if channel is None and opts is not None and opts["channel"] != -1:
             channel = opts["channel"]
         return cls(

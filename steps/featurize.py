@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from speech_reps.cli_args import add_model_args, model_options, setup_logging, str2bool
+from speech_reps.cli_args import add_model_args, fraction, model_options, setup_logging, str2bool, whole_number
 from speech_reps.errors import SpeechRepsError
 from speech_reps.pipeline import DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, featurize_data_dir
 
@@ -29,17 +29,17 @@ def get_args(argv=None):
     add_model_args(parser)
     parser.add_argument("--compress", type=str2bool, default=False, metavar="true|false",
                         help="write Kaldi compressed matrices (default: false)")
-    parser.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES,
+    parser.add_argument("--batch-frames", type=whole_number(1), default=DEFAULT_BATCH_FRAMES,
                         help="padded output frames per model call: utterances are bucketed by length "
                              "into calls of at most this size (default: %(default)s)")
-    parser.add_argument("--num-workers", type=int, default=DEFAULT_NUM_WORKERS,
+    parser.add_argument("--num-workers", type=whole_number(0), default=DEFAULT_NUM_WORKERS,
                         help="processes reading audio and computing the CPU front end ahead of the "
                              "model; 0: in the main process. The output does not depend on it "
                              "(default: %(default)s)")
     parser.add_argument("--pool", default="none", choices=("none", "mean"),
                         help="mean: one vector per utterance, written as xvector.scp / spk_xvector.scp "
                              "like Kaldi's extract_xvectors.sh (default: none, frame-level feats.scp)")
-    parser.add_argument("--max-failed-frac", type=float, default=0.05,
+    parser.add_argument("--max-failed-frac", type=fraction, default=0.05,
                         help="exit non-zero when more than this fraction of the utterances failed; "
                              "they are listed in <out-dir>/failed either way (default: %(default)s)")
     parser.add_argument("--name", default="feats",

@@ -347,7 +347,7 @@ def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
         with pytest.raises(OSError, match="No space left on device"):
             featurize_data_dir(data, tmp_path / "out", model_options={"feature_config": dither0},
                                progress=False, num_workers=1, batch_frames=700)
-        alive = [g.__name__ for g in gc.get_objects() if isinstance(g, types.GeneratorType)]
+        alive = [g.__name__ for g in gc.get_objects() if type(g) is types.GeneratorType]
         assert "read_ahead" not in alive and "stream" not in alive
     finally:
         gc.enable()
@@ -365,3 +365,15 @@ def test_a_table_we_only_copy_may_hold_any_bytes(tmp_path, dither0):
     (data / "text").write_bytes(b"a caf\xe9 cr\xe8me\n")
     run_tool(FEATURIZE, "--fbank-config", dither0, "--progress", "false", data, tmp_path / "out")
     assert (tmp_path / "out" / "data" / "text").read_bytes() == b"a caf\xe9 cr\xe8me\n"
+
+
+@pytest.mark.parametrize("args,rc,message", [
+    (["--batch-frames", "0"], 2, "argument --batch-frames: expected a whole number >= 1, got '0'"),
+    (["--num-workers", "-1"], 2, "argument --num-workers: expected a whole number >= 0, got '-1'"),
+    (["--max-failed-frac", "nan"], 2, "argument --max-failed-frac: expected a number from 0 to 1, got 'nan'"),
+    (["--channel", "-2"], 1, "featurize.py: --channel -2: expected a channel index from 0 (or -1: mono audio)"),
+])
+def test_command_line_numbers_are_checked_before_any_work(tmp_path, args, rc, message):
+    proc = run_tool(FEATURIZE, *args, _data(tmp_path), tmp_path / "out", check=False)
+    assert proc.returncode == rc and proc.stderr.strip().splitlines()[-1].endswith(message), proc.stderr
+    assert not (tmp_path / "out" / "feats.ark.tmp").exists()
