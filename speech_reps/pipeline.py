@@ -195,8 +195,9 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
 def _writable_dir(out_dir):
     """``out_dir``, created; an unwritable one is an error before any work."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"cannot write to {out_dir}: exists and is not a directory")
+    for path in (out_dir, out_dir / "conf", out_dir / "data"):  # directories we write into
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"cannot write to {path}: exists and is not a directory")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir):

@@ -308,6 +308,14 @@ def test_output_path_that_is_a_file_and_bad_pipe_timeout(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         f"featurize.py: cannot write to {tmp_path}/out: exists and is not a directory")
+    (tmp_path / "out3" / "conf").mkdir(parents=True)
+    (tmp_path / "out3" / "data").write_text("")
+    proc = run_tool(FEATURIZE, data, tmp_path / "out3", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"featurize.py: cannot write to {tmp_path}/out3/data: exists and is not a directory")
+    proc = run_tool(FEATURIZE, "--model", "decoar", "--params", tmp_path, data, tmp_path / "out4", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"featurize.py: DeCoAR weights: {tmp_path} is a directory, not a file")
     for bad in ("0", "nan", "-5", "inf", "soon"):
         proc = run_tool(FEATURIZE, "--pipe-timeout", bad, data, tmp_path / "out2", check=False)
         assert proc.returncode == 2 and f"expected a number of seconds > 0, got '{bad}'" in proc.stderr
