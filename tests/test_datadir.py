@@ -116,3 +116,15 @@ def test_non_finite_segment_times_and_unreadable_audio_paths(tmp_path):
         f"{d}/segments:2: s2: invalid segment 0..inf (times must be finite numbers)",
     ]
     assert [u.utt for u in loaded.utterances] == ["s1", "s2", "s3"]
+
+
+def test_housekeeping_tools_copy_any_transcript_bytes_and_name_bad_keys(tmp_path):
+    from speech_reps.kaldi.datadir_tools import combine_data_dirs, copy_data_dir, fix_data_dir
+
+    d = make_data_dir(tmp_path / "d", {"a": WAV, "b": WAV}, utt2spk={"a": "s", "b": "s"})
+    (d / "text").write_bytes(b"a caf\xe9\nb cr\xe8me\n")  # latin-1, as old corpora have
+    copy_data_dir(d, tmp_path / "copy")
+    assert (tmp_path / "copy" / "text").read_bytes() == b"a caf\xe9\nb cr\xe8me\n"
+    assert fix_data_dir(d) == (2, 0) and (d / "text").read_bytes() == b"a caf\xe9\nb cr\xe8me\n"
+    with pytest.raises(DataDirError, match=rf"{d}/text:1: not UTF-8 \(byte 0xe9 at column 6\)"):
+        combine_data_dirs(tmp_path / "both", [d, tmp_path / "copy"])
