@@ -173,6 +173,8 @@ def _decode(source, what, head, size):
                 raise _ReadError(f"cannot decode {what} as audio: no audio header that libsndfile "
                                  f"recognises (it could only guess MPEG, as it does for headerless PCM); {_ADD_HEADER}")
             declared, log, rate = f.frames, f.extra_info, f.samplerate
+            if rate <= 0:
+                raise _ReadError(f"cannot decode {what} as audio: its header gives a sample rate of {rate} Hz")
             if declared * f.channels * 4 <= 64 * size + (1 << 20):
                 samples = f.read(dtype="float32", always_2d=True)
             else:  # a header claiming far more than the file could hold: allocate only what decodes
