@@ -25,7 +25,8 @@ def _featurize(args):
         raise ConfigError("--layer N,M,...: one output per layer is for data dirs (steps/featurize.py); "
                           "a single file takes one --layer")
     feats = featurize_file(args.in_wav, model=args.model, model_options=model_options(args),
-                           allow_resample=args.allow_resample, channel=args.channel)
+                           allow_resample=args.allow_resample, channel=args.channel,
+                           pipe_timeout=args.pipe_timeout)
     np.save(args.out_npy, feats)
     print(f"{args.in_wav}: {feats.shape[0]} frames x {feats.shape[1]} dims -> {args.out_npy}",
           file=sys.stderr)

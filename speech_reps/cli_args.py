@@ -3,8 +3,10 @@
 
 import argparse
 import logging
+import math
 
 from speech_reps.frontend import BACKENDS, CMVN_MODES
+from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
 from speech_reps.kaldi.options import parse_bool
 from speech_reps.models.registry import model_names
 from speech_reps.models.torch_device import DTYPES
@@ -35,6 +37,41 @@ def layer_list(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a layer number or numbers joined by commas, got '{text}'")
     return layers[0] if len(layers) == 1 else layers
+
+
+def positive_seconds(text):
+    """A finite number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got '{text}'")
+    return value
+
+
+def whole_number(minimum):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got '{text}'")
+        return value
+    return parse
+
+
+def fraction(text):
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got '{text}'")
+    return value
 
 
 def add_model_args(parser):
@@ -84,6 +121,9 @@ def add_audio_args(parser):
                              "(default: false: such audio is an error)")
     parser.add_argument("--channel", type=int, default=None, metavar="N",
                         help="channel of multi-channel audio to use, from 0 (default: audio must be mono)")
+    parser.add_argument("--pipe-timeout", type=positive_seconds, default=DEFAULT_PIPE_TIMEOUT, metavar="SECONDS",
+                        help="a 'cmd |' of wav.scp that runs longer than this for one recording is killed and "
+                             "its utterances fail (default: %(default)g)")
 
 
 def model_options(args):

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speech_reps.errors import AudioError
+from speech_reps.errors import AudioError, ConfigError
 from speech_reps.frontend import FrontEnd, FrontEndSpec, is_gpu_batched
 from speech_reps.kaldi import AudioLoader
+from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
 
 
 @dataclass
@@ -23,18 +24,22 @@ class InputSpec:
     allow_downsample: bool = False
     allow_upsample: bool = False
     channel: int = None
+    pipe_timeout: float = DEFAULT_PIPE_TIMEOUT  # seconds a ``cmd |`` may take for one recording
+    max_pipe_bytes: int = None  # None: the longest audio accepted at ``sample_rate`` (audio.pipe_byte_cap)
 
     @classmethod
-    def for_model(cls, featurizer, allow_resample=False, channel=None):
+    def for_model(cls, featurizer, allow_resample=False, channel=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
         spec = featurizer.frontend if featurizer.input == "fbank" else None
         opts = spec.options if spec is not None else None
+        if channel is not None and channel < -1:
+            raise ConfigError(f"--channel {channel}: expected a channel index from 0 (or -1: mono audio)")
         if channel is None and opts is not None and opts["channel"] != -1:
             channel = opts["channel"]
         return cls(
             sample_rate=featurizer.sample_rate,
             frontend=spec if spec is not None and not is_gpu_batched(spec) else None,
             min_duration=opts["min-duration"] if opts is not None else 0.0,
-            allow_resample=allow_resample, channel=channel,
+            allow_resample=allow_resample, channel=channel, pipe_timeout=pipe_timeout,
             allow_downsample=bool(opts and opts["allow-downsample"]),
             allow_upsample=bool(opts and opts["allow-upsample"]),
         )
@@ -47,7 +52,8 @@ class InputReader:
         self.spec = spec
         self.audio = AudioLoader(spec.sample_rate, allow_resample=spec.allow_resample,
                                  allow_downsample=spec.allow_downsample,
-                                 allow_upsample=spec.allow_upsample, channel=spec.channel)
+                                 allow_upsample=spec.allow_upsample, channel=spec.channel,
+                                 pipe_timeout=spec.pipe_timeout, max_pipe_bytes=spec.max_pipe_bytes)
         self.frontend = FrontEnd(spec.frontend) if spec.frontend is not None else None
 
     def wave(self, utt):

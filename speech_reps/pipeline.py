@@ -25,6 +25,8 @@ from speech_reps.frontend.options import PROGRAMS
 from speech_reps.inputs import InputSpec
 from speech_reps.kaldi import DataDir, Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
+from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
+from speech_reps.kaldi.lock import lock_output_dir
 from speech_reps.kaldi.vad import VoicedFrames, drop_stale_vad_scp
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.kaldi.xvectors import POOLS
@@ -86,9 +88,10 @@ class _Inputs:
     A front end that computes whole batches (torch, on the model's GPU) runs here, per batch.
     """
 
-    def __init__(self, featurizer, data_dir, allow_resample, channel, num_workers=0):
+    def __init__(self, featurizer, data_dir, allow_resample, channel, num_workers=0,
+                 pipe_timeout=DEFAULT_PIPE_TIMEOUT):
         self.featurizer = featurizer
-        self.spec = InputSpec.for_model(featurizer, allow_resample, channel)
+        self.spec = InputSpec.for_model(featurizer, allow_resample, channel, pipe_timeout)
         self.frontend = FrontEnd(featurizer.frontend) if featurizer.input == "fbank" else None
         self.batched = self.frontend is not None and self.frontend.batched
         self.num_workers = num_workers
@@ -157,7 +160,8 @@ def _conf_files(featurizer, settings):
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
                        progress=True, pool="none", name="feats", data_copy=True, num_workers=0,
-                       reuse=False, log_interval=30.0, check_only=False, vad_scp=None):
+                       reuse=False, log_interval=30.0, check_only=False, vad_scp=None,
+                       pipe_timeout=DEFAULT_PIPE_TIMEOUT):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
 
     name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
@@ -176,13 +180,14 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     vad_scp: a Kaldi vad.scp (steps/compute_vad.py's): only voiced frames are written or pooled
     (see kaldi/vad.py for how 10 ms decisions map onto the model's frames).
     ``model_options["layer"]`` a tuple (--layer 4,8,12): one output per layer, from one pass,
-    in <out_dir>/layer<N>/ (see layer_sweep.py).
+    in <out_dir>/layer<N>/ (see layer_sweep.py). pipe_timeout: seconds a ``cmd |`` of wav.scp
+    may take for one recording.
     """
     if pool not in POOLS:
         raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
     data = DataDir.load(data_dir, lenient=True)
     featurizer = create(model, **(model_options or {}))
-    inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers)
+    inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers, pipe_timeout)
     vad = VoicedFrames(vad_scp, featurizer) if vad_scp else None
     out_dir = _writable_dir(out_dir)
     if check_only:
@@ -192,6 +197,7 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     if pool != "none":
         compress = False
         name = "xvector" if name == "feats" else name
+    lock = lock_output_dir(out_dir, name)  # noqa: F841 - held until return: one run per output
     settings = {
         "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
         "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
@@ -255,6 +261,9 @@ def _write_outputs(out_dir, name, writer, featurizer, settings, data, pool, data
 def _writable_dir(out_dir):
     """``out_dir``, created; an unwritable one is an error before any work."""
     out_dir = Path(out_dir)
+    for path in (out_dir, out_dir / "conf", out_dir / "data"):  # directories we write into
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"cannot write to {path}: exists and is not a directory")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir):
@@ -284,6 +293,7 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, 
             background.put([("fail", e.utt, e.cause)])
             meter.update(1)
 
+    stream = None
     try:
         if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
             inputs.accumulate_speaker_stats(data.utterances, on_error)
@@ -324,6 +334,8 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, 
             meter.update(len(batch.keys), seconds)
         background.put([("checkpoint",)])  # failures after the last batch
     finally:
+        if stream is not None:  # stop the readers now: left to a reference cycle, the worker pool
+            stream.close()      # would be shut down at exit, after its own cleanup (EBADF traceback)
         background.stop()
         meter.close()
     background.check()
@@ -378,9 +390,10 @@ def _replayed(utterances, planned, fresh):
 class FileFeaturizer:
     """One model, many single files: ``FileFeaturizer("decoar", {...})(path) -> (T, dim)``."""
 
-    def __init__(self, model="fbank", model_options=None, allow_resample=False, channel=None):
+    def __init__(self, model="fbank", model_options=None, allow_resample=False, channel=None,
+                 pipe_timeout=DEFAULT_PIPE_TIMEOUT):
         self.featurizer = create(model, **(model_options or {}))
-        self._inputs = _Inputs(self.featurizer, None, allow_resample, channel)
+        self._inputs = _Inputs(self.featurizer, None, allow_resample, channel, pipe_timeout=pipe_timeout)
 
     def __call__(self, path):
         """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
@@ -396,6 +409,7 @@ class FileFeaturizer:
         return outputs[0]
 
 
-def featurize_file(path, model="fbank", model_options=None, allow_resample=False, channel=None):
+def featurize_file(path, model="fbank", model_options=None, allow_resample=False, channel=None,
+                   pipe_timeout=DEFAULT_PIPE_TIMEOUT):
     """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
-    return FileFeaturizer(model, model_options, allow_resample, channel)(path)
+    return FileFeaturizer(model, model_options, allow_resample, channel, pipe_timeout)(path)

@@ -24,8 +24,8 @@ _reader = None  # the worker's InputReader
 def _die_with_parent(parent):
     """A worker must not outlive a killed parent (it would hold the job's stderr open, and a
     ``kill -9``'d job would leave it behind): Linux kills it with the parent; elsewhere a
-    thread notices the parent is gone. A parent that died while this worker was starting (a job
-    that failed at once) is gone before the request: the worker leaves at once."""
+    thread notices the parent is gone. A parent killed while this worker was still starting
+    (before the prctl) is noticed by its pid: the worker then exits at once."""
     import ctypes
     import os
     import signal

@@ -14,7 +14,9 @@ import logging
 import sys
 
 try:
-    from speech_reps.cli_args import OneLineErrors, add_model_args, model_options, setup_logging, str2bool
+    from speech_reps.cli_args import (OneLineErrors, add_model_args, fraction, model_options, positive_seconds,
+                                      setup_logging,
+                                      str2bool, whole_number)
     from speech_reps.errors import SpeechRepsError
     from speech_reps.pipeline import DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, featurize_data_dir, mark_done
 except ImportError as e:  # run by a python without the toolkit's venv
@@ -32,10 +34,10 @@ def build_parser():
     add_model_args(parser)
     parser.add_argument("--compress", type=str2bool, default=False, metavar="true|false",
                         help="write Kaldi compressed matrices (default: false)")
-    parser.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES,
+    parser.add_argument("--batch-frames", type=whole_number(1), default=DEFAULT_BATCH_FRAMES,
                         help="padded output frames per model call: utterances are bucketed by length "
                              "into calls of at most this size (default: %(default)s)")
-    parser.add_argument("--num-workers", type=int, default=DEFAULT_NUM_WORKERS,
+    parser.add_argument("--num-workers", type=whole_number(0), default=DEFAULT_NUM_WORKERS,
                         help="processes reading audio and computing the CPU front end ahead of the "
                              "model; 0: in the main process. The output does not depend on it "
                              "(default: %(default)s)")
@@ -47,7 +49,7 @@ def build_parser():
                              "voiced frames, as select-voiced-frames, or pool only them with --pool mean. "
                              "A model frame is voiced when at least half of the 10 ms VAD frames it spans "
                              "are (kaldi/vad.py). Never implicit: default none, every frame")
-    parser.add_argument("--max-failed-frac", type=float, default=0.05,
+    parser.add_argument("--max-failed-frac", type=fraction, default=0.05,
                         help="exit non-zero when more than this fraction of the utterances failed; "
                              "they are listed in <out-dir>/failed either way (default: %(default)s)")
     parser.add_argument("--name", default="feats",
@@ -64,7 +66,7 @@ def build_parser():
     parser.add_argument("--progress", type=str2bool, default=True, metavar="true|false",
                         help="progress bar on stderr; false: a progress line in the log every "
                              "--log-interval seconds (default: true)")
-    parser.add_argument("--log-interval", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--log-interval", type=positive_seconds, default=30.0, metavar="SECONDS",
                         help="with --progress false: seconds between progress lines (default: %(default)s)")
     parser.add_argument("--check-only", type=str2bool, default=False, metavar="true|false",
                         help="check the data dir, options, weights and <out-dir>, print the resolved "
@@ -104,7 +106,7 @@ def main(argv=None):
             batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
             name=args.name, data_copy=args.write_data_dir, num_workers=args.num_workers,
             reuse=args.resume, log_interval=args.log_interval, check_only=args.check_only,
-            vad_scp=args.vad_scp,
+            vad_scp=args.vad_scp, pipe_timeout=args.pipe_timeout,
         )
     except SpeechRepsError as e:
         for line in str(e).splitlines():

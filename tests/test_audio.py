@@ -105,3 +105,64 @@ def test_multichannel_needs_channel(tmp_path):
     # a segments file's 5th field picks the channel too
     seg = AudioLoader(16000).load(Utterance("s", "rec", str(tmp_path / "st.wav"), 0.0, 1.0, channel=0))
     assert np.array_equal(seg, left[:16000])
+
+
+def test_pipe_that_never_ends_is_killed_at_the_timeout():
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(AudioError, match=r"utterance u1 \(sleep 30; cat x \|\): command did not finish within "
+                                         r"--pipe-timeout 0.5 s; killed"):
+        AudioLoader(16000, pipe_timeout=0.5).load(Utterance("u1", "u1", "sleep 30; cat x |"))
+    assert time.monotonic() - started < 20  # the shell and its sleep were killed, not waited for
+
+
+def test_pipe_that_never_stops_writing_is_cut_at_the_byte_cap():
+    with pytest.raises(AudioError, match=r"command wrote more than 0.001 GB, more than the longest audio "
+                                         r"accepted from a pipe \(12 h\); killed"):
+        AudioLoader(16000, max_pipe_bytes=10**6).load(Utterance("u1", "u1", "yes |"))
+    from speech_reps.kaldi.audio import pipe_byte_cap
+
+    assert pipe_byte_cap(16000) == 12 * 3600 * 16000 * 4  # 12 h of 16 kHz audio in 32-bit samples
+
+
+def test_segment_named_as_its_recording_is_cut():
+    wave = AudioLoader(16000).load(Utterance(UTT, UTT, str(golden_wav(UTT)), 0.5, 1.5))
+    assert np.array_equal(wave, golden_wave(UTT)[8000:24000])
+    with pytest.raises(AudioError, match=r"invalid segment: end 0.5s is not after start 1s"):
+        AudioLoader(16000).load(Utterance(UTT, UTT, str(golden_wav(UTT)), 1.0, 0.5))
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_16"), ("MP3", "MPEG_LAYER_III"),
+                                         ("OGG", "VORBIS"), ("AIFF", "PCM_16"), ("AU", "PCM_16"),
+                                         ("NIST", "PCM_16"), ("RF64", "PCM_16"), ("W64", "PCM_16")])
+def test_truncated_container_is_an_error_not_a_shorter_utterance(tmp_path, fmt, subtype):
+    x = golden_wave(UTT).astype(np.int16)
+    sf.write(tmp_path / "full", x, 16000, format=fmt, subtype=subtype)
+    full = (tmp_path / "full").read_bytes()
+    assert len(load(tmp_path / "full")) == len(x)
+    (tmp_path / "cut").write_bytes(full[:int(len(full) * 0.7)])
+    with pytest.raises(AudioError, match=r"truncated file: the header declares|cannot decode file as audio"):
+        load(tmp_path / "cut")
+    with pytest.raises(AudioError, match=r"truncated pipe output|cannot decode pipe output as audio"):
+        load(f"cat {tmp_path}/cut |")
+
+
+def test_headerless_pcm_is_not_decoded_as_mpeg(tmp_path):
+    pcm = golden_wave(UTT).astype(np.int16).tobytes()
+    (tmp_path / "a.pcm").write_bytes(b"\xff\xfb\x90\x64" + pcm)  # starts like an MPEG frame header
+    with pytest.raises(AudioError, match=r"no audio header that libsndfile recognises \(it could only guess MPEG"):
+        load(tmp_path / "a.pcm")
+    (tmp_path / "a.raw").write_bytes(pcm)
+    with pytest.raises(AudioError, match=r"headerless PCM \('.raw'\) has no sample rate or format; give the audio"):
+        load(tmp_path / "a.raw")
+    sf.write(tmp_path / "a.mp3", golden_wave(UTT).astype(np.int16), 16000, format="MP3")
+    assert (tmp_path / "a.mp3").read_bytes()[:3] != b"ID3"  # a real MP3 without a tag still reads
+    assert len(load(tmp_path / "a.mp3")) > 0
+
+
+def test_directory_and_archive_offset_past_the_end(tmp_path):
+    with pytest.raises(AudioError, match=rf"is a directory, not an audio file: {tmp_path}$"):
+        load(tmp_path)
+    with pytest.raises(AudioError, match=r"offset 10000000 is past the end of .*spk1-utt1.wav \(102600 bytes\)"):
+        load(f"{golden_wav(UTT)}:10000000")

@@ -5,6 +5,7 @@ import os
 import random
 import resource
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -34,15 +35,23 @@ def bad_data_dir(root):
     nan = wave.astype(np.float32) / 32768
     nan[100] = np.nan
     sf.write(root / "nan.wav", nan, 16000, subtype="FLOAT")
+    full = golden_wav("spk1-utt1").read_bytes()
+    (root / "truncated.wav").write_bytes(full[:len(full) // 2])  # the header still declares it all
+    (root / "headerless.pcm").write_bytes(MPEG_LIKE + wave.tobytes())  # raw PCM, no header
+    (root / "a-directory.wav").mkdir()
     wav = {
         "good1": golden_wav("spk1-utt1"), "good2": f"cat {golden_wav('spk2-utt1')} |",
         "r-corrupt": root / "junk.wav", "r-empty": root / "empty.wav", "r-emptypipe": "true |",
         "r-missing": root / "gone.wav", "r-nan": root / "nan.wav", "r-pipefail": "exit 3 |",
         "r-rate": root / "rate8k.wav", "r-stereo": root / "stereo.wav", "r-tiny": root / "tiny.wav",
         "rec": golden_wav("spk3-chirp"),  # 1.7 s, cut by the segments below
+        "r-truncated": root / "truncated.wav", "r-headerless": root / "headerless.pcm",
+        "r-dir": root / "a-directory.wav", "r-arkpast": f"{golden_wav('spk1-utt1')}:999999",
+        "r-hang": "sleep 60 |", "s-self": golden_wav("spk3-chirp"),
     }
-    segments = {u: f"{u} 0 -1" for u in wav if u != "rec"}  # <recording> <start> <end>
-    segments.update({"s-backwards": "rec 1.0 0.5", "s-pastend": "rec 2.5 3.0"})
+    segments = {u: f"{u} 0 -1" for u in wav if u not in ("rec", "s-self")}  # <recording> <start> <end>
+    segments.update({"s-backwards": "rec 1.0 0.5", "s-pastend": "rec 2.5 3.0", "s-nan": "rec nan 1.0",
+                     "s-self": "s-self 1.0 0.5"})  # a segment named as its recording is still cut
     utts = sorted(segments)
     return make_data_dir(root / "data", {k: wav[k] for k in sorted(wav)},
                          segments="".join(f"{u} {segments[u]}\n" for u in utts),
@@ -61,20 +70,34 @@ EXPECTED = {  # utterance -> its reason, as it appears on stderr and in <out-dir
     "r-tiny": "shorter than the model's receptive field (200 samples give no frame)",
     "s-backwards": "invalid segment: end 0.5s is not after start 1s",
     "s-pastend": "segment starts at 2.5s, after the recording's end (1.7s)",
+    "r-truncated": "truncated file: the header declares 51278 samples (3.205 s) of audio, the data holds",
+    "r-headerless": "cannot decode file as audio: no audio header that libsndfile recognises",
+    "r-dir": "is a directory, not an audio file: ",
+    "r-arkpast": "offset 999999 is past the end of ",
+    "r-hang": "command did not finish within --pipe-timeout 1 s; killed",
+    "s-nan": "invalid segment: times nan..1 must be finite numbers",
+    "s-self": "invalid segment: end 0.5s is not after start 1s",
 }
+MPEG_LIKE = b"\xff\xfb\x90\x64"  # the first samples read as an MPEG-1 layer III frame header
 
 
 def test_every_bad_utterance_is_named_and_the_good_ones_are_written(tmp_path, dither0):
     data = bad_data_dir(tmp_path / "in")
-    proc = run_tool(FEATURIZE, "--fbank-config", dither0, "--progress", "false", data, tmp_path / "out", check=False)
-    assert proc.returncode == 1  # 11 of 13 failed: more than --max-failed-frac 0.05
+    proc = run_tool(FEATURIZE, "--fbank-config", dither0, "--progress", "false", "--pipe-timeout", "1",
+                    data, tmp_path / "out", check=False)
+    assert proc.returncode == 1  # 18 of 20 failed: more than --max-failed-frac 0.05
     for utt, reason in EXPECTED.items():
         lines = [line for line in proc.stderr.splitlines() if f"utterance {utt} (" in line]
         assert lines and reason in lines[-1], (utt, proc.stderr)
     failed = dict(line.split(" ", 1) for line in (tmp_path / "out" / "failed").read_text().splitlines())
     assert sorted(failed) == sorted(EXPECTED) and all(EXPECTED[u] in failed[u] for u in EXPECTED)
-    assert "done 2 utterances" in proc.stderr and "failed 11" in proc.stderr
-    assert f"{data}/wav.scp:6: r-missing: file not found" in proc.stderr  # reported before any work
+    assert "done 2 utterances" in proc.stderr and "failed 18" in proc.stderr
+    assert f"{data}/wav.scp:10: r-missing: file not found" in proc.stderr  # reported before any work
+    assert f"{data}/wav.scp:5: r-dir: is a directory" in proc.stderr
+    assert f"{data}/wav.scp:3: r-arkpast: offset 999999 is past the end" in proc.stderr
+    assert f"{data}/segments:18: s-nan: invalid segment nan..1 (times must be finite numbers)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "--channel" not in [line for line in proc.stderr.splitlines() if "r-headerless" in line][-1]
     feats = dict(kaldiio.load_scp(str(tmp_path / "out" / "feats.scp")))
     frontend = FrontEnd(FrontEndSpec(FeatureOptions.from_file("fbank", dither0)))
     assert sorted(feats) == GOOD
@@ -205,3 +228,160 @@ def test_utterance_too_long_for_memory_fails_alone(tmp_path):
     failed = (tmp_path / "out" / "failed").read_text()
     assert failed.startswith("b the model ran out of memory on 600 s of audio")
     assert (tmp_path / "out" / "utt2num_frames").read_text().split()[::2] == ["a", "c"]
+
+
+def _data(tmp, **tables):
+    return make_data_dir(tmp / "data", {"a": golden_wav("spk1-utt1")}, utt2spk={"a": "s"}, **tables)
+
+
+def _conf(tmp, *lines):
+    (tmp / "f.conf").write_bytes(b"".join(line + b"\n" for line in lines))
+    return ["--fbank-config", tmp / "f.conf", _data(tmp)]
+
+
+def _params(tmp, mangle):
+    weights = mxnet_names(random_weights(8, 4, 1), "structural")
+    data = bytearray(write_params(tmp / "m.params", weights).read_bytes())
+    mangle(data, weights)
+    (tmp / "m.params").write_bytes(data)
+    return ["--model", "decoar", "--params", tmp / "m.params", _data(tmp)]
+
+
+def _overflowing_shape(data, weights):
+    """The first array's two int64 dims become 2**32 each: their product overflows int64 to 0."""
+    data[36:52] = struct.pack("<qq", 2**32, 2**32)
+
+
+def _name_not_utf8(data, weights):
+    data[-1] = 0xFF  # the last byte of the last name
+
+
+def _bytes_table(tmp, name, text):
+    data = _data(tmp)
+    (data / name).write_bytes(text)
+    return [data]
+
+
+def _segments_dir(tmp):
+    data = _data(tmp)
+    (data / "segments").mkdir()
+    return [data]
+
+
+FATAL = {  # case -> (arguments before <out-dir> given the tmp dir, what the error says)
+    "table not UTF-8": (lambda t: _bytes_table(t, "wav.scp", b"a\xff " + bytes(golden_wav("spk1-utt1")) + b"\n"),
+                        "data/wav.scp:1: not UTF-8 (byte 0xff at column 2)"),
+    "table with a BOM": (lambda t: _bytes_table(t, "utt2spk", b"\xef\xbb\xbfa s\n"),
+                         "data/utt2spk:1: the file starts with a UTF-8 byte order mark (BOM)"),
+    "empty segments": (lambda t: _bytes_table(t, "segments", b""), "data/segments: empty"),
+    "segments a directory": (lambda t: _segments_dir(t), "data/segments: is a directory, not a file"),
+    "frame shift 0": (lambda t: _conf(t, b"--frame-shift=0"), "f.conf:1: --frame-shift=0: must be > 0"),
+    "NaN pre-emphasis": (lambda t: _conf(t, b"--preemphasis-coefficient=nan"),
+                         "f.conf:1: --preemphasis-coefficient=nan: must be a finite number"),
+    "no mel bins": (lambda t: _conf(t, b"--num-mel-bins=0"), "f.conf:1: --num-mel-bins=0: must be at least 3"),
+    "too many mel bins": (lambda t: _conf(t, b"--num-mel-bins=80", b"--frame-length=10"),
+                          "f.conf:1: --num-mel-bins=80: mel bin 2 of 80 gets no FFT bin (the 256-point FFT"),
+    "conf not UTF-8": (lambda t: _conf(t, b"--dither=0 # \xe9"), "f.conf:1: not UTF-8 (byte 0xe9 at column 14)"),
+    "int64 overflow in a shape": (lambda t: _params(t, _overflowing_shape),
+                                  "not an MXNet .params file: implausible shape (4294967296, 4294967296)"),
+    "MXNet name not UTF-8": (lambda t: _params(t, _name_not_utf8), "is not UTF-8 (byte 0xff)"),
+}
+
+
+@pytest.mark.parametrize("case", FATAL)
+def test_fatal_input_is_one_line_before_any_work(tmp_path, case):
+    make, message = FATAL[case]
+    args = make(tmp_path)
+    proc = run_tool(FEATURIZE, "--progress", "false", *args, tmp_path / "out", check=False)
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if " INFO: " not in line]
+    assert all(line.startswith("featurize.py: ") for line in lines), proc.stderr  # the problems, one a line
+    assert any(message in line for line in lines), proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr
+    assert not (tmp_path / "out" / "feats.scp").exists()
+
+
+def test_output_path_that_is_a_file_and_bad_pipe_timeout(tmp_path):
+    data = _data(tmp_path)
+    (tmp_path / "out").write_text("")
+    proc = run_tool(FEATURIZE, data, tmp_path / "out", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"featurize.py: cannot write to {tmp_path}/out: exists and is not a directory")
+    (tmp_path / "out3" / "conf").mkdir(parents=True)
+    (tmp_path / "out3" / "data").write_text("")
+    proc = run_tool(FEATURIZE, data, tmp_path / "out3", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"featurize.py: cannot write to {tmp_path}/out3/data: exists and is not a directory")
+    proc = run_tool(FEATURIZE, "--model", "decoar", "--params", tmp_path, data, tmp_path / "out4", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"featurize.py: DeCoAR weights: {tmp_path} is a directory, not a file")
+    for bad in ("0", "nan", "-5", "inf", "soon"):
+        proc = run_tool(FEATURIZE, "--pipe-timeout", bad, data, tmp_path / "out2", check=False)
+        assert proc.returncode == 2 and f"expected a number of seconds > 0, got '{bad}'" in proc.stderr
+
+
+def test_a_second_run_into_the_same_output_is_refused(tmp_path):
+    from speech_reps.kaldi.lock import lock_output_dir
+
+    data = _data(tmp_path)
+    (tmp_path / "out").mkdir()
+    held = lock_output_dir(tmp_path / "out", "feats")  # as the first run holds it
+    proc = run_tool(FEATURIZE, data, tmp_path / "out", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"featurize.py: {tmp_path}/out: another run is writing feats.* into this directory (it holds "
+        f"{tmp_path}/out/.feats.lock); wait for it to finish, or use another output dir")
+    assert not (tmp_path / "out" / "feats.scp").exists()
+    run_tool(FEATURIZE, "--name", "other", data, tmp_path / "out")  # another name: another lock
+    held.release()
+    run_tool(FEATURIZE, data, tmp_path / "out")  # the first run gone, the next one goes ahead
+    assert (tmp_path / "out" / "feats.scp").is_file()
+
+
+def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
+    """ENOSPC (the archive on /dev/full): one line, and the readers stop at once rather than
+    when a reference cycle is collected at exit (then a worker pool's shutdown printed an
+    EBADF traceback)."""
+    import gc
+    import types
+
+    from speech_reps.pipeline import featurize_data_dir
+
+    data = many_utterances(tmp_path / "data", 30)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "feats.ark.tmp").symlink_to("/dev/full")
+    gc.disable()  # as when no collection comes before exit
+    try:
+        with pytest.raises(OSError, match="No space left on device"):
+            featurize_data_dir(data, tmp_path / "out", model_options={"feature_config": dither0},
+                               progress=False, num_workers=1, batch_frames=700)
+        alive = [g.__name__ for g in gc.get_objects() if type(g) is types.GeneratorType]
+        assert "read_ahead" not in alive and "stream" not in alive
+    finally:
+        gc.enable()
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    proc = subprocess.run([str(FEATURIZE), "--fbank-config", str(dither0), *ARGS, str(data), str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"featurize.py: writing {tmp_path}/out: No space left on device; rerun the same command to resume")
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
+def test_a_table_we_only_copy_may_hold_any_bytes(tmp_path, dither0):
+    """Kaldi is byte-oriented: a latin-1 `text` is copied to the output data dir as it is."""
+    data = _data(tmp_path)
+    (data / "text").write_bytes(b"a caf\xe9 cr\xe8me\n")
+    run_tool(FEATURIZE, "--fbank-config", dither0, "--progress", "false", data, tmp_path / "out")
+    assert (tmp_path / "out" / "data" / "text").read_bytes() == b"a caf\xe9 cr\xe8me\n"
+
+
+@pytest.mark.parametrize("args,rc,message", [
+    (["--batch-frames", "0"], 2, "argument --batch-frames: expected a whole number >= 1, got '0'"),
+    (["--num-workers", "-1"], 2, "argument --num-workers: expected a whole number >= 0, got '-1'"),
+    (["--max-failed-frac", "nan"], 2, "argument --max-failed-frac: expected a number from 0 to 1, got 'nan'"),
+    (["--channel", "-2"], 1, "featurize.py: --channel -2: expected a channel index from 0 (or -1: mono audio)"),
+])
+def test_command_line_numbers_are_checked_before_any_work(tmp_path, args, rc, message):
+    proc = run_tool(FEATURIZE, *args, _data(tmp_path), tmp_path / "out", check=False)
+    assert proc.returncode == rc and proc.stderr.strip().splitlines()[-1].endswith(message), proc.stderr
+    assert not (tmp_path / "out" / "feats.ark.tmp").exists()

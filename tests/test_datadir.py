@@ -83,3 +83,48 @@ def test_missing_wav_scp(tmp_path):
 def test_golden_dir_loads(tmp_path):
     data = DataDir.load(golden_data_dir(tmp_path / "d"))
     assert len(data) == 4 and data.utt2spk["spk3-short"] == "spk3"
+
+
+def test_tables_must_be_utf8_without_a_bom(tmp_path):
+    d = make_data_dir(tmp_path, {"a": WAV}, utt2spk={"a": "s"})
+    (d / "wav.scp").write_bytes(b"\xef\xbb\xbfa " + str(WAV).encode() + b"\n")
+    (d / "utt2spk").write_bytes(b"a s\xe9\n")
+    assert problems(d) == [
+        f"{d}/wav.scp:1: the file starts with a UTF-8 byte order mark (BOM); remove it, e.g. "
+        "sed -i '1s/^\\xEF\\xBB\\xBF//' FILE",
+        f"{d}/utt2spk:1: not UTF-8 (byte 0xe9 at column 4)",
+        f"{d}/utt2spk: a: utterance missing from utt2spk",
+    ]
+
+
+def test_empty_segments_and_directories_are_named(tmp_path):
+    d = make_data_dir(tmp_path / "d1", {"rec1": WAV}, segments="")
+    assert problems(d) == [f"{d}/segments: empty (remove it to use whole recordings)"]
+    d = make_data_dir(tmp_path / "d2", {"rec1": WAV})
+    (d / "spk2utt").mkdir()
+    assert problems(d) == [f"{d}/spk2utt: is a directory, not a file"]
+
+
+def test_non_finite_segment_times_and_unreadable_audio_paths(tmp_path):
+    d = make_data_dir(tmp_path / "d", {"a": tmp_path, "b": f"{WAV}:99999999", "rec1": WAV},
+                      segments="s1 rec1 nan 1\ns2 rec1 0 inf\ns3 rec1 0 1\n")
+    loaded = DataDir.load(d, lenient=True)
+    assert loaded.audio_problems == [
+        f"{d}/wav.scp:1: a: is a directory, not an audio file: {tmp_path}",
+        f"{d}/wav.scp:2: b: offset 99999999 is past the end of {WAV} ({WAV.stat().st_size} bytes)",
+        f"{d}/segments:1: s1: invalid segment nan..1 (times must be finite numbers)",
+        f"{d}/segments:2: s2: invalid segment 0..inf (times must be finite numbers)",
+    ]
+    assert [u.utt for u in loaded.utterances] == ["s1", "s2", "s3"]
+
+
+def test_housekeeping_tools_copy_any_transcript_bytes_and_name_bad_keys(tmp_path):
+    from speech_reps.kaldi.datadir_tools import combine_data_dirs, copy_data_dir, fix_data_dir
+
+    d = make_data_dir(tmp_path / "d", {"a": WAV, "b": WAV}, utt2spk={"a": "s", "b": "s"})
+    (d / "text").write_bytes(b"a caf\xe9\nb cr\xe8me\n")  # latin-1, as old corpora have
+    copy_data_dir(d, tmp_path / "copy")
+    assert (tmp_path / "copy" / "text").read_bytes() == b"a caf\xe9\nb cr\xe8me\n"
+    assert fix_data_dir(d) == (2, 0) and (d / "text").read_bytes() == b"a caf\xe9\nb cr\xe8me\n"
+    with pytest.raises(DataDirError, match=rf"{d}/text:1: not UTF-8 \(byte 0xe9 at column 6\)"):
+        combine_data_dirs(tmp_path / "both", [d, tmp_path / "copy"])

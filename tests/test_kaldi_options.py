@@ -98,3 +98,39 @@ def test_recorded_conf_reads_back_identically(tmp_path):
     recorded.write_text(options.to_conf_text("header"))
     again = FeatureOptions.from_file("fbank", recorded)
     assert again.values == options.values
+
+
+@pytest.mark.parametrize("kind,lines,message", [
+    ("fbank", ["--frame-shift=0"], "f.conf:1: --frame-shift=0: must be > 0 and at most 10000 ms"),
+    ("fbank", ["--dither=0", "--preemphasis-coefficient=nan"], "f.conf:2: --preemphasis-coefficient=nan: must be a finite number"),
+    ("fbank", ["--num-mel-bins=2"], "f.conf:1: --num-mel-bins=2: must be at least 3"),
+    ("fbank", ["--num-mel-bins=127"], "f.conf:1: --num-mel-bins=127: mel bin 3 of 127 gets no FFT bin (the 512-point FFT"),
+    ("fbank", ["--high-freq=9000"], "f.conf:1: --high-freq=9000: the mel banks need 0 <= low-freq < high-freq <= Nyquist"),
+    ("fbank", ["--low-freq=8000"], "f.conf:1: --low-freq=8000: the mel banks need"),
+    ("fbank", ["--frame-length=0.1"], "f.conf:1: --frame-length=0.1: the frame is shorter than two samples at 16000 Hz"),
+    ("fbank", ["--energy-floor=inf"], "f.conf:1: --energy-floor=inf: must be a finite number"),
+    ("mfcc", ["--num-ceps=40"], "f.conf:1: --num-ceps=40: more cepstra than mel bins (23)"),
+    ("fbank", ["--channel=-2"], "f.conf:1: --channel=-2: must be -1 (mono audio) or a channel index from 0"),
+])
+def test_numbers_that_make_the_front_end_impossible_are_fatal(tmp_path, kind, lines, message):
+    conf = write_conf(tmp_path / "f.conf", *lines)
+    with pytest.raises(ConfigError) as e:
+        FeatureOptions.from_file(kind, conf)
+    assert str(e.value).startswith(f"{conf}:") and message in str(e.value)
+
+
+def test_mel_bin_limit_is_kaldi_native_fbanks(tmp_path):
+    """126 bins fit a 25 ms frame's 512-point FFT at 16 kHz; knf refuses 127, and so do we."""
+    import kaldi_native_fbank as knf
+
+    FeatureOptions.from_file("fbank", write_conf(tmp_path / "ok.conf", "--num-mel-bins=126"))
+    opts = knf.FbankOptions()
+    opts.mel_opts.num_bins = 127
+    with pytest.raises(Exception, match="num_mel_bins too large"):
+        knf.OnlineFbank(opts).accept_waveform(16000, [0.0] * 16000)
+
+
+def test_option_file_not_utf8(tmp_path):
+    (tmp_path / "f.conf").write_bytes(b"--dither=0\n--num-mel-bins=80 # \xff\n")
+    with pytest.raises(ConfigError, match=r"f.conf:2: not UTF-8 \(byte 0xff at column 21\)"):
+        FeatureOptions.from_file("fbank", tmp_path / "f.conf")

@@ -5,6 +5,8 @@ kaldi-native-fbank (``knf``), and whether the native backend can honour it. Defa
 Kaldi's, never kaldi-native-fbank's (whose dither default is 3e-5, Kaldi's is 1.0).
 """
 
+import bisect
+import math
 from dataclasses import dataclass
 
 from speech_reps.errors import ConfigError
@@ -87,6 +89,44 @@ TABLE = {
 }
 
 
+_MAX_WINDOW = 1 << 22  # samples in one frame
+_MAX_MS = 10000.0  # longest frame length or shift accepted (a window of seconds is a mistake)
+# (option, test of its value, the cause when it fails): Kaldi's own checks, and what keeps sizes sane
+_RANGES = [
+    ("sample-frequency", lambda x: x > 0, "must be > 0"),
+    ("frame-shift", lambda x: 0 < x <= _MAX_MS, f"must be > 0 and at most {_MAX_MS:g} ms"),
+    ("frame-length", lambda x: 0 < x <= _MAX_MS, f"must be > 0 and at most {_MAX_MS:g} ms"),
+    ("dither", lambda x: 0 <= x <= 32768, "must be between 0 (no dither) and 32768 (int16 scale)"),
+    ("blackman-coeff", lambda x: abs(x) <= 1000, "must be between -1000 and 1000"),
+    ("cepstral-lifter", lambda x: abs(x) <= 1000, "must be between -1000 and 1000 (0: no liftering)"),
+    ("energy-floor", lambda x: 0 <= x <= 1e30, "must be between 0 (no floor) and 1e30"),
+    ("preemphasis-coefficient", lambda x: 0 <= x <= 1, "must be between 0 and 1"),
+    ("num-mel-bins", lambda x: 3 <= x <= 10000, "must be at least 3 (and at most 10000)"),
+    ("num-ceps", lambda x: x >= 1, "must be at least 1"),
+    ("min-duration", lambda x: x >= 0, "must be >= 0"),
+    ("channel", lambda x: x >= -1, "must be -1 (mono audio) or a channel index from 0"),
+    ("vtln-warp", lambda x: x > 0, "must be > 0"),
+]
+
+
+def mel(freq):
+    return 1127.0 * math.log(1.0 + freq / 700.0)
+
+
+def _first_empty_mel_bin(num_bins, low, high, sample_rate, fft_size):
+    """The first mel bin (from 0) whose triangle covers no FFT bin centre, as Kaldi's MelBanks
+    asserts ("You may have set --num-mel-bins too large"); None if every bin gets one."""
+    mel_low, mel_high = mel(low), mel(high)
+    delta = (mel_high - mel_low) / (num_bins + 1)
+    centres = [mel(i * sample_rate / fft_size) for i in range(fft_size // 2)]  # ascending
+    for b in range(num_bins):
+        left, right = mel_low + b * delta, mel_low + (b + 2) * delta
+        i = bisect.bisect_right(centres, left)
+        if i == len(centres) or centres[i] >= right:
+            return b
+    return None
+
+
 def _convert(option: OptionLine, default):
     if isinstance(default, bool):
         return to_bool(option)
@@ -124,6 +164,59 @@ class FeatureOptions:
             )
         if self.values["output-format"] not in ("kaldi", "htk"):
             raise ConfigError(f"{self.given['output-format'].source}: --output-format must be kaldi or htk")
+        self._check_numbers()
+
+    # --- validation: a value that makes the front end impossible is an error before any work ----
+    def _fail(self, names, cause):
+        """A ConfigError naming where the first of ``names`` that was set came from."""
+        for name in names:
+            if name in self.given:
+                line = self.given[name]
+                raise ConfigError(f"{line.source}: --{name}={line.value}: {cause}")
+        raise ConfigError(f"--{names[0]}={format_value(self.values[names[0]])} (Kaldi's default): {cause}")
+
+    def _check_numbers(self):
+        v = self.values
+        for name, value in v.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                self._fail([name], "must be a finite number")
+        for name, ok, cause in _RANGES:
+            if name in v and not ok(v[name]):
+                self._fail([name], cause)
+        if self.window_shift < 1:
+            self._fail(["frame-shift", "sample-frequency"], "the frame shift is less than one sample "
+                       f"at {v['sample-frequency']:g} Hz")
+        if self.window_size > _MAX_WINDOW:
+            self._fail(["frame-length", "sample-frequency"], f"a frame of {self.window_size} samples; "
+                       f"at most {_MAX_WINDOW} are accepted")
+        if self.window_size < 2:
+            self._fail(["frame-length", "sample-frequency"], "the frame is shorter than two samples "
+                       f"at {v['sample-frequency']:g} Hz")
+        nyquist = 0.5 * v["sample-frequency"]
+        low, high = v["low-freq"], v["high-freq"] if v["high-freq"] > 0 else nyquist + v["high-freq"]
+        if not (0 <= low < nyquist and 0 < high <= nyquist and low < high):  # MelBanks' check
+            self._fail(["high-freq", "low-freq", "sample-frequency"],
+                       f"the mel banks need 0 <= low-freq < high-freq <= Nyquist; low-freq {low:g} Hz, "
+                       f"high-freq {high:g} Hz (--high-freq <= 0 counts from Nyquist), Nyquist {nyquist:g} Hz")
+        if v["vtln-warp"] != 1.0:
+            vtln_low, vtln_high = v["vtln-low"], v["vtln-high"] + (nyquist if v["vtln-high"] < 0 else 0)
+            if not (low < vtln_low < high and vtln_low < vtln_high < high):
+                self._fail(["vtln-low", "vtln-high", "vtln-warp"],
+                           f"with --vtln-warp, need low-freq < vtln-low < vtln-high < high-freq; "
+                           f"vtln-low {vtln_low:g} Hz, vtln-high {vtln_high:g} Hz")
+        empty = _first_empty_mel_bin(v["num-mel-bins"], low, high, v["sample-frequency"], self.padded_window_size)
+        if empty is not None:
+            self._fail(["num-mel-bins", "low-freq", "high-freq", "frame-length"],
+                       f"mel bin {empty} of {v['num-mel-bins']} gets no FFT bin (the {self.padded_window_size}-"
+                       f"point FFT is too coarse for so many bins between {low:g} and {high:g} Hz); use fewer bins "
+                       "or a longer frame")
+        if self.kind == "mfcc" and v["num-ceps"] > v["num-mel-bins"]:
+            self._fail(["num-ceps", "num-mel-bins"], f"more cepstra than mel bins ({v['num-mel-bins']})")
+
+    @property
+    def padded_window_size(self) -> int:
+        size = self.window_size
+        return 1 << (size - 1).bit_length() if self.values["round-to-power-of-two"] else size
 
     @classmethod
     def from_file(cls, kind, path, overrides=None, defaults=None, source="override"):

@@ -3,8 +3,16 @@
 - Plain paths: anything soundfile (libsndfile) reads: wav, flac, ogg, ...
 - ``cmd |``: run with /bin/sh as Kaldi's popen does (wav.scp is trusted input, as in Kaldi: its
   commands run as they are); a non-zero exit or no output is an error (kaldiio would
-  ignore it), and the bytes are decoded by soundfile.
+  ignore it), and the bytes are decoded by soundfile. A command that runs longer than the pipe
+  timeout, or writes more than ``max_pipe_bytes`` (the longest audio we accept), is killed
+  with its process group and fails that utterance.
 - ``file.ark:offset``: kaldiio reads the wav stored in the archive.
+
+A container that declares more audio than it holds (a truncated WAV, FLAC, MP3, ...) is an
+error, as in Kaldi's wave reader, rather than a silently shorter utterance; a WAV streamed with
+unknown sizes (0xFFFFFFFF, or 0x7FFFF000 and up as streaming writers' placeholders) is read to its
+end. MPEG audio is accepted only with an ID3 tag or a chain of consistent frame headers: libsndfile
+otherwise "recognises" headerless PCM that happens to start like an MPEG frame, and decodes noise.
 
 Samples are scaled to int16 range (a 16-bit file gives its integers exactly). Kaldi itself reads
 8- and 32-bit PCM without rescaling; we bring every format to the int16 scale the models expect.
@@ -14,35 +22,54 @@ libsoxr binding, the resampler librosa and torchaudio's sox backend build on).
 """
 
 import io
+import math
 import os
+import re
+import selectors
+import signal
 import subprocess
+import time
 
 import numpy as np
 
 from speech_reps.errors import AudioError
-from speech_reps.kaldi.datadir import rxfile_kind
+from speech_reps.kaldi.datadir import rxfile_kind, rxfile_problem
+from speech_reps.kaldi.containers import declared_frames, looks_like_mpeg
 
 MAX_OVERSHOOT = 0.5  # seconds, extract-segments --max-overshoot
 MIN_SEGMENT_LENGTH = 0.1  # seconds, extract-segments --min-segment-length
 INT16_SCALE = 32768.0
+DEFAULT_PIPE_TIMEOUT = 600.0  # seconds a ``cmd |`` may run for one recording
+LONGEST_PIPE_AUDIO = 12 * 3600  # seconds: the longest recording a pipe may deliver ...
+PIPE_BYTES_PER_SAMPLE = 4  # ... at the front end's rate, in 32-bit samples (or 2 16-bit channels)
+_HEAD = 1 << 16  # bytes of a file read to check its header
+
+
+def pipe_byte_cap(rate):
+    """The most bytes one ``cmd |`` may write: LONGEST_PIPE_AUDIO at ``rate`` (2.8 GB at 16 kHz)."""
+    return int(LONGEST_PIPE_AUDIO * rate * PIPE_BYTES_PER_SAMPLE)
 
 
 class _ReadError(Exception):
     pass
 
 
-def read_rxfile(rxfile):
-    """(rate, samples[N, C] float32 at int16 scale) of a wav.scp entry; raises _ReadError."""
+def read_rxfile(rxfile, timeout=DEFAULT_PIPE_TIMEOUT, max_bytes=None):
+    """(rate, samples[N, C] float32 at int16 scale) of a wav.scp entry; raises _ReadError.
+    ``timeout`` (seconds) and ``max_bytes`` bound a ``cmd |``."""
     kind = rxfile_kind(rxfile)
     if kind == "pipe":
-        proc = subprocess.run(rxfile[:-1], shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if proc.returncode != 0:
-            err = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise _ReadError(f"command exited with code {proc.returncode}"
+        returncode, out, err = run_pipe(rxfile[:-1], timeout, max_bytes)
+        if returncode != 0:
+            err = err.decode(errors="replace").strip().splitlines()
+            raise _ReadError(f"command exited with code {returncode}"
                              + (f": {err[-1]}" if err else ""))
-        if not proc.stdout:
+        if not out:
             raise _ReadError("command produced no output")
-        return _decode(io.BytesIO(proc.stdout), "pipe output")
+        return _decode(io.BytesIO(out), "pipe output", bytes(out[:_HEAD]), len(out))
+    problem = rxfile_problem(rxfile)
+    if problem:
+        raise _ReadError(problem)
     if kind == "ark":
         import kaldiio
 
@@ -61,19 +88,116 @@ def read_rxfile(rxfile):
         else:
             samples = samples.astype(np.float32) * INT16_SCALE
         return int(rate), samples.reshape(len(samples), -1)
-    if not os.path.isfile(rxfile):
-        raise _ReadError(f"file not found: {rxfile}")
-    return _decode(rxfile, "file")
+    try:
+        with open(rxfile, "rb") as f:
+            head = f.read(_HEAD)
+            size = os.fstat(f.fileno()).st_size
+    except OSError as e:
+        raise _ReadError(f"cannot read {rxfile}: {e.strerror}") from None
+    return _decode(rxfile, "file", head, size)
 
 
-def _decode(source, what):
+def run_pipe(command, timeout, max_bytes=None):
+    """(exit code, stdout, the last 64 KiB of stderr) of a shell command, or _ReadError when it
+    runs longer than ``timeout`` seconds or writes more than ``max_bytes``: then its whole
+    process group is killed (a ``cmd |`` that never ends must not hang the job, nor one that never
+    stops writing exhaust its memory)."""
+    proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    out, err = bytearray(), bytearray()
+    deadline = time.monotonic() + timeout
+    too_slow = f"command did not finish within --pipe-timeout {timeout:g} s; killed"
+    with selectors.DefaultSelector() as selector:
+        try:
+            selector.register(proc.stdout, selectors.EVENT_READ, out)
+            selector.register(proc.stderr, selectors.EVENT_READ, err)
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _ReadError(too_slow)
+                for key, _ in selector.select(left):
+                    chunk = os.read(key.fd, 1 << 20)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                    elif key.data is out:
+                        out += chunk
+                        if max_bytes is not None and len(out) > max_bytes:
+                            raise _ReadError(
+                                f"command wrote more than {max_bytes / 1e9:.3g} GB, more than the longest "
+                                f"audio accepted from a pipe ({LONGEST_PIPE_AUDIO / 3600:g} h); killed")
+                    else:
+                        err += chunk
+                        del err[:-65536]
+            try:
+                returncode = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise _ReadError(too_slow) from None
+        finally:
+            if proc.returncode is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+    return returncode, out, bytes(err)
+
+
+# lines of libsndfile's log that say a container declares more than the file holds
+_DECLARED_MORE = re.compile(r"^\s*(SSND|Data Size|data|riff)\s*:.*\(should be \d+\)$"
+                            r"|^\*\*\* .*frame count.*(not equal|does not match)"
+                            r"|^Ogg ?: (File ended unexpectedly|Last page lacks an end-of-stream)", re.M)
+
+
+_ADD_HEADER = "give the audio a header, e.g. with sox -t raw -r RATE -e signed -b 16 -c 1 in.raw -t wav -"
+
+
+def _read_blocks(f, block=1 << 20):
+    blocks = []
+    while True:
+        samples = f.read(block, dtype="float32", always_2d=True)
+        if not len(samples):
+            break
+        blocks.append(samples)
+    return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), np.float32)
+
+
+def _decode(source, what, head, size):
+    """(rate, samples) of audio ``source`` (a path or a file object) of ``size`` bytes."""
     import soundfile
 
     try:
-        samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
+        with soundfile.SoundFile(source) as f:
+            if f.format == "MP3" and not looks_like_mpeg(head):
+                raise _ReadError(f"cannot decode {what} as audio: no audio header that libsndfile "
+                                 f"recognises (it could only guess MPEG, as it does for headerless PCM); {_ADD_HEADER}")
+            declared, log, rate = f.frames, f.extra_info, f.samplerate
+            if rate <= 0:
+                raise _ReadError(f"cannot decode {what} as audio: its header gives a sample rate of {rate} Hz")
+            if declared * f.channels * 4 <= 64 * size + (1 << 20):
+                samples = f.read(dtype="float32", always_2d=True)
+            else:  # a header claiming far more than the file could hold: allocate only what decodes
+                samples = _read_blocks(f)
+    except TypeError:  # soundfile's for a '.raw' name: raw PCM needs a rate and sample format
+        raise _ReadError(f"cannot decode {what} as audio: headerless PCM ('.raw') has no sample rate or "
+                         f"format; {_ADD_HEADER}") from None
+    except (soundfile.LibsndfileError, RuntimeError, OSError, MemoryError) as e:
         raise _ReadError(f"cannot decode {what} as audio: {e}") from None
+    own = declared_frames(head)
+    if own is not None:  # libsndfile clamps a WAV's or SPHERE's size to the file: our own reading
+        declared = own
+    elif _DECLARED_MORE.search(log):  # it clamped another container's, and logged it
+        raise _ReadError(f"truncated {what}: the header declares more audio than the {len(samples) / rate:.3f} s "
+                         f"it holds (libsndfile: {_DECLARED_MORE.search(log)[0].strip()})")
+    if len(samples) < declared:
+        raise _ReadError(f"truncated {what}: the header declares {_duration(declared, rate)} of audio, "
+                         f"the data holds {_duration(len(samples), rate)}")
     return int(rate), samples * np.float32(INT16_SCALE)
+
+
+def _duration(frames, rate):
+    return f"{frames} samples ({frames / rate:.3f} s)"
 
 
 class AudioLoader:
@@ -83,8 +207,10 @@ class AudioLoader:
     """
 
     def __init__(self, rate, allow_resample=False, allow_downsample=False, allow_upsample=False,
-                 channel=None):
+                 channel=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT, max_pipe_bytes=None):
         self.rate = rate
+        self.pipe_timeout = pipe_timeout
+        self.max_pipe_bytes = max_pipe_bytes if max_pipe_bytes is not None else pipe_byte_cap(rate)
         self.allow_down = allow_resample or allow_downsample
         self.allow_up = allow_resample or allow_upsample
         self.channel = channel
@@ -95,7 +221,7 @@ class AudioLoader:
         """The utterance's samples; AudioError names the utterance, its source and the cause."""
         try:
             rate, samples = self._recording(utt.rxfile)
-            if utt.utt != utt.rec:
+            if utt.is_cut:  # also a segment whose id is its recording's
                 samples = self._segment(samples, rate, utt)
             samples = self._pick_channel(samples, utt)
             return self._to_rate(samples, rate)
@@ -105,17 +231,20 @@ class AudioLoader:
     def _recording(self, rxfile):
         if self._cached[0] != rxfile:
             self._cached = (None, None)  # drop the old recording before reading the next
-            self._cached = (rxfile, read_rxfile(rxfile))
+            self._cached = (rxfile, read_rxfile(rxfile, self.pipe_timeout, self.max_pipe_bytes))
             self.reads += 1
         return self._cached[1]
 
     @staticmethod
     def _segment(samples, rate, utt):
         n = len(samples)
+        if not (math.isfinite(utt.start) and math.isfinite(utt.end)):
+            raise _ReadError(f"invalid segment: times {utt.start:g}..{utt.end:g} must be finite numbers")
         if utt.start < 0 or (utt.end != -1 and utt.end <= utt.start):
             raise _ReadError(f"invalid segment: end {utt.end:g}s is not after start {utt.start:g}s")
-        start = int(utt.start * rate)
-        end = n if utt.end == -1 else int(utt.end * rate)
+        beyond = n / rate + 2 * MAX_OVERSHOOT  # a time past this fails below; so huge ones cannot overflow
+        start = int(min(utt.start, beyond) * rate)
+        end = n if utt.end == -1 else int(min(utt.end, beyond) * rate)
         if start >= n:
             raise _ReadError(f"segment starts at {utt.start:g}s, after the recording's end ({n / rate:g}s)")
         if end > n:

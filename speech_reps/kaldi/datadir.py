@@ -5,15 +5,17 @@ Reads ``wav.scp`` (plain paths, ``cmd |`` pipes, ``file.ark:offset``), optional 
 Every problem found is collected and raised together as a DataDirError, one line each.
 """
 
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from speech_reps.errors import DataDirError
-from speech_reps.kaldi.tables import read_table
+from speech_reps.kaldi.tables import read_table, table_file_problem
 
 _ARK_OFFSET = re.compile(r"^(.*):(\d+)$")
+TABLES = ("wav.scp", "segments", "utt2spk", "spk2utt")
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,15 @@ class Utterance:
     spk: str = None
 
     @property
+    def is_cut(self):
+        """Whether this is a part of its recording: any segment but ``0 -1`` (the whole), also
+        one whose id is its recording's id."""
+        return (self.start, self.end) != (0.0, -1.0)
+
+    @property
     def source(self):
         """How an error names where this utterance's audio comes from."""
-        if self.rec == self.utt:
+        if self.rec == self.utt and not self.is_cut:
             return self.rxfile
         return f"{self.rxfile} [{self.start:g}s..{self.end:g}s of {self.rec}]"
 
@@ -49,6 +57,22 @@ def rxfile_path(rxfile):
     """The file a non-pipe rxfilename reads (the archive for file.ark:offset)."""
     m = _ARK_OFFSET.match(rxfile)
     return m.group(1) if m else rxfile
+
+
+def rxfile_problem(rxfile):
+    """Why a non-pipe rxfilename cannot be read (missing file, a directory, an archive offset past
+    the end), or None."""
+    path = rxfile_path(rxfile)
+    if os.path.isdir(path):
+        return f"is a directory, not an audio file: {path}"
+    if not os.path.isfile(path):
+        return f"file not found: {path}"
+    m = _ARK_OFFSET.match(rxfile)
+    if m:
+        size = os.path.getsize(path)
+        if int(m.group(2)) >= size:
+            return f"offset {m.group(2)} is past the end of {path} ({size} bytes)"
+    return None
 
 
 class DataDir:
@@ -78,6 +102,9 @@ class DataDir:
         wav_scp = path / "wav.scp"
         if not path.is_dir():
             raise DataDirError([f"{path}: not a directory"])
+        unreadable = [p for p in map(table_file_problem, (path / n for n in TABLES)) if p]
+        if unreadable:
+            raise DataDirError(unreadable)
         if not wav_scp.is_file():
             raise DataDirError([f"{wav_scp}: missing (a data dir needs wav.scp)"])
         recordings = {}
@@ -85,8 +112,10 @@ class DataDir:
             kind = rxfile_kind(row.rest)
             if kind == "bad":
                 problems.append(f"{row.where}: {row.key}: output pipes ('| cmd') cannot be read")
-            elif check_files and kind != "pipe" and not os.path.isfile(rxfile_path(row.rest)):
-                audio.append(f"{row.where}: {row.key}: file not found: {rxfile_path(row.rest)}")
+            elif check_files and kind != "pipe":
+                problem = rxfile_problem(row.rest)
+                if problem:
+                    audio.append(f"{row.where}: {row.key}: {problem}")
             recordings[row.key] = row.rest
         if not recordings and not problems:
             problems.append(f"{wav_scp}: empty")
@@ -105,7 +134,10 @@ class DataDir:
         if not segments.is_file():
             return [Utterance(rec, rec, rx) for rec, rx in recordings.items()]
         out = []
-        for row in read_table(segments, problems, min_fields=3, max_fields=4):
+        rows = read_table(segments, problems, min_fields=3, max_fields=4)
+        if not rows and not problems:
+            problems.append(f"{segments}: empty (remove it to use whole recordings)")
+        for row in rows:
             rec, start, end = row.fields[:3]
             try:
                 start, end = float(start), float(end)
@@ -113,7 +145,10 @@ class DataDir:
             except ValueError:
                 problems.append(f"{row.where}: {row.key}: start, end and channel must be numbers")
                 continue
-            if start < 0 or (end != -1 and end <= start) or (channel is not None and channel < 0):
+            if not (math.isfinite(start) and math.isfinite(end)):
+                audio_problems.append(f"{row.where}: {row.key}: invalid segment {start:g}..{end:g} "
+                                      "(times must be finite numbers)")
+            elif start < 0 or (end != -1 and end <= start) or (channel is not None and channel < 0):
                 audio_problems.append(f"{row.where}: {row.key}: invalid segment {start:g}..{end:g}")
             if rec not in recordings:
                 problems.append(f"{row.where}: {row.key}: recording {rec} is not in wav.scp")

@@ -12,8 +12,21 @@ from speech_reps.kaldi.writer import write_scp_like
 TABLES = UTT_KEYED | SPK_KEYED | REC_KEYED
 
 
+def _lines(path):
+    """The lines of a table as text: a line that is not UTF-8 is a DataDirError naming it (a
+    table's other bytes, e.g. a latin-1 transcript, only matter where the text is rewritten)."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataDirError([f"{path}:{lineno}: not UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                                    f"{e.start + 1})"]) from None
+
+
 def _keys(path):
-    with open(path, encoding="utf-8") as f:
+    # keys only: the rest of a line may be in any encoding (subset_data_dir copies it as bytes)
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
         return [line.split(None, 1)[0] for line in f if line.strip()]
 
 
@@ -21,8 +34,7 @@ def _utt2spk(data):
     path = Path(data) / "utt2spk"
     if not path.is_file():
         raise DataDirError([f"{path}: missing (every Kaldi data dir needs utt2spk)"])
-    with open(path, encoding="utf-8") as f:
-        return dict(line.split()[:2] for line in f if line.strip())
+    return dict(line.split()[:2] for line in _lines(path) if line.strip())
 
 
 def fix_data_dir(data):
@@ -37,8 +49,7 @@ def fix_data_dir(data):
     if (data / "segments").is_file():
         recs = set(_keys(data / "wav.scp")) if (data / "wav.scp").is_file() else None
         if recs is not None:
-            with open(data / "segments", encoding="utf-8") as f:
-                keep &= {p[0] for p in (line.split() for line in f) if len(p) > 1 and p[1] in recs}
+            keep &= {p[0] for p in (line.split() for line in _lines(data / "segments")) if len(p) > 1 and p[1] in recs}
     elif (data / "wav.scp").is_file():
         keep &= set(_keys(data / "wav.scp"))
     backup = data / ".backup"
@@ -62,14 +73,13 @@ def combine_data_dirs(dest, sources):
     for name in names:
         rows, origin = {}, {}
         for s in sources:
-            with open(s / name, encoding="utf-8") as f:
-                for line in f:
-                    key = line.split(None, 1)[0] if line.strip() else None
-                    if key is None:
-                        continue
-                    if key in rows:
-                        raise DataDirError([f"{s / name}: {key}: also in {origin[key]}; cannot combine"])
-                    rows[key], origin[key] = line.rstrip("\n").split(None, 1)[1], s / name
+            for line in _lines(s / name):
+                key = line.split(None, 1)[0] if line.strip() else None
+                if key is None:
+                    continue
+                if key in rows:
+                    raise DataDirError([f"{s / name}: {key}: also in {origin[key]}; cannot combine"])
+                rows[key], origin[key] = line.rstrip("\n").split(None, 1)[1], s / name
         write_scp_like(dest / name, ((k, rows[k]) for k in sorted(rows, key=str.encode)))
     utt2spk = _utt2spk(dest)
     spk2utt = {}

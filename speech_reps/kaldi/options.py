@@ -44,10 +44,18 @@ def read_option_file(path):
     """Read a Kaldi option file (e.g. conf/fbank.conf) into {name: OptionLine}."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read option file: {e.strerror}") from None
-    return parse_option_lines(text.splitlines(), str(path))
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ConfigError(f"{path}:1: the file starts with a UTF-8 byte order mark (BOM); remove it")
+    lines = data.split(b"\n")
+    for lineno, line in enumerate(lines, 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}:{lineno}: not UTF-8 (byte 0x{line[e.start]:02x} at column {e.start + 1})") from None
+    return parse_option_lines(data.decode("utf-8").splitlines(), str(path))
 
 
 def parse_bool(text):

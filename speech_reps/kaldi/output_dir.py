@@ -19,7 +19,9 @@ FEATURE_FILES = {"feats.scp", "cmvn.scp", "utt2num_frames", "frame_shift"}
 
 
 def _filter_lines(src, dst, keep):
-    with open(src, encoding="utf-8") as f, open(dst, "w", encoding="utf-8") as out:
+    # as bytes: files we do not validate (text, utt2lang...) may hold any encoding, as in Kaldi
+    keep = {k.encode() for k in keep}
+    with open(src, "rb") as f, open(dst, "wb") as out:
         for line in f:
             parts = line.split(None, 1)
             if parts and parts[0] in keep:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech_reps.models.decoar_checkpoint import CheckpointError, canonicalize
+from speech_reps.models.decoar_checkpoint import CheckpointError, canonicalize, layer_count
 from speech_reps.models.mxnet_params import ParamsFormatError, read_params
 
 _NORM = {"gamma": "weight", "beta": "bias", "weight": "weight", "bias": "bias"}
@@ -75,7 +75,8 @@ def _sizes(weights, path):
     if embed is None or pos is None or ffn is None or embed.ndim != 2 or pos.ndim != 2 or ffn.ndim != 2:
         raise CheckpointError(f"{path}: not a BERTphone model: the input Dense (dense0_weight / embed.weight), "
                               "the position weights or the first cell's FFN are missing or not matrices")
-    layers = 1 + max(int(n.split(".")[2]) for n in weights if n.startswith(_CELL + "."))
+    layers = layer_count((n.split(".")[2] for n in weights if n.startswith(_CELL + ".")), len(weights), path,
+                         "BERTphone")
     return embed.shape[1], embed.shape[0], ffn.shape[0], layers, pos.shape[0]
 
 

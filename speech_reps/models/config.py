@@ -32,6 +32,8 @@ def find_params(params, default, label, how):
     """The weights file: ``params`` if given, else the config's ``default``; a missing one is an
     error saying how to get it (``how``: a sentence)."""
     path = Path(params if params is not None else default)
+    if path.is_dir():
+        raise ConfigError(f"{label} weights: {path} is a directory, not a file")
     if not path.is_file():
         raise ConfigError(f"{label} weights not found: {path}. {how}")
     return path

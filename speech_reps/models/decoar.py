@@ -35,6 +35,8 @@ class DeCoARConfig:
 
 
 def _missing_params_error(path):
+    if Path(path).is_dir():
+        return ConfigError(f"DeCoAR weights: {path} is a directory, not a file")
     return ConfigError(
         f"DeCoAR weights not found: {path}. Get the original MXNet model with "
         f"'mkdir -p artifacts && wget -qO- {MXNET_URL} | zcat > artifacts/decoar-encoder-29b8e2ac.params' "

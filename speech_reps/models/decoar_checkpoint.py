@@ -9,6 +9,7 @@ Loading is strict: a missing, unexpected or mis-shaped tensor is an error that l
 
 import argparse
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,58 @@ _TORCH = [
 
 class CheckpointError(ConfigError):
     pass
+
+
+def first_line(error):
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def torch_load(path, error=CheckpointError):
+    """``torch.load(path)`` of tensors and plain containers only (``weights_only``); anything
+    else, a corrupt file included, is ``error``. torch's warnings about odd pickle protocols in a
+    damaged file are silenced: the error says what is wrong."""
+    import torch
+
+    try:
+        with warnings.catch_warnings(), torch.serialization.safe_globals([argparse.Namespace]):
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError names a refused global; the others: a damaged file
+        message = str(e)
+        if "Unsupported global" in message:
+            refused = message[message.index("Unsupported global"):].splitlines()[0]
+            raise error(f"{path}: cannot load as a PyTorch checkpoint without running pickled code: "
+                        f"{refused}") from None
+        cause = next((line for line in message.splitlines() if line.startswith("WeightsUnpickler error")),
+                     first_line(e))
+        raise error(f"{path}: cannot load as a PyTorch checkpoint (a damaged or foreign file): {cause}") from None
+
+
+def tensors_as_numpy(state, path, error=CheckpointError):
+    """({name: ndarray} of the tensors of ``state``, [names of its other values])."""
+    import torch
+
+    tensors, others = {}, []
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor) or not isinstance(name, str):
+            others.append(str(name))
+            continue
+        if not (value.dtype.is_floating_point or value.dtype in (torch.int32, torch.int64, torch.bool)):
+            raise error(f"{path}: tensor {name} has dtype {value.dtype}, not a weight type")
+        value = value.detach().cpu()
+        tensors[name] = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    return tensors, others
+
+
+def layer_count(indices, num_tensors, path, model):
+    """1 + the largest layer index in ``indices`` (strings of digits from tensor names). More
+    layers than tensors cannot be: a damaged name, refused before anything is sized by it."""
+    layers = 1 + max((int(i) for i in indices), default=-1)
+    if layers > num_tensors:
+        raise CheckpointError(f"{path}: not a {model} model: a tensor of layer {layers - 1}, "
+                              f"among {num_tensors} tensors")
+    return layers
 
 
 def expected_shapes(input_dim, hidden, layers):
@@ -80,7 +133,7 @@ def check_and_size(weights, unexpected, path):
                               f"post_extract_proj.weight) found; {len(weights) + len(unexpected)} tensors: "
                               f"{', '.join(sorted(unexpected)[:8])}")
     hidden, input_dim = proj.shape
-    layers = 1 + max((int(n.rsplit("_l", 1)[1]) for n in weights if "_lstm." in n), default=-1)
+    layers = layer_count((n.rsplit("_l", 1)[1] for n in weights if "_lstm." in n), len(weights), path, "DeCoAR")
     want = expected_shapes(input_dim, hidden, layers)
     missing = sorted(set(want) - set(weights))
     misshaped = sorted(f"{n} {tuple(weights[n].shape)} (expected {want[n]})"
@@ -100,19 +153,11 @@ def check_and_size(weights, unexpected, path):
 
 
 def _torch_state_dict(path):
-    import torch
-
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError names the refused global
-        raise CheckpointError(f"{path}: cannot load as a PyTorch checkpoint without running pickled "
-                              f"code: {str(e).splitlines()[0]}") from None
+    ckpt = torch_load(path)
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict with a 'model' state dict, found {type(ckpt).__name__}")
-    return {k: v.detach().cpu().numpy() for k, v in state.items() if hasattr(v, "detach")}, \
-        [k for k, v in state.items() if not hasattr(v, "detach")]
+    return tensors_as_numpy(state, path)
 
 
 def load_decoar_weights(path):

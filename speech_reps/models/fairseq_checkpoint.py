@@ -9,7 +9,9 @@ that would run, a class from an unknown module) is refused, so an untrusted file
 
 import argparse
 import collections
+import os
 import pickle
+import warnings
 from types import SimpleNamespace
 
 from speech_reps.errors import ConfigError
@@ -96,13 +98,22 @@ def read_checkpoint(path):
     try:
         # weights_only=False only lets our own unpickler run: it resolves nothing outside the
         # allow-list above (torch's weights_only mode could not map omegaconf to stubs)
-        ckpt = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged file's odd pickle protocol: the error says enough
+            ckpt = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED)
     except pickle.UnpicklingError as e:
-        raise FairseqCheckpointError(f"{path}: {e}; not loading a checkpoint that would run code") from None
-    except Exception as e:
-        raise FairseqCheckpointError(f"{path}: cannot read as a fairseq checkpoint: {e}") from None
+        if str(e).startswith("refusing to load global"):
+            raise FairseqCheckpointError(f"{path}: {e}; not loading a checkpoint that would run code") from None
+        raise FairseqCheckpointError(f"{path}: cannot read as a fairseq checkpoint (corrupt?): {e}") from None
+    except Exception as e:  # a damaged file fails in every way the unpickler and torch can
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise FairseqCheckpointError(f"{path}: cannot read as a fairseq checkpoint (corrupt?): {first}") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
         raise FairseqCheckpointError(f"{path}: not a fairseq checkpoint (no 'model' state dict)")
+    odd = [str(k) for k, v in ckpt["model"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if odd:
+        raise FairseqCheckpointError(f"{path}: not a fairseq checkpoint: its state dict holds non-tensors "
+                                     f"({', '.join(odd[:4])})")
     return ckpt
 
 
@@ -130,6 +141,29 @@ def model_config(config, defaults, path, unsupported=()):
         if cfg.get(key, ok) != ok:
             raise FairseqCheckpointError(f"{path}: {key}={cfg[key]!r} is not supported ({why})")
     return cfg
+
+
+def build_net(net_class, cfg, path):
+    """``net_class(cfg)``, where ``cfg`` comes from the checkpoint ``path``: the net is first built
+    on torch's meta device (nothing allocated) and must not have more parameters than the file
+    could hold, so that a damaged size in the config cannot exhaust memory; any error building it
+    is one line naming the file."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            sized = net_class(cfg)
+        numel = sum(t.numel() for t in list(sized.parameters()) + list(sized.buffers()))
+        if 2 * numel > os.path.getsize(path):  # 2 bytes: the smallest float a checkpoint holds
+            raise FairseqCheckpointError(f"{path}: its config describes a model of {numel} parameters, more "
+                                         f"than the file's {os.path.getsize(path)} bytes can hold")
+        return net_class(cfg)
+    except FairseqCheckpointError:
+        raise
+    except Exception as e:  # a damaged config: odd types and values fail in many ways
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise FairseqCheckpointError(f"{path}: its config does not describe a model this port can build: "
+                                     f"{first}") from None
 
 
 def load_state_strict(net, state, ignored_prefixes, path):

@@ -9,7 +9,7 @@ import numpy as np
 from speech_reps.errors import ConfigError
 from speech_reps.models import config
 from speech_reps.models.base import Featurizer
-from speech_reps.models.fairseq_checkpoint import load_fairseq_checkpoint, load_state_strict, model_config
+from speech_reps.models.fairseq_checkpoint import build_net, load_fairseq_checkpoint, load_state_strict, model_config
 from speech_reps.models.torch_device import place, resolve_device, to_device
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,7 @@ class FairseqFeaturizer(Featurizer):
         if "w2v_args" in config["model"] or "w2v_path" in config["model"]:
             raise ConfigError(f"{path}: a fine-tuned (CTC) checkpoint; use the pretrained one")
         cfg = model_config(config, defaults, path, unsupported)
-        try:
-            net = net_class(cfg)
-        except ValueError as e:
-            raise ConfigError(f"{path}: {e}") from None
+        net = build_net(net_class, cfg, path)
         load_state_strict(net, state, training_only, path)
         model = cls()
         model.params_path = str(Path(path).resolve())

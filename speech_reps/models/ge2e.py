@@ -86,6 +86,8 @@ class GE2E(Featurizer):
                 raise ConfigError("ge2e: trim_silence needs webrtcvad, the VAD resemblyzer uses: pip install "
                                   "webrtcvad (built with a C compiler) or webrtcvad-wheels") from None
         path = Path(params or conf.params) if (params or conf.params) else installed_weights()
+        if path.is_dir():
+            raise ConfigError(f"ge2e weights: {path} is a directory, not a file")
         if not path.is_file():
             raise ConfigError(f"ge2e weights not found: {path}; leave --params out to use the resemblyzer "
                               "wheel's pretrained.pt (pip install --no-deps resemblyzer==0.1.4)")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from speech_reps.errors import ConfigError
+from speech_reps.models.decoar_checkpoint import layer_count, tensors_as_numpy, torch_load
 
 RESEMBLYZER_PIN = "resemblyzer==0.1.4"
 TRAINING_ONLY = ("similarity_weight", "similarity_bias")
@@ -49,16 +50,10 @@ def expected_shapes(n_mels, hidden, layers, embedding):
 
 
 def _read_state(path):
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError names a refused global; others: not a torch file
-        raise CheckpointError(f"{path}: cannot load as a PyTorch checkpoint without running pickled "
-                              f"code: {str(e).splitlines()[0]}") from None
+    ckpt = torch_load(path, CheckpointError)
     state = ckpt.get("model_state") if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
-        have = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        have = sorted(map(str, ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: expected resemblyzer's checkpoint, a dict with 'model_state'; found {have}")
     return state
 
@@ -66,18 +61,19 @@ def _read_state(path):
 def load_ge2e_weights(path):
     """({name: float32 ndarray}, (n_mels, hidden, layers, embedding)) after a strict check."""
     state = _read_state(path)
-    tensors = {k: v.detach().cpu().numpy() for k, v in state.items()
-               if hasattr(v, "detach") and k not in TRAINING_ONLY}
+    tensors, others = tensors_as_numpy(state, path, CheckpointError)
+    tensors = {k: v for k, v in tensors.items() if k not in TRAINING_ONLY}
     first, recurrent = tensors.get("lstm.weight_ih_l0"), tensors.get("lstm.weight_hh_l0")
     if first is None or recurrent is None or first.ndim != 2 or recurrent.ndim != 2 \
             or "linear.weight" not in tensors or tensors["linear.weight"].ndim != 2:
         raise CheckpointError(f"{path}: not a GE2E encoder: no lstm.weight_ih_l0 / lstm.weight_hh_l0 / "
-                              f"linear.weight matrices among {', '.join(sorted(state)[:8])}")
-    layers = 1 + max(int(k.rsplit("_l", 1)[1]) for k in tensors if k.startswith("lstm.weight_ih_l"))
+                              f"linear.weight matrices among {', '.join(sorted(map(str, state))[:8])}")
+    layers = layer_count((k.rsplit("_l", 1)[1] for k in tensors if k.startswith("lstm.weight_ih_l")), len(tensors),
+                         path, "GE2E")
     sizes = (first.shape[1], recurrent.shape[1], layers, tensors["linear.weight"].shape[0])
     want = expected_shapes(*sizes)
     missing = sorted(set(want) - set(tensors))
-    unexpected = sorted((set(tensors) - set(want)) | {k for k, v in state.items() if not hasattr(v, "detach")})
+    unexpected = sorted((set(tensors) - set(want)) | set(others))
     misshaped = sorted(f"{k} {tuple(tensors[k].shape)} (expected {want[k]})"
                        for k in want if k in tensors and tuple(tensors[k].shape) != want[k])
     problems = [f"{what}: {', '.join(names)}" for what, names in

@@ -8,9 +8,12 @@ Layout (little-endian), as MXNet's NDArray::Save writes it:
     uint32 ndim, ndim dims (int64; uint32 in v1 and legacy), int32 device type, int32 device id,
     int32 dtype flag, raw data
   uint64 name count, then per name: uint64 length + UTF-8 bytes.
-Every length is checked against the file size; anything unexpected is refused with its offset.
+Every length, count and shape is checked against the bytes left in the file before anything is
+allocated (sizes are multiplied as Python integers, which cannot overflow); names must be UTF-8;
+anything unexpected is refused with its offset.
 """
 
+import math
 import struct
 from collections import OrderedDict
 
@@ -59,15 +62,18 @@ class _Reader:
             return np.zeros((0,), dtype=np.float32)  # MXNet writes nothing more for an empty array
         if any(d < 0 for d in shape):
             self.fail(f"negative dimension in shape {shape}", start)
+        if any(d > len(self.data) for d in shape):
+            self.fail(f"implausible shape {shape} for a file of {len(self.data)} bytes", start)
         self.take("<ii")  # device type and id: irrelevant on load
         flag = self.take("<i")
         if flag not in DTYPES:
             self.fail(f"unknown dtype flag {flag}")
         dtype = np.dtype(DTYPES[flag]).newbyteorder("<")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        count = math.prod(shape)  # a Python int: no int64 overflow can slip past the size check
+        nbytes = count * dtype.itemsize
         if self.pos + nbytes > len(self.data):
             self.fail(f"array of shape {shape} needs {nbytes} bytes, file has {len(self.data) - self.pos} left")
-        arr = np.frombuffer(self.data, dtype=dtype, count=int(np.prod(shape)), offset=self.pos).reshape(shape)
+        arr = np.frombuffer(self.data, dtype=dtype, count=count, offset=self.pos).reshape(shape)
         self.pos += nbytes
         return arr.astype(dtype.newbyteorder("="))
 
@@ -81,7 +87,7 @@ def read_params(path):
         r.fail("wrong list magic", 0)
     r.take("<Q")
     count = r.take("<Q")
-    if count > len(data):
+    if count * 4 > len(data) - r.pos:  # every array takes at least 4 bytes
         r.fail(f"implausible array count {count}")
     arrays = [r.array() for _ in range(count)]
     num_names = r.take("<Q")
@@ -92,7 +98,10 @@ def read_params(path):
         length = r.take("<Q")
         if r.pos + length > len(data):
             r.fail(f"name of {length} bytes runs past the end of the file")
-        names.append(data[r.pos:r.pos + length].decode("utf-8"))
+        try:
+            names.append(data[r.pos:r.pos + length].decode("utf-8"))
+        except UnicodeDecodeError as e:
+            r.fail(f"name {len(names)} is not UTF-8 (byte 0x{data[r.pos + e.start]:02x})", r.pos + e.start)
         r.pos += length
     if r.pos != len(data):
         r.fail(f"{len(data) - r.pos} trailing bytes")

@@ -160,10 +160,17 @@ def eval_layers(text):
             return items if isinstance(node, ast.List) else tuple(items)
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             left, right = value(node.left), value(node.right)
+            repeat = right if isinstance(left, list) else left if isinstance(right, list) else None
+            if isinstance(node.op, ast.Mult) and isinstance(repeat, int) and not 0 <= repeat <= 1000:
+                raise ValueError(f"invalid conv layer spec {text!r} (a repeat of {repeat})")
             return left + right if isinstance(node.op, ast.Add) else left * right
         raise ValueError(f"invalid conv layer spec {text!r}")
 
-    layers = value(ast.parse(text, mode="eval").body) if isinstance(text, str) else text
+    try:
+        tree = ast.parse(text, mode="eval") if isinstance(text, str) else None
+    except (SyntaxError, ValueError):
+        raise ValueError(f"invalid conv layer spec {text!r}") from None
+    layers = value(tree.body) if tree is not None else text
     if not isinstance(layers, list) or not all(
             isinstance(t, (tuple, list)) and len(t) == 3 and all(isinstance(v, int) for v in t) for t in layers):
         raise ValueError(f"invalid conv layer spec {text!r}")
