@@ -33,7 +33,10 @@ def test_mini_recipe_stages(tmp_path):
     for name, dim in (("fbank", 40), ("decoar", 64)):
         feats = dict(kaldiio.load_scp(str(recipe / "data" / f"test_{name}" / "feats.scp")))
         assert len(feats) == 6 and all(m.shape[1] == dim for m in feats.values())  # 2 of 8 per language
-        assert 0.0 <= float((recipe / "exp" / f"probe_{name}" / "accuracy").read_text()) <= 1.0
+    # deterministic (dither 0, seeded weights): real fbank separates the three voices; a random
+    # 64-unit DeCoAR less well, but above chance (1/3)
+    assert float((recipe / "exp" / "probe_fbank" / "accuracy").read_text()) >= 0.8
+    assert float((recipe / "exp" / "probe_decoar" / "accuracy").read_text()) > 0.5
     assert (recipe / "data" / "train_decoar" / "frame_shift").read_text() == "0.01\n"
 
     offline = subprocess.run(["./run.sh", "--stage", "3", "--model", "wav2vec", "--artifacts", str(artifacts),
@@ -59,14 +62,15 @@ def test_mini_recipe_stages(tmp_path):
     assert (recipe / "exp" / "xvectors_ge2e" / "test" / "num_utts.ark").read_text() == "en 2\nes 2\nfr 2\n"
     eer_line = next(line for line in ge2e.stdout.splitlines() if line.startswith("eer: ge2e EER "))
     assert "(3 target / 12 non-target trials: all pairs of 6 test prompts" in eer_line
-    assert 0.0 <= float((recipe / "exp" / "eer_ge2e" / "eer").read_text()) <= 100.0
+    assert float((recipe / "exp" / "probe_ge2e" / "accuracy").read_text()) >= 0.8  # README: 0.83 on the full set
+    assert float((recipe / "exp" / "eer_ge2e" / "eer").read_text()) <= 40.0  # README: 34.7% on the full set
     assert len((recipe / "exp" / "eer_ge2e" / "scores").read_text().splitlines()) == 15
 
     # stage 4 over voiced frames: Kaldi's energy VAD into data/test/vad.scp, then --vad-scp
     vad = dict(kaldiio.load_scp(str(recipe / "data" / "test" / "vad.scp")))
     assert sorted(vad) == sorted(feats) and all(set(v.tolist()) <= {0.0, 1.0} for v in vad.values())
     assert any(line.startswith("eer: ge2e_vad EER ") for line in ge2e.stdout.splitlines())
-    assert 0.0 <= float((recipe / "exp" / "eer_ge2e_vad" / "eer").read_text()) <= 100.0
+    assert float((recipe / "exp" / "eer_ge2e_vad" / "eer").read_text()) <= 40.0
 
     # a smaller rerun of stages 0-2 after the full run: the data dirs shrink, and no job's old
     # features are reused for them (they were once: "featurized 90 of 24 utterances")
