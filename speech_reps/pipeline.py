@@ -197,37 +197,40 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     if pool != "none":
         compress = False
         name = "xvector" if name == "feats" else name
-    lock = lock_output_dir(out_dir, name)  # noqa: F841 - held until return: one run per output
-    settings = {
-        "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
-        "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
-        "compress": compress, "allow_resample": allow_resample, "channel": channel,
-        "featurizer": featurizer.describe(),
-    }
-    if vad is not None:  # only then: runs without VAD keep their settings
-        settings["vad_scp"] = str(vad.path.resolve())
-    layers = sweep_layers(model_options)  # --layer 4,8,12: one output per layer, one pass
-    run_id = fingerprint(
-        settings, options_identity(model_options or {}), options_identity(featurizer.describe()),
-        _conf_files(featurizer, {}), code_identity(), batch_frames, pool, name,
-        inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
-        [u.__dict__ for u in data.utterances], vad and options_identity({"vad_scp": str(vad.path)}))
-    done_file = out_dir / f"{name}.done"
-    if reuse:
-        earlier = _finished_before(done_file, run_id)
-        if earlier is not None:
-            log.info("%s: finished by an earlier run with the same inputs, options and code; reused", done_file)
-            return earlier
-    done_file.unlink(missing_ok=True)  # this job is not done until mark_done()
-    with open_writer(out_dir, name, compress, run_id, layers, featurizer.dim) as writer:
-        if writer.resumed:
-            log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
-        padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval, vad)
-    for where, its_writer, its_settings in outputs(out_dir, writer, settings, layers):  # one, or each layer's
-        summary = _write_outputs(where, name, its_writer, featurizer, its_settings, data, pool, data_copy, vad,
-                                 padding)
-    summary.fingerprint, summary.done_file = run_id, done_file
-    return summary
+    lock = lock_output_dir(out_dir, name)  # one run per output
+    try:
+        settings = {
+            "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
+            "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
+            "compress": compress, "allow_resample": allow_resample, "channel": channel,
+            "featurizer": featurizer.describe(),
+        }
+        if vad is not None:  # only then: runs without VAD keep their settings
+            settings["vad_scp"] = str(vad.path.resolve())
+        layers = sweep_layers(model_options)  # --layer 4,8,12: one output per layer, one pass
+        run_id = fingerprint(
+            settings, options_identity(model_options or {}), options_identity(featurizer.describe()),
+            _conf_files(featurizer, {}), code_identity(), batch_frames, pool, name,
+            inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
+            [u.__dict__ for u in data.utterances], vad and options_identity({"vad_scp": str(vad.path)}))
+        done_file = out_dir / f"{name}.done"
+        if reuse:
+            earlier = _finished_before(done_file, run_id)
+            if earlier is not None:
+                log.info("%s: finished by an earlier run with the same inputs, options and code; reused", done_file)
+                return earlier
+        done_file.unlink(missing_ok=True)  # this job is not done until mark_done()
+        with open_writer(out_dir, name, compress, run_id, layers, featurizer.dim) as writer:
+            if writer.resumed:
+                log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
+            padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval, vad)
+        for where, its_writer, its_settings in outputs(out_dir, writer, settings, layers):  # one, or each layer's
+            summary = _write_outputs(where, name, its_writer, featurizer, its_settings, data, pool, data_copy, vad,
+                                     padding)
+        summary.fingerprint, summary.done_file = run_id, done_file
+        return summary
+    finally:  # also when interrupted: a caller that goes on (a test, a library user) may run again
+        lock.release()
 
 
 def _write_outputs(out_dir, name, writer, featurizer, settings, data, pool, data_copy, vad, padding):

@@ -266,6 +266,12 @@ def test_two_data_dirs_of_one_name_never_share_archives(tmp_path, dither0):
     assert feats_of(a / "feats.scp").keys() == feats_of(b / "feats.scp").keys()
 
 
+def as_in_a_terminal():
+    """Ctrl-C's default action in the child: a run started in the background (``make test &``)
+    hands its children SIGINT ignored, and an ignored signal cannot be caught."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def slow_data_dir(root, n, delay):
     # distinct commands: one recording read by consecutive utterances is read once
     wav = {f"u{i:02d}": f"sleep {delay}; cat {golden_wav('spk3-short')}; true {i} |" for i in range(n)}
@@ -283,7 +289,7 @@ def test_progress_lines_in_job_logs_and_on_the_console(tmp_path, dither0):
 
 
 def test_ctrl_c_is_one_line_and_the_resume_counts_all_audio(tmp_path, dither0):
-    data = slow_data_dir(tmp_path / "data", 20, 0.3)
+    data = slow_data_dir(tmp_path / "data", 60, 0.1)  # more than the bucketer's pool: still reading when stopped
     run_tool(FEATURIZE, "--fbank-config", dither0, "--progress", "false", data, tmp_path / "clean")
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
     cmd = [str(FEATURIZE), "--fbank-config", str(dither0), "--batch-frames", "100", "--progress", "false",
@@ -291,7 +297,7 @@ def test_ctrl_c_is_one_line_and_the_resume_counts_all_audio(tmp_path, dither0):
     journal = tmp_path / "out" / "feats.ark.journal"
     started = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=as_in_a_terminal)
     while proc.poll() is None and time.time() < started + 60 and not (
             journal.exists() and len(journal.read_text().splitlines()) > 2):
         time.sleep(0.05)
@@ -330,7 +336,7 @@ def test_ctrl_c_on_featurize_sh_stops_every_job_and_leaves_the_data_dir(tmp_path
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{REPO / 'utils' / 'parallel'}:{os.environ['PATH']}")
     proc = subprocess.Popen(["bash", str(FEATURIZE_SH), "--nj", "2", str(data), str(tmp_path / "log"),
                              str(tmp_path / "feats")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+                            env=env, start_new_session=True, preexec_fn=as_in_a_terminal)
     log = tmp_path / "log" / "featurize_data.2.log"
     started = time.time()
     while time.time() < started + 60 and not (log.exists() and "INFO: featurize.py" in log.read_text()):

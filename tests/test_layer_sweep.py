@@ -26,8 +26,11 @@ def w2v2(tmp_path_factory):
 def same_output(sweep_dir, single_dir):
     """Every file of a --layer N run, and in a sweep's layer dir the same bytes (scp and data
     dir feats.scp: the same offsets, in their own archive)."""
-    names = sorted(p.relative_to(single_dir) for p in single_dir.rglob("*") if p.is_file())
-    assert names == sorted(p.relative_to(sweep_dir) for p in sweep_dir.rglob("*") if p.is_file())
+    def files(root):  # the outputs; not the run's lock file (.feats.lock)
+        return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+
+    names = files(single_dir)
+    assert names == files(sweep_dir)
     for name in names:
         a, b = (sweep_dir / name).read_bytes(), (single_dir / name).read_bytes()
         if name.name.endswith(".scp"):
@@ -58,7 +61,7 @@ def test_sweep_outputs_equal_single_layer_runs(tmp_path, w2v2):
     data = golden_data_dir(tmp_path / "data")
     featurize_data_dir(data, tmp_path / "sweep", model="wav2vec2", model_options={"params": w2v2, "layer": LAYERS},
                        progress=False)
-    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["layer0", "layer1", "layer2"]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == [".feats.lock", "layer0", "layer1", "layer2"]
     for layer in LAYERS:
         featurize_data_dir(data, tmp_path / f"single{layer}", model="wav2vec2",
                            model_options={"params": w2v2, "layer": layer}, progress=False)
