@@ -23,7 +23,9 @@ def random_weights(input_dim=40, hidden=32, layers=2, seed=0):
 
 
 def mxnet_names(weights, layout="structural", prefix=""):
-    """Canonical names -> one of the Gluon layouts DESIGN.md lists."""
+    """Canonical names -> one of the Gluon layouts the reader accepts: "structural" (a Gluon
+    block's save_parameters), "unfused" (its _unfused LSTM cells), "legacy" (the original file's
+    dense0_/lstm0_ names)."""
     out = {}
     for name, value in weights.items():
         if name.startswith("proj."):

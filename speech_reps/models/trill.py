@@ -1,7 +1,7 @@
 """TRILL, TRILL-distilled and FRILL (TF-Hub SavedModels): non-semantic speech embeddings.
 
 TensorFlow is an optional extra; it is imported only when one of these models is built.
-Framing (DESIGN.md): log-mel at 25 ms / 10 ms over max(N, 16000) samples (shorter clips are
+Framing (as TRILL's TF-Hub module computes it): log-mel at 25 ms / 10 ms over max(N, 16000) samples (shorter clips are
 zero-padded by the model), output frames are windows of 96 mel frames with a hop of 17, so
 frame i covers samples [2720·i, 2720·i + 15600) and frame_shift is 0.17 s.
 
