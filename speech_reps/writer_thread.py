@@ -29,7 +29,8 @@ class BackgroundWriter:
             if self._error is not None:
                 continue  # drain after a failure; the caller raises it
             try:
-                for name, *args in ops:
+                prepare = getattr(self.writer, "prepare", None)  # e.g. compress a batch at once
+                for name, *args in (prepare(ops) if prepare else ops):
                     getattr(self.writer, name)(*args)
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = e

@@ -90,3 +90,22 @@ def test_bad_key(tmp_path):
     with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp") as w:
         with pytest.raises(ValueError, match="whitespace"):
             w.write("a b", MATS["utt-b"])
+
+
+def test_a_batch_compressed_on_threads_is_byte_identical(tmp_path):
+    """The writer thread compresses a batch's matrices at once (FeatureWriter.prepare); the
+    archive is the one written matrix by matrix."""
+    from speech_reps.writer_thread import BackgroundWriter
+
+    rng = np.random.default_rng(3)
+    mats = {f"u{i}": rng.standard_normal((50 + 37 * i, 64)).astype(np.float32) for i in range(9)}
+    with FeatureWriter(tmp_path / "one.ark", tmp_path / "one.scp", compress=True) as w:
+        for key, mat in mats.items():
+            w.write(key, mat, None, 1.0)
+    with FeatureWriter(tmp_path / "batch.ark", tmp_path / "batch.scp", compress=True) as w:
+        background = BackgroundWriter(w)
+        background.put([("write", key, mat, None, 1.0) for key, mat in mats.items()])
+        background.stop()
+        background.check()
+        assert w._pool is not None  # the batch really went through the threads
+    assert (tmp_path / "batch.ark").read_bytes() == (tmp_path / "one.ark").read_bytes()

@@ -14,6 +14,7 @@ copy-feats --compress=true (speech_reps.kaldi.compress).
 import os
 import struct
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import kaldiio
@@ -61,6 +62,7 @@ class FeatureWriter:
         self.failures = {}  # utt -> reason
         self._pending = []  # journal lines of the batch being written
         self._good = 0  # bytes of complete matrices
+        self._pool = None  # threads compressing a batch's matrices (prepare)
         self.resumed = fingerprint is not None and self._restore(fingerprint)
         if not self.resumed:
             self._f = open(self._tmp, "wb")
@@ -110,17 +112,36 @@ class FeatureWriter:
         """Utterances already written or failed (by this run or the one it resumes)."""
         return set(self.num_frames) | set(self.failures)
 
-    def write(self, key, feats, planned_frames=None, seconds=0.0):
+    def prepare(self, ops):
+        """``ops`` (BackgroundWriter's list of calls) with each matrix to be compressed already
+        compressed, the batch's matrices at once on a pool of threads (numpy leaves the GIL in
+        the compressor's sorting and arithmetic): compression is the writer's cost, and a GPU
+        host has cores to spare. The bytes are the same as one by one."""
+        jobs = [i for i, (name, *args) in enumerate(ops) if name == "write" and np.ndim(args[1]) == 2]
+        if not self.compress or len(jobs) < 2:
+            return ops
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="compress")
+        packed = self._pool.map(lambda i: compress(ops[i][2], COMPRESSION_METHOD), jobs)
+        ops = list(ops)
+        for i, data in zip(jobs, packed):
+            name, key, feats, *rest = ops[i]
+            rest += [None, 0.0][len(rest):]
+            ops[i] = (name, key, feats, *rest, data)
+        return ops
+
+    def write(self, key, feats, planned_frames=None, seconds=0.0, packed=None):
         """Append one matrix; ``planned_frames``: the length the batching used for it, when
         that is not its row count (pooled vectors), journaled so a resume plans the same;
-        ``seconds``: of audio, journaled for the summary of a resumed run."""
+        ``seconds``: of audio, journaled for the summary of a resumed run; ``packed``: its
+        compressed bytes when ``prepare`` made them."""
         if not key or any(c.isspace() for c in key):
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
         feats = np.ascontiguousarray(feats, dtype=np.float32)
         start = self._good
         if self.compress:  # our compressor: byte-identical to Kaldi's, unlike kaldiio's
             self._f.write(f"{key} ".encode() + b"\0B")
-            self._f.write(compress(feats, COMPRESSION_METHOD))
+            self._f.write(compress(feats, COMPRESSION_METHOD) if packed is None else packed)
         elif feats.ndim == 2:
             self._write_float_matrix(key, feats)
         else:  # a vector (pooled)
@@ -155,8 +176,14 @@ class FeatureWriter:
         self._sync(self._journal)
         self._pending = []
 
+    def _stop_pool(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
     def finish(self):
         """The run succeeded: the archive goes into place, then the scp; the journal goes."""
+        self._stop_pool()
         self._f.truncate(self._good)
         self._sync(self._f)
         self._f.close()
@@ -175,6 +202,7 @@ class FeatureWriter:
         return self
 
     def __exit__(self, exc_type, *exc):
+        self._stop_pool()
         if exc_type is None:
             self.finish()
         elif self._f is not None:  # keep <ark>.tmp and the journal for a resume; no scp
