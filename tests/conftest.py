@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import kaldiio
@@ -79,6 +80,14 @@ def run_tool(*args, check=True, cwd=None):
 def dither0(tmp_path):
     """A Kaldi fbank conf with 80 bins and no dither (deterministic, like the golden files)."""
     return write_conf(tmp_path / "fbank80.conf", "--num-mel-bins=80", "--dither=0  # golden files")
+
+
+def wait_for_logs(logs, text, proc, timeout, what="the jobs did not start", poll=0.05):
+    """Until every log holds ``text`` (its job runs); fails when ``proc`` ended or time ran out."""
+    deadline = time.monotonic() + timeout
+    while not all(log.is_file() and text in log.read_text() for log in logs):
+        assert time.monotonic() < deadline and proc.poll() is None, what
+        time.sleep(poll)
 
 
 def parity_python(script, what):

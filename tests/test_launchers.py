@@ -13,13 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import kaldiio
 import pytest
 
-from conftest import REPO, golden_data_dir
+from conftest import REPO, golden_data_dir, wait_for_logs
 
 PARALLEL = REPO / "utils" / "parallel"
 RUN_PL = PARALLEL / "run.pl"
@@ -191,10 +190,7 @@ def test_run_pl_ctrl_c_stops_the_jobs(tmp_path):
                              "while", "true", ";", "do", "sleep", "0.1", ";", "done"],
                             cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     logs = [tmp_path / f"log/s.{j}.log" for j in (1, 2)]
-    deadline = time.monotonic() + 60
-    while not all(log.is_file() and "running" in log.read_text() for log in logs):
-        assert time.monotonic() < deadline and proc.poll() is None, "the jobs did not start"
-        time.sleep(0.05)
+    wait_for_logs(logs, "running", proc, 60)
     proc.send_signal(signal.SIGINT)
     stderr = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO, golden_data_dir
+from conftest import REPO, golden_data_dir, wait_for_logs
 from test_jobs import FEATURIZE_SH, bash
 
 SLURM_LOCAL = REPO / "tests" / "slurm" / "slurm-local.sh"
@@ -77,10 +77,7 @@ def test_slurm_pl_ctrl_c_cancels_the_array(slurm, tmp_path):
                             cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PATH=bash("echo $PATH").stdout.strip()))
     logs = [tmp_path / "log" / f"s.{j}.log" for j in (1, 2)]
-    deadline = time.monotonic() + 120
-    while not all(log.is_file() and "running" in log.read_text() for log in logs):
-        assert time.monotonic() < deadline and proc.poll() is None, "the tasks did not start"
-        time.sleep(0.2)
+    wait_for_logs(logs, "running", proc, 120, "the tasks did not start", poll=0.2)
     proc.send_signal(signal.SIGINT)
     stderr = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130
