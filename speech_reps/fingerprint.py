@@ -25,6 +25,7 @@ from pathlib import Path
 
 import speech_reps
 from speech_reps.conf_dir import conf_dir
+from speech_reps.kaldi.datadir import rxfile_kind, rxfile_path
 
 DATA_TABLES = ("wav.scp", "segments", "utt2spk", "spk2utt")
 _SMALL_FILE = 1 << 20  # option files up to this size are identified by content
@@ -53,8 +54,6 @@ def _content_or_identity(path):
 
 def _audio_identity(rxfile):
     """The identity of what a wav.scp entry reads."""
-    from speech_reps.kaldi.datadir import rxfile_kind, rxfile_path
-
     kind = rxfile_kind(rxfile)
     if kind != "pipe":
         return file_identity(rxfile_path(rxfile))

@@ -28,6 +28,7 @@ from speech_reps.kaldi.datadir import DataDir
 from speech_reps.kaldi.output_dir import FEATURE_FILES, subset_data_dir
 from speech_reps.kaldi.split import split_data_dir
 from speech_reps.kaldi.writer import write_scp_like
+from speech_reps.parallel import substitute
 from speech_reps.progress import format_eta
 
 PROG = "featurize.sh"
@@ -69,7 +70,6 @@ def prepare(data_dir, log_dir, feat_dir, name, nj, per_utt):
         split_data_dir(data_dir, nj, per_utt=per_utt, split_dir=split_dir)
     except DataDirError as e:
         raise JobsError("\n".join(e.problems)) from None
-    print(split_dir)
 
 
 def _job_progress(log):
@@ -106,7 +106,7 @@ def progress_line(logs, started, total_utts, clock=time.monotonic):
 
 def job_logs(template, nj):
     """The logs of jobs 1..nj from a launcher's log name (JOB replaced, as the launchers do)."""
-    return [template.replace("JOB", str(n)) for n in range(1, nj + 1)]
+    return [substitute(template, "JOB", n) for n in range(1, nj + 1)]
 
 
 def failures(template, feat_dir, name, nj):
@@ -135,10 +135,6 @@ def _utterances(data_dir):
     return data, [u.utt for u in data.utterances]
 
 
-def _stage_dir(parent):
-    return Path(tempfile.mkdtemp(prefix=".featurize.", dir=parent))
-
-
 def collect(data_dir, log_dir, feat_dir, name, nj, pool="none", max_failed_frac=0.05,
             write_utt2num_frames=True, update_data_dir=True, layers=None):
     """Join the outputs of jobs 1..nj (<feat-dir>/<name>.<n>.*); see the module docstring.
@@ -151,25 +147,19 @@ def collect(data_dir, log_dir, feat_dir, name, nj, pool="none", max_failed_frac=
     if unfinished:
         raise JobsError(f"job(s) {' '.join(map(str, unfinished))} of {nj} did not finish; "
                         f"see {log_dir}/featurize_*.{unfinished[0]}.log")
-    if not layers:
-        joined = _joined(feat_dir, name, nj, data_dir, utts, log_dir, max_failed_frac, pool, update_data_dir)
+    outputs = [(feat_dir, data_dir)] if not layers else [  # (its jobs' outputs, the data dir it goes to)
+        (feat_dir / f"layer{n}", data_dir.parent / f"{data_dir.name}_layer{n}") for n in layers]
+    joined = [_joined(src, name, nj, data_dir, utts, log_dir, max_failed_frac, pool, update_data_dir)
+              for src, _ in outputs]  # every check before any write
+    for (src, target), (entries, frames) in zip(outputs, joined):
         if pool != "none":
-            _collect_vectors(feat_dir, joined[0], data.utt2spk)
+            _collect_vectors(src, entries, data.utt2spk)
         elif update_data_dir:
-            _update_data_dir(data_dir, feat_dir / f"{name}.1", joined[0], joined[1] if write_utt2num_frames else None)
-        return len(joined[0]), len(utts)
-    per_layer = {layer: _joined(feat_dir / f"layer{layer}", name, nj, data_dir, utts, log_dir, max_failed_frac,
-                                pool, update_data_dir) for layer in layers}  # every check before any write
-    for layer, (entries, frames) in per_layer.items():
-        if pool != "none":
-            _collect_vectors(feat_dir / f"layer{layer}", entries, data.utt2spk)
-        elif update_data_dir:
-            target = data_dir.parent / f"{data_dir.name}_layer{layer}"
-            subset_data_dir(data_dir, target, set(utts), data.utt2spk, drop=FEATURE_FILES)
-            _update_data_dir(target, feat_dir / f"layer{layer}" / f"{name}.1", entries,
-                             frames if write_utt2num_frames else None)
-            print(f"{PROG}: layer {layer}: {target}", file=sys.stderr)
-    return len(next(iter(per_layer.values()))[0]), len(utts)
+            if target != data_dir:  # a layer's data dir: a copy of the input's tables
+                subset_data_dir(data_dir, target, set(utts), data.utt2spk, drop=FEATURE_FILES)
+                print(f"{PROG}: {src.name}: {target}", file=sys.stderr)
+            _update_data_dir(target, src / f"{name}.1", entries, frames if write_utt2num_frames else None)
+    return len(joined[0][0]), len(utts)
 
 
 def _joined(src, name, nj, data_dir, utts, log_dir, max_failed_frac, pool, update_data_dir):
@@ -218,7 +208,7 @@ def _collect_vectors(feat_dir, entries, utt2spk):
 def _update_data_dir(data_dir, first_job, entries, frames):
     """New feats.scp etc. written beside, then renamed into place: an error before the renames
     leaves the data dir as it was."""
-    stage = _stage_dir(data_dir)
+    stage = Path(tempfile.mkdtemp(prefix=".featurize.", dir=data_dir))
     try:
         write_scp_like(stage / "feats.scp", entries)
         new = ["feats.scp"]

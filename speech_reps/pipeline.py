@@ -157,11 +157,25 @@ def _conf_files(featurizer, settings):
     return files
 
 
+def check_job(data_dir, out_dir, model="fbank", model_options=None, pool="none", allow_resample=False,
+              channel=None, num_workers=0, vad_scp=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
+    """What a job needs before its first utterance, checked: the data dir, the model (options,
+    weights), the VAD table, a writable ``out_dir``. Returns (data dir, featurizer, inputs, VAD
+    or None, out_dir); a SpeechRepsError names what is wrong (featurize.sh runs it once, on the
+    console, before its jobs: featurize.py --check-only)."""
+    if pool not in POOLS:
+        raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
+    data = DataDir.load(data_dir, lenient=True)
+    featurizer = create(model, **(model_options or {}))
+    inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers, pipe_timeout)
+    vad = VoicedFrames(vad_scp, featurizer) if vad_scp else None
+    return data, featurizer, inputs, vad, _writable_dir(out_dir)
+
+
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
                        allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
                        progress=True, pool="none", name="feats", data_copy=True, num_workers=0,
-                       reuse=False, log_interval=30.0, check_only=False, vad_scp=None,
-                       pipe_timeout=DEFAULT_PIPE_TIMEOUT):
+                       reuse=False, log_interval=30.0, vad_scp=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
 
     name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
@@ -175,23 +189,15 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     byte-identical output; ``reuse``: a job that an earlier run finished (``mark_done``) with
     the same fingerprint -- inputs, option values, code -- is not redone.
     num_workers: processes reading audio and computing the CPU front end ahead of the model
-    (0: in this process); the output does not depend on it. check_only: everything up to the
-    first utterance (data dir, options, weights, output dir), then return the featurizer.
+    (0: in this process); the output does not depend on it.
     vad_scp: a Kaldi vad.scp (steps/compute_vad.py's): only voiced frames are written or pooled
     (see kaldi/vad.py for how 10 ms decisions map onto the model's frames).
     ``model_options["layer"]`` a tuple (--layer 4,8,12): one output per layer, from one pass,
     in <out_dir>/layer<N>/ (see layer_sweep.py). pipe_timeout: seconds a ``cmd |`` of wav.scp
     may take for one recording.
     """
-    if pool not in POOLS:
-        raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
-    data = DataDir.load(data_dir, lenient=True)
-    featurizer = create(model, **(model_options or {}))
-    inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers, pipe_timeout)
-    vad = VoicedFrames(vad_scp, featurizer) if vad_scp else None
-    out_dir = _writable_dir(out_dir)
-    if check_only:
-        return featurizer
+    data, featurizer, inputs, vad, out_dir = check_job(data_dir, out_dir, model, model_options, pool,
+                                                       allow_resample, channel, num_workers, vad_scp, pipe_timeout)
     for problem in data.audio_problems:
         log.error("%s", problem)
     if pool != "none":
@@ -208,11 +214,10 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
         if vad is not None:  # only then: runs without VAD keep their settings
             settings["vad_scp"] = str(vad.path.resolve())
         layers = sweep_layers(model_options)  # --layer 4,8,12: one output per layer, one pass
-        run_id = fingerprint(
-            settings, options_identity(model_options or {}), options_identity(featurizer.describe()),
-            _conf_files(featurizer, {}), code_identity(), batch_frames, pool, name,
-            inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
-            [u.__dict__ for u in data.utterances], vad and options_identity({"vad_scp": str(vad.path)}))
+        option_files = options_identity({**(model_options or {}), **featurizer.describe(), "vad_scp": vad_scp})
+        run_id = fingerprint(settings, option_files, _conf_files(featurizer, {}), code_identity(), batch_frames,
+                             pool, name, inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
+                             [u.__dict__ for u in data.utterances])
         done_file = out_dir / f"{name}.done"
         if reuse:
             earlier = _finished_before(done_file, run_id)

@@ -30,7 +30,9 @@ class BackgroundWriter:
                 continue  # drain after a failure; the caller raises it
             try:
                 prepare = getattr(self.writer, "prepare", None)  # e.g. compress a batch at once
-                for name, *args in (prepare(ops) if prepare else ops):
+                if prepare is not None:
+                    prepare(ops)
+                for name, *args in ops:
                     getattr(self.writer, name)(*args)
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = e

@@ -15,10 +15,10 @@ import sys
 
 try:
     from speech_reps.cli_args import (OneLineErrors, add_model_args, fraction, model_options, positive_seconds,
-                                      setup_logging,
-                                      str2bool, whole_number)
+                                      setup_logging, str2bool, whole_number)
     from speech_reps.errors import SpeechRepsError
-    from speech_reps.pipeline import DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, featurize_data_dir, mark_done
+    from speech_reps.pipeline import (DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, check_job, featurize_data_dir,
+                                      mark_done)
 except ImportError as e:  # run by a python without the toolkit's venv
     sys.exit(f"featurize.py: {e} (in {sys.executable}); source the toolkit's path.sh "
              "(. ./path.sh in a recipe dir), which activates its venv")
@@ -97,16 +97,22 @@ def main(argv=None):
     if not args.check_only:
         logging.info("%s %s", PROG, " ".join(argv))
     options = model_options(args)
-    if args.check_only and (args.gpu is not None or (args.device or "").startswith("cuda")):
-        options.update(gpu=None, device="cpu")  # the jobs may run where the GPUs are (--cmd 'slurm.pl --gpu 1')
     try:
+        if args.check_only:
+            # the jobs may run where the GPUs are (--cmd 'slurm.pl --gpu 1'): checked on the CPU here
+            if args.gpu is not None or (args.device or "").startswith("cuda"):
+                options.update(gpu=None, device="cpu")
+            featurizer = check_job(args.data_dir, args.out_dir, args.model, options, args.pool, args.allow_resample,
+                                   args.channel, 0, args.vad_scp, args.pipe_timeout)[1]
+            print(f"cmvn={featurizer.frontend.cmvn if featurizer.frontend is not None else 'none'}")
+            return 0
         summary = featurize_data_dir(
             args.data_dir, args.out_dir, model=args.model, model_options=options,
             compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
             batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
             name=args.name, data_copy=args.write_data_dir, num_workers=args.num_workers,
-            reuse=args.resume, log_interval=args.log_interval, check_only=args.check_only,
-            vad_scp=args.vad_scp, pipe_timeout=args.pipe_timeout,
+            reuse=args.resume, log_interval=args.log_interval, vad_scp=args.vad_scp,
+            pipe_timeout=args.pipe_timeout,
         )
     except SpeechRepsError as e:
         for line in str(e).splitlines():
@@ -120,10 +126,6 @@ def main(argv=None):
         print(f"{PROG}: interrupted; what was finished is kept: rerun the same command to resume",
               file=sys.stderr)
         return 130
-    if args.check_only:  # featurize_data_dir returned the featurizer it built
-        frontend = summary.frontend
-        print(f"cmvn={frontend.cmvn if frontend is not None else 'none'}")
-        return 0
     print(summary.line() + (" (reused: finished by an earlier run)" if summary.reused else ""),
           file=sys.stderr)
     all_failed = summary.done == 0 and summary.failed > 0 and args.max_failed_frac < 1  # 1: a job of featurize.sh

@@ -90,8 +90,7 @@ fi
 sdata=$logdir/split$nj$($per_utt && echo utt || true)
 
 if [ "$stage" -le 0 ]; then
-  "$python" -m speech_reps.jobs prepare --nj "$nj" --name "$raw" --per-utt "$per_utt" "$data" "$logdir" "$featdir" \
-    >/dev/null || exit 1
+  "$python" -m speech_reps.jobs prepare --nj "$nj" --name "$raw" --per-utt "$per_utt" "$data" "$logdir" "$featdir" || exit 1
 fi
 
 if [ "$stage" -le 1 ]; then

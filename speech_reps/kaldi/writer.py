@@ -63,6 +63,7 @@ class FeatureWriter:
         self._pending = []  # journal lines of the batch being written
         self._good = 0  # bytes of complete matrices
         self._pool = None  # threads compressing a batch's matrices (prepare)
+        self._packed = {}  # utt -> its compressed bytes, made by prepare for write
         self.resumed = fingerprint is not None and self._restore(fingerprint)
         if not self.resumed:
             self._f = open(self._tmp, "wb")
@@ -113,33 +114,28 @@ class FeatureWriter:
         return set(self.num_frames) | set(self.failures)
 
     def prepare(self, ops):
-        """``ops`` (BackgroundWriter's list of calls) with each matrix to be compressed already
-        compressed, the batch's matrices at once on a pool of threads (numpy leaves the GIL in
-        the compressor's sorting and arithmetic): compression is the writer's cost, and a GPU
-        host has cores to spare. The bytes are the same as one by one."""
-        jobs = [i for i, (name, *args) in enumerate(ops) if name == "write" and np.ndim(args[1]) == 2]
-        if not self.compress or len(jobs) < 2:
-            return ops
+        """Before BackgroundWriter applies ``ops`` (its list of calls): compress the batch's
+        matrices at once on a pool of threads (numpy leaves the GIL in the compressor's sorting
+        and arithmetic), for ``write`` to take. Compression is the writer's cost, and a GPU host
+        has cores to spare; the bytes are the same as one by one."""
+        matrices = [(op[1], op[2]) for op in ops if op[0] == "write" and np.ndim(op[2]) == 2]
+        if not self.compress or len(matrices) < 2:
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="compress")
-        packed = self._pool.map(lambda i: compress(ops[i][2], COMPRESSION_METHOD), jobs)
-        ops = list(ops)
-        for i, data in zip(jobs, packed):
-            name, key, feats, *rest = ops[i]
-            rest += [None, 0.0][len(rest):]
-            ops[i] = (name, key, feats, *rest, data)
-        return ops
+        packed = self._pool.map(lambda m: compress(m, COMPRESSION_METHOD), [feats for _, feats in matrices])
+        self._packed.update(zip([key for key, _ in matrices], packed))
 
-    def write(self, key, feats, planned_frames=None, seconds=0.0, packed=None):
+    def write(self, key, feats, planned_frames=None, seconds=0.0):
         """Append one matrix; ``planned_frames``: the length the batching used for it, when
         that is not its row count (pooled vectors), journaled so a resume plans the same;
-        ``seconds``: of audio, journaled for the summary of a resumed run; ``packed``: its
-        compressed bytes when ``prepare`` made them."""
+        ``seconds``: of audio, journaled for the summary of a resumed run."""
         if not key or any(c.isspace() for c in key):
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
         feats = np.ascontiguousarray(feats, dtype=np.float32)
         start = self._good
         if self.compress:  # our compressor: byte-identical to Kaldi's, unlike kaldiio's
+            packed = self._packed.pop(key, None)  # prepare's, if it compressed this batch
             self._f.write(f"{key} ".encode() + b"\0B")
             self._f.write(compress(feats, COMPRESSION_METHOD) if packed is None else packed)
         elif feats.ndim == 2:
