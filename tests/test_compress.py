@@ -294,3 +294,89 @@ def test_feature_writer_compresses_as_kaldi(tmp_path, fbank80):
     assert ark_path.read_bytes() == (GOLDEN / "fbank80_method1.ark").read_bytes()
     read = dict(kaldiio.load_scp(str(tmp_path / "feats.scp")))
     assert sorted(read) == sorted(key for key, _ in fbank80)
+
+
+# ---------------------------------------------------------------- the same kernels on torch
+# compress_on_device runs the GPU's algorithm; here on the CPU (tests/gpu: on CUDA).
+
+try:
+    import torch
+except ImportError:  # the numpy tests above still run
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="needs torch")
+
+
+def on_device(mat, method, dtype=None):
+    return cm.compress_on_device(torch.tensor(np.asarray(mat), dtype=dtype), method).tobytes()
+
+
+@needs_torch
+@pytest.mark.parametrize("method", METHODS)
+def test_torch_kernels_are_byte_identical_to_kaldi(fbank80, wide, wide_sha256, method):
+    golden = (GOLDEN / f"fbank80_method{method}.ark").read_bytes()
+    assert ark((key, np.frombuffer(on_device(mat, method), np.uint8)) for key, mat in fbank80) == golden
+    for key, mat in wide:
+        obj = on_device(mat, method)
+        assert (len(obj), hashlib.sha256(obj).hexdigest()) == wide_sha256[f"wide_method{method}.ark", key], key
+
+
+def _torch_edge_matrices():
+    rng = np.random.default_rng(7)
+    yield from _tricky_matrices()
+    for rows in range(1, 9):  # the n < 5 branch, kAutomaticMethod's switch at 8 rows
+        yield f"rows{rows}", np.tanh(rng.normal(0, 1.5, (rows, 33)))
+    yield "one_column", rng.normal(size=(40, 1))
+    yield "one_column_few", rng.normal(size=(3, 1))
+    const = rng.normal(size=(70, 6))
+    const[:, [1, 4]] = 2.5
+    yield "constant_columns", const
+    spikes = rng.normal(size=(90, 8))
+    spikes[5, :] = 1e4
+    spikes[17, 3] = -3e3
+    yield "outliers", spikes
+    yield "slow_path_many_rows", 1e6 + rng.integers(0, 3, size=(100, 5)) * 0.0625
+
+
+@needs_torch
+@pytest.mark.parametrize("name,mat", list(_torch_edge_matrices()))
+def test_torch_kernels_equal_numpy_on_edge_cases(name, mat):
+    for method in METHODS:
+        assert on_device(mat, method) == cm.compress(mat, method).tobytes(), method
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float64"])
+def test_torch_half_precision_is_converted_to_float32_first(dtype):
+    rng = np.random.default_rng(5)
+    t = torch.as_tensor(np.tanh(rng.normal(0, 1.5, (30, 40))), dtype=getattr(torch, dtype))
+    as_float32 = t.to(torch.float32).numpy()
+    for method in (1, 2, 3, 5):
+        want = cm.compress(as_float32, method).tobytes()
+        assert cm.compress_on_device(t, method).tobytes() == want
+        assert cm.compress(t, method).tobytes() == want  # a CPU tensor: numpy's path
+
+
+@needs_torch
+def test_torch_input_errors_match_numpy():
+    bad = torch.zeros(10, 3)
+    bad[4, 1] = float("nan")
+    for method in METHODS:
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            cm.compress_on_device(bad, method)
+    with pytest.raises(ValueError, match="matrix"):
+        cm.compress_on_device(torch.zeros(5), 1)
+    with pytest.raises(ValueError, match="3x0"):
+        cm.compress_on_device(torch.zeros(3, 0), 1)
+    assert cm.compress_on_device(torch.zeros(0, 80), 1).tobytes() == b"CM " + bytes(16)
+    t = torch.ones(12, 4, requires_grad=True) * 2
+    assert cm.compress(t, 2).tobytes() == cm.compress(np.full((12, 4), 2.0), 2).tobytes()
+
+
+@needs_torch
+def test_torch_is_not_imported_with_the_compressor():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; import speech_reps.kaldi.compress as cm, speech_reps.kaldi.writer; "
+            "cm.compress(np.ones((20, 3)), 1); assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

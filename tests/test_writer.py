@@ -109,3 +109,24 @@ def test_a_batch_compressed_on_threads_is_byte_identical(tmp_path):
         background.check()
         assert w._pool is not None  # the batch really went through the threads
     assert (tmp_path / "batch.ark").read_bytes() == (tmp_path / "one.ark").read_bytes()
+
+
+def test_torch_tensors_are_written_as_arrays(tmp_path):
+    """A model's output tensor, compressed or not, gives the archive of the same numpy array."""
+    torch = pytest.importorskip("torch")
+    from speech_reps.writer_thread import BackgroundWriter
+
+    rng = np.random.default_rng(4)
+    mats = {f"u{i}": rng.standard_normal((6 + 23 * i, 48)).astype(np.float32) for i in range(5)}
+    for compress in (False, True):
+        with FeatureWriter(tmp_path / "np.ark", tmp_path / "np.scp", compress=compress) as w:
+            for key, mat in mats.items():
+                w.write(key, mat)
+        with FeatureWriter(tmp_path / "t.ark", tmp_path / "t.scp", compress=compress) as w:
+            background = BackgroundWriter(w)
+            background.put([("write", key, torch.from_numpy(mat).to(torch.float64), None, 1.0)
+                            for key, mat in mats.items()])
+            background.stop()
+            background.check()
+        assert (tmp_path / "t.ark").read_bytes() == (tmp_path / "np.ark").read_bytes(), compress
+        assert w.num_frames == {key: mat.shape[0] for key, mat in mats.items()}

@@ -28,6 +28,7 @@ the byte layout are numpy's.
 
 import enum
 import struct
+import sys
 
 import numpy as np
 
@@ -131,17 +132,17 @@ def column_codes(xp, order_stats, min_value, range_):
 _NON_FINITE = "cannot compress a matrix with NaN or Inf"
 
 
-def global_header(mat, method):
-    """(format, min_value, range) of ComputeGlobalHeader; ``mat`` float32 with rows."""
+def data_format(method, rows):
+    """Kaldi's DataFormat for ``method`` on a matrix of ``rows`` rows: 1 (CM), 2 (CM2), 3 (CM3)."""
     method = Method(method)
     if method == Method.AUTOMATIC:
-        method = Method.SPEECH_FEATURE if mat.shape[0] > 8 else Method.TWO_BYTE_AUTO
-    if method in _FIXED_RANGE:
-        min_value, range_ = _FIXED_RANGE[method]
-        return _FORMAT[method], _F32(min_value), _F32(range_)
-    if mat.size == 0:
-        raise ValueError(f"cannot compress a {mat.shape[0]}x0 matrix (Kaldi asserts)")
-    lo, hi = mat.min(), mat.max()
+        method = Method.SPEECH_FEATURE if rows > 8 else Method.TWO_BYTE_AUTO
+    return _FORMAT[method]
+
+
+def global_range(lo, hi):
+    """(min_value, range) of ComputeGlobalHeader from the matrix's smallest and largest element."""
+    lo, hi = _F32(lo), _F32(hi)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(_NON_FINITE)
     if lo == hi:  # a constant matrix: Kaldi widens the range in double, stores a float
@@ -150,7 +151,33 @@ def global_header(mat, method):
         range_ = _F32(hi - lo)
     if not np.isfinite(range_):
         raise ValueError(f"cannot compress a matrix whose range [{lo}, {hi}] overflows float32")
-    return _FORMAT[method], _F32(lo), range_
+    return lo, range_
+
+
+def global_header(mat, method):
+    """(format, min_value, range) of ComputeGlobalHeader; ``mat`` float32 with rows."""
+    method = Method(method)
+    fmt = data_format(method, mat.shape[0])
+    if method in _FIXED_RANGE:
+        min_value, range_ = _FIXED_RANGE[method]
+        return fmt, _F32(min_value), _F32(range_)
+    if mat.size == 0:
+        raise ValueError(f"cannot compress a {mat.shape[0]}x0 matrix (Kaldi asserts)")
+    return (fmt, *global_range(mat.min(), mat.max()))
+
+
+def _header(fmt, min_value, range_, rows, cols):
+    return _TOKEN[fmt] + struct.pack("<ffii", min_value, range_, rows, cols)
+
+
+def _body_size(fmt, rows, cols):
+    return {1: rows * cols + 8 * cols, 2: 2 * rows * cols, 3: rows * cols}[fmt]
+
+
+def _picks(rows):
+    """The sorted rows whose values ComputeColHeader takes: 0, n/4, 3n/4, n-1 (n >= 5), else
+    all of them (up to 4)."""
+    return [0, rows // 4, 3 * (rows // 4), rows - 1] if rows >= 5 else list(range(min(rows, 4)))
 
 
 # ---------------------------------------------------------------- compression
@@ -159,32 +186,34 @@ def compress(mat, method=Method.AUTOMATIC):
     """The bytes of ``CompressedMatrix(mat, method).Write(os, binary=true)``, as a uint8 array.
 
     ``mat``: a 2-D float32 array (other dtypes are converted: Kaldi's copy-feats compresses
-    float32). A matrix with no rows gives ``CM`` with an all-zero header (see ``_EMPTY``).
+    float32), or a 2-D ``torch.Tensor``: one on a GPU (any device but the CPU) is compressed
+    there (``compress_on_device``) and only the bytes come to the host; one on the CPU is
+    compressed by numpy, without a copy (torch's CPU sort is far slower). A matrix with no rows
+    gives ``CM`` with an all-zero header (see ``_EMPTY``).
     """
     method = Method(method)  # ValueError for an unknown method
+    if is_tensor(mat):
+        if mat.device.type != "cpu":
+            return compress_on_device(mat, method)
+        mat = mat.detach().to(_torch().float32).numpy()  # float32: no copy
     mat = np.ascontiguousarray(mat, dtype=np.float32)
     if mat.ndim != 2:
         raise ValueError(f"can only compress a matrix, not an array of shape {mat.shape}")
     rows, cols = mat.shape
     if rows == 0:
         return np.frombuffer(_EMPTY, np.uint8).copy()
+    if data_format(method, rows) == 1 and cols > 0:
+        return _compress_speech_feature(mat)
     fmt, min_value, range_ = global_header(mat, method)
     if method in _FIXED_RANGE and not np.isfinite(mat).all():  # others saw min, max
         raise ValueError(_NON_FINITE)
-    token = _TOKEN[fmt]
-    head = token + struct.pack("<ffii", min_value, range_, rows, cols)
-    body = {1: rows * cols + 8 * cols, 2: 2 * rows * cols, 3: rows * cols}[fmt]
-    out = np.empty(len(head) + body, np.uint8)
+    head = _header(fmt, min_value, range_, rows, cols)
+    out = np.empty(len(head) + _body_size(fmt, rows, cols), np.uint8)
     out[:len(head)] = np.frombuffer(head, np.uint8)
-    data = out[len(head):]
-    if fmt in (2, 3):
-        kernel = float_to_uint16 if fmt == 2 else float_to_uint8
-        flat, values = mat.reshape(-1), data.view("<u2" if fmt == 2 else np.uint8)
-        for i in range(0, flat.size, _CHUNK):  # cache-sized pieces: the steps are many
-            values[i:i + _CHUNK] = kernel(np, flat[i:i + _CHUNK], min_value, range_)
-    else:
-        _compress_columns(mat, min_value, range_, data[:8 * cols].view("<u2").reshape(cols, 4),
-                          data[8 * cols:].reshape(cols, rows))
+    kernel = float_to_uint16 if fmt == 2 else float_to_uint8
+    flat, values = mat.reshape(-1), out[len(head):].view("<u2" if fmt == 2 else np.uint8)
+    for i in range(0, flat.size, _CHUNK):  # cache-sized pieces: the steps are many
+        values[i:i + _CHUNK] = kernel(np, flat[i:i + _CHUNK], min_value, range_)
     return out
 
 
@@ -194,50 +223,71 @@ def compress(mat, method=Method.AUTOMATIC):
 _EMPTY = b"CM " + bytes(16)
 
 
-def _order_statistics(block, rows, work):
-    """The order statistics ``column_codes`` takes, of each row of ``block`` (cols, rows), as
-    Kaldi's ComputeColHeader picks them; and each row's min and max. ``work`` is scratch of
-    the block's shape. A full SIMD sort is faster here than numpy's two partitions."""
-    work[...] = block
-    work.sort(axis=1)
-    picks = [0, rows // 4, 3 * (rows // 4), rows - 1] if rows >= 5 else list(range(min(rows, 4)))
-    return work[:, picks].T, work[:, 0], work[:, -1]
+def is_tensor(mat):
+    """A torch tensor, told without importing torch (it is imported only by those who use it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(mat, torch.Tensor)
 
 
-def _compress_columns(mat, min_value, range_, headers, codes):
-    """Fill the per-column headers (cols, 4) and the column-major codes (cols, rows).
+def _torch():
+    import torch
+    return torch
 
-    Many rows: a block of columns at a time, copied out row by row (contiguous runs),
-    transposed in cache, sorted for its order statistics and encoded column by column. Few
-    rows: the order statistics from the transposed matrix, the encoding row by row (numpy's
-    inner loops then run along the long axis), the codes transposed at the end."""
+
+def _compress_speech_feature(mat):
+    """The CM format of ``mat`` (float32, rows x cols, both > 0), in two passes over columns.
+
+    First the order statistics: a block of columns at a time is copied out row by row
+    (contiguous runs), transposed in cache into ``columns`` (cols, rows), copied and sorted.
+    Their extremes give the global header, which the percentile codes need. Then FloatToChar of
+    ``columns`` a block at a time, written straight into the column-major codes. Few rows: the
+    encoding runs row by row (numpy's inner loops then run along the long axis), the codes are
+    transposed at the end."""
     rows, cols = mat.shape
-    if rows < _FEW_ROWS:
-        stats, lo, hi = _order_statistics(np.ascontiguousarray(mat.T), rows,
-                                          np.empty((cols, rows), np.float32))
-        u = column_codes(np, stats, min_value, range_)
-        headers[...] = u.T
-        p = uint16_to_float(np, u, min_value, range_)
-        rowwise = np.empty((rows, cols), np.uint8)
-        _float_to_char_block(mat, p, lo, hi, 1, rowwise, np.empty_like(rowwise),
-                             np.empty_like(mat))
-        codes[...] = rowwise.T
-        return
+    picks = _picks(rows)
+    stats = np.empty((len(picks), cols), np.float32)
+    lo, hi = np.empty(cols, np.float32), np.empty(cols, np.float32)
+    columns = np.empty((cols, rows), np.float32)
     step = max(1, min(cols, _COLUMN_BLOCK_BYTES // (4 * rows)))
-    rowwise, block, work, tmp = (np.empty(size, np.float32) for size in
-                                 [(rows, step)] + [(step, rows)] * 3)
-    piece = np.empty((step, rows), np.uint8)
+    rowwise, work = np.empty((rows, step), np.float32), np.empty((step, rows), np.float32)
     for c0 in range(0, cols, step):
         c1 = min(cols, c0 + step)
         n = c1 - c0
-        x = block[:n]
         rowwise[:, :n] = mat[:, c0:c1]
-        x[...] = rowwise[:, :n].T
-        stats, lo, hi = _order_statistics(x, rows, work[:n])
-        u = column_codes(np, stats, min_value, range_)
-        headers[c0:c1] = u.T
-        p = uint16_to_float(np, u, min_value, range_)
-        _float_to_char_block(x, p, lo, hi, 0, codes[c0:c1], piece[:n], tmp[:n])
+        columns[c0:c1] = rowwise[:, :n].T
+        w = work[:n]
+        w[...] = columns[c0:c1]
+        w.sort(axis=1)  # a full SIMD sort is faster here than numpy's partitions
+        stats[:, c0:c1] = w[:, picks].T
+        lo[c0:c1], hi[c0:c1] = w[:, 0], w[:, -1]
+    min_value, range_ = global_range(lo.min(), hi.max())  # a NaN sorts last: hi is NaN
+    head = _header(1, min_value, range_, rows, cols)
+    out = np.empty(len(head) + _body_size(1, rows, cols), np.uint8)
+    out[:len(head)] = np.frombuffer(head, np.uint8)
+    u = column_codes(np, stats, min_value, range_)
+    out[len(head):len(head) + 8 * cols].view("<u2").reshape(cols, 4)[...] = u.T
+    codes = out[len(head) + 8 * cols:].reshape(cols, rows)
+    p = uint16_to_float(np, u, min_value, range_)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        bases, scales, fast = char_scales(np, p, lo, hi)
+        if rows < _FEW_ROWS:
+            rowwise = np.empty((rows, cols), np.uint8)
+            _float_to_char_block(mat, bases, scales, rowwise, np.empty_like(rowwise),
+                                 np.empty_like(mat), axis=1)
+            codes[...] = rowwise.T
+        else:
+            bases, scales = [v[:, None] for v in bases], [v[:, None] for v in scales]
+            step = max(1, min(cols, _CHAR_BLOCK_BYTES // (4 * rows)))
+            piece, tmp = np.empty((step, rows), np.uint8), np.empty((step, rows), np.float32)
+            for c0 in range(0, cols, step):
+                c1 = min(cols, c0 + step)
+                _float_to_char_block(columns[c0:c1], [v[c0:c1] for v in bases],
+                                     [v[c0:c1] for v in scales], codes[c0:c1],
+                                     piece[:c1 - c0], tmp[:c1 - c0], axis=0)
+        if not fast.all():
+            slow = np.flatnonzero(~fast)
+            codes[slow] = float_to_char(np, mat[:, slow].T, *(v[slow, None] for v in p))
+    return out
 
 
 # The largest float32 below 0.5: trunc(float32(z + _HALF)) == trunc(double(z) + 0.5) for every
@@ -245,53 +295,145 @@ def _compress_columns(mat, min_value, range_, headers, codes):
 # alone fails at z = 0.49999997.
 _HALF = np.nextafter(_F32(0.5), _F32(0))
 _MIN_NORMAL = np.finfo(np.float32).tiny
-_FEW_ROWS = 64  # below this, encode row-major (see _compress_columns)
+_FEW_ROWS = 64  # below this, encode row-major (see _compress_speech_feature)
+_CHAR_BLOCK_BYTES = 1 << 19  # float32 bytes of one block of columns in FloatToChar (in L2)
+_WIDTHS = (64, 128, 63)  # codes of FloatToChar's three pieces
 
 
-def _float_to_char_block(x, p, lo, hi, axis, out, piece, tmp):
-    """FloatToChar of ``x``, whose columns run along ``axis`` (0: x is (cols, rows), 1: x is
-    (rows, cols)), with percentiles ``p`` (4, cols); its columns lie in [lo, hi]. ``out``
-    (uint8), ``piece`` (uint8) and ``tmp`` (float32) have x's shape.
-
-    Where a column's percentiles are strictly increasing in float32, Kaldi's code equals the sum
-    of the three pieces' clamped codes (below p25 the upper pieces clamp to 0, above it the
-    lower ones to their full width), which needs no per-element selection; the division by
-    ``d / 64`` (``d / 128``) equals the division by ``d`` times 64 (128) when ``d / 64`` is a
-    normal float. Other columns take ``float_to_char``.
-    """
-    def per_column(v):  # broadcast a per-column vector against x
-        return v[:, None] if axis == 0 else v[None, :]
-
-    p0, p25, p75, p100 = p
+def char_scales(xp, p, lo, hi):
+    """The three pieces of FloatToChar of each column as sums (see ``float_to_char_fast``):
+    their bases (p0, p25, p75) and divisors (d1 / 64, d2 / 128, d3), and whether the column can
+    take them: its percentiles ``p`` (4, cols) strictly increasing in float32, the divisions by
+    ``d / 64`` and ``d / 128`` equal to the divisions by ``d`` times 64 and 128 (``d / 64`` a
+    normal float), and ``|f * n| < 2**30`` for its values in [lo, hi] (no int overflow in
+    Kaldi's conversion: clamping decides alone)."""
+    p0, p25, p75, p100 = p[0], p[1], p[2], p[3]
     d1, d2, d3 = p25 - p0, p75 - p25, p100 - p75
-    scale1, scale2 = d1 / _F32(64), d2 / _F32(128)
-    span = np.maximum(hi, p100) - np.minimum(lo, p0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # |f * n| < 2**30: no int overflow in Kaldi's conversion, so clamping decides alone
-        bound = span / np.minimum(np.minimum(scale1, scale2), d3 / _F32(63))
-        fast = (scale1 >= _MIN_NORMAL) & (scale2 >= _MIN_NORMAL) & (d3 > 0) & (bound < 2.0**30)
-        # each piece's code (a truncating cast of a value in [0, width]), summed as uint8
-        for base, scale, width, first in ((p0, scale1, 64, True), (p25, scale2, 128, False),
-                                          (p75, d3, 63, False)):
-            np.subtract(x, per_column(base), out=tmp)
-            np.divide(tmp, per_column(scale), out=tmp)
-            if width == 63:
-                np.multiply(tmp, _F32(63), out=tmp)
-            np.add(tmp, _HALF, out=tmp)
-            np.clip(tmp, _F32(0), _F32(width), out=tmp)
-            if first:
-                np.copyto(out, tmp, casting="unsafe")
-            else:
-                np.copyto(piece, tmp, casting="unsafe")
-                np.add(out, piece, out=out)
-        if not fast.all():
-            slow = np.flatnonzero(~fast)
-            q = [per_column(v[slow]) for v in p]
-            codes = float_to_char(np, np.take(x, slow, axis=axis), *q)
-            if axis == 0:
-                out[slow] = codes
-            else:
-                out[:, slow] = codes
+    scale1, scale2 = d1 / 64.0, d2 / 128.0
+    span = xp.maximum(hi, p100) - xp.minimum(lo, p0)
+    bound = span / xp.minimum(xp.minimum(scale1, scale2), d3 / 63.0)
+    fast = (scale1 >= _MIN_NORMAL) & (scale2 >= _MIN_NORMAL) & (d3 > 0) & (bound < 2.0**30)
+    return (p0, p25, p75), (scale1, scale2, d3), fast
+
+
+def float_to_char_fast(xp, x, bases, scales):
+    """FloatToChar of ``x`` where ``char_scales`` says a column can take it (its arguments
+    broadcast against ``x``): Kaldi's code is the sum of the three pieces' clamped codes (below
+    p25 the upper pieces clamp to 0, above it the lower ones to their full width), so no
+    per-element selection; each piece ``int(f * n + 0.5)`` as a truncating cast of
+    ``f * n + _HALF`` in float32 (see ``_HALF``)."""
+    codes = None
+    for base, scale, width in zip(bases, scales, _WIDTHS):
+        z = (x - base) / scale
+        if width == 63:
+            z = z * 63.0
+        piece = xp.astype(xp.clip(z + float(_HALF), 0.0, float(width)), xp.uint8)
+        codes = piece if codes is None else codes + piece
+    return codes
+
+
+def _float_to_char_block(x, bases, scales, out, piece, tmp, axis):
+    """``float_to_char_fast`` of ``x`` into ``out`` (uint8), in place: ``piece`` (uint8) and
+    ``tmp`` (float32) have x's shape; x's columns run along ``axis`` (0: x is (cols, rows), the
+    vectors (cols, 1); 1: x is (rows, cols), the vectors (cols,))."""
+    for base, scale, width in zip(bases, scales, _WIDTHS):
+        np.subtract(x, base, out=tmp)
+        np.divide(tmp, scale, out=tmp)
+        if width == 63:
+            np.multiply(tmp, _F32(63), out=tmp)
+        np.add(tmp, _HALF, out=tmp)
+        np.clip(tmp, _F32(0), _F32(width), out=tmp)
+        if width == 64:
+            np.copyto(out, tmp, casting="unsafe")
+        else:
+            np.copyto(piece, tmp, casting="unsafe")
+            np.add(out, piece, out=out)
+
+
+# ---------------------------------------------------------------- on a torch device
+
+def compress_on_device(t, method=Method.AUTOMATIC):
+    """``compress`` of a 2-D torch tensor, computed on its device (a CPU tensor too: the tests
+    check the GPU's algorithm there) by the kernels above, torch standing in for numpy
+    (``_TorchNamespace``); only the header's two floats and the bytes come to the host. Other
+    dtypes than float32 (bfloat16, float16: exactly) are converted first, as numpy's path does.
+    The same bytes as numpy's: the kernels are IEEE float32/float64 arithmetic, element by
+    element, and the order statistics a sort's."""
+    import torch
+
+    method = Method(method)
+    if t.ndim != 2:
+        raise ValueError(f"can only compress a matrix, not an array of shape {tuple(t.shape)}")
+    t = t.detach().to(torch.float32).contiguous()
+    rows, cols = t.shape
+    if t.numel() == 0:  # no data to move: numpy's answer (or refusal)
+        return compress(np.empty((rows, cols), np.float32), method)
+    xp = _TorchNamespace(torch)
+    fmt = data_format(method, rows)
+    if fmt == 1:
+        columns = t.T.contiguous()
+        ordered = torch.sort(columns, dim=1).values  # NaN last, as numpy's
+        stats, lo, hi = ordered[:, _picks(rows)].T, ordered[:, 0], ordered[:, -1]
+        extremes = torch.stack([lo.min(), hi.max()])
+    elif method in _FIXED_RANGE:
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(_NON_FINITE)
+        extremes = None
+        min_value, range_ = (_F32(v) for v in _FIXED_RANGE[method])
+    else:
+        extremes = torch.stack(torch.aminmax(t))
+    if extremes is not None:
+        min_value, range_ = global_range(*extremes.cpu().numpy())
+    head = _header(fmt, min_value, range_, rows, cols)
+    mn, rg = (torch.tensor(v, dtype=torch.float32, device=t.device) for v in (min_value, range_))
+    if fmt == 1:
+        u = column_codes(xp, stats, mn, rg)  # int32 on torch (see _TorchNamespace)
+        p = uint16_to_float(xp, u, mn, rg)
+        bases, scales, fast = char_scales(xp, p, lo, hi)
+        codes = float_to_char_fast(xp, columns, *([v[:, None] for v in w] for w in (bases, scales)))
+        if not bool(fast.all()):
+            slow = torch.nonzero(~fast).flatten()
+            codes[slow] = float_to_char(xp, columns[slow], *(v[slow, None] for v in p))
+        body = torch.cat([_uint16_bytes(torch, u.T), codes.reshape(-1)])
+    elif fmt == 2:
+        body = _uint16_bytes(torch, float_to_uint16(xp, t, mn, rg))
+    else:
+        body = float_to_uint8(xp, t, mn, rg).reshape(-1)
+    out = np.empty(len(head) + body.numel(), np.uint8)
+    out[:len(head)] = np.frombuffer(head, np.uint8)
+    torch.from_numpy(out[len(head):]).copy_(body)  # the one copy to the host: bytes
+    return out
+
+
+def _uint16_bytes(torch, values):
+    """Little-endian uint16 bytes of int32 values in [0, 65535] (torch has no uint16 arithmetic):
+    the low 16 bits as int16, viewed as bytes."""
+    assert sys.byteorder == "little"
+    return values.contiguous().to(torch.int16).view(torch.uint8).reshape(-1)
+
+
+class _TorchNamespace:
+    """The few array functions the kernels use (numpy's names), for torch. uint16 is int32 here
+    (values stay in [0, 65535]); no division by a Python number other than a power of two reaches
+    a CUDA tensor here, since CUDA divides by such a scalar as a multiplication by its reciprocal."""
+
+    def __init__(self, torch):
+        self._torch = torch
+        self.float32, self.float64, self.int32 = torch.float32, torch.float64, torch.int32
+        self.uint8, self.uint16 = torch.uint8, torch.int32
+        self.where, self.trunc, self.stack = torch.where, torch.trunc, torch.stack
+
+    def astype(self, x, dtype):
+        return x.to(dtype)
+
+    def clip(self, x, lo, hi):
+        return self._torch.clamp(x, lo, hi)
+
+    def minimum(self, a, b):
+        return self._torch.minimum(a, b) if isinstance(b, self._torch.Tensor) else self._torch.clamp(a, max=b)
+
+    def maximum(self, a, b):
+        return self._torch.maximum(a, b) if isinstance(b, self._torch.Tensor) else self._torch.clamp(a, min=b)
 
 
 # ---------------------------------------------------------------- decompression

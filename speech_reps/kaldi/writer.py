@@ -20,9 +20,21 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
-from speech_reps.kaldi.compress import compress
+from speech_reps.kaldi.compress import is_tensor, compress
 
 COMPRESSION_METHOD = 1  # Kaldi's kAutomaticMethod, copy-feats' default
+
+
+def _on_device(feats):
+    return is_tensor(feats) and feats.device.type != "cpu"
+
+
+def _to_host(feats):
+    """An array of ``feats``; a torch tensor's float32 values on the host."""
+    if is_tensor(feats):
+        import torch
+        return feats.detach().to(device="cpu", dtype=torch.float32).numpy()
+    return feats
 
 
 def _replace_atomically(path, text):
@@ -121,18 +133,25 @@ class FeatureWriter:
         matrices = [(op[1], op[2]) for op in ops if op[0] == "write" and np.ndim(op[2]) == 2]
         if not self.compress or len(matrices) < 2:
             return
+        on_device = [(key, feats) for key, feats in matrices if _on_device(feats)]
+        on_host = [(key, feats) for key, feats in matrices if not _on_device(feats)]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="compress")
-        packed = self._pool.map(lambda m: compress(m, COMPRESSION_METHOD), [feats for _, feats in matrices])
-        self._packed.update(zip([key for key, _ in matrices], packed))
+        packed = self._pool.map(lambda m: compress(m, COMPRESSION_METHOD), [feats for _, feats in on_host])
+        # a GPU's matrices here, one after another, while the threads do the host's
+        self._packed.update((key, compress(feats, COMPRESSION_METHOD)) for key, feats in on_device)
+        self._packed.update(zip([key for key, _ in on_host], packed))
 
     def write(self, key, feats, planned_frames=None, seconds=0.0):
         """Append one matrix; ``planned_frames``: the length the batching used for it, when
         that is not its row count (pooled vectors), journaled so a resume plans the same;
-        ``seconds``: of audio, journaled for the summary of a resumed run."""
+        ``seconds``: of audio, journaled for the summary of a resumed run. ``feats``: an array,
+        or a torch tensor on any device: compressed, a GPU's is compressed there and only its
+        bytes come to the host (speech_reps.kaldi.compress)."""
         if not key or any(c.isspace() for c in key):
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
-        feats = np.ascontiguousarray(feats, dtype=np.float32)
+        if not (self.compress and is_tensor(feats)):
+            feats = np.ascontiguousarray(_to_host(feats), dtype=np.float32)
         start = self._good
         if self.compress:  # our compressor: byte-identical to Kaldi's, unlike kaldiio's
             packed = self._packed.pop(key, None)  # prepare's, if it compressed this batch
