@@ -5,9 +5,11 @@
 #      lacks, from --wheels (bench/gpu_wheels.sh downloads them where a registry is reachable);
 #   2. runs the GPU tests (tests/gpu, marker gpu): every torch model batched vs one by one and
 #      GPU vs CPU in float32, TF32 flags, half precision, golden Kaldi fbank/MFCC/CMVN on the GPU,
+#      Kaldi's compressed matrix on the GPU byte for byte against the golden archives,
 #      the out-of-memory retry under a memory cap, the seed-style bench path;
 #   3. prints the tables for docs/benchmarks.md: python -m bench.gpu_parity, python -m bench
-#      (engine vs seed-style), bench/model_throughput.py.
+#      (engine vs seed-style), bench/model_throughput.py, python -m bench.compress_rate (Kaldi
+#      compression on the GPU, bytes checked against numpy's).
 # Every step runs even when one before it failed; all of them together stay within --time-limit
 # seconds (a step cut short is reported). Without a CUDA GPU the GPU tests are skipped, with the
 # reason, and the benchmarks are left out. Exit status: non-zero when a step failed.
@@ -149,6 +151,9 @@ for args in (["--model", "decoar"], ["--model", "decoar", "--dtype", "bfloat16"]
     print(flush=True)
 main(["--model", "wav2vec2", "--device", sys.argv[1], "--seconds", "10", "--batch", "128", "--repeats", "2"])
 ' "$device"
+  step "Kaldi compression on the GPU (python -m bench.compress_rate)" 60 \
+    "$python" -m bench.compress_rate --rows 100,1000 --methods 1,2,3 --kaldiio false --repeats 3 \
+      --device "$device"
 fi
 
 echo

@@ -70,3 +70,15 @@ def test_gpu_parity_measurements_run_on_the_cpu(decoar_params):
     for case, near_peak, mean, _ in rows:
         assert near_peak <= (2e-3 if "CMVN" in case else 1e-3), case
         assert mean is None or mean <= 1e-2, case
+
+
+def test_compress_rate_prints_a_row_per_path(capsys):
+    """bench.compress_rate: numpy, a CPU tensor, torch's kernels on the CPU (no GPU asked)."""
+    pytest.importorskip("torch")
+    from bench.compress_rate import main
+
+    main(["--rows", "12", "--cols", "16", "--methods", "1", "--repeats", "1", "--kaldiio", "false",
+          "--device", "none"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "12 x 16" in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| numpy", "| torch cpu (numpy's path)", "| torch kernels, cpu"]
+    assert all(float(row.split(" | ")[3]) > 0 for row in rows)
