@@ -21,9 +21,11 @@ and by the literal rule elsewhere. Kaldi's own quirks kept: the n < 5 rows branc
 65532..65535 caps, the switch of kAutomaticMethod at 8 rows. Two departures: non-finite input
 is refused (Kaldi asserts only on some), and an empty matrix is written as its reader reads it.
 
-The element-wise kernels take the array module as ``xp`` and use only operations of the array
-API standard, so the same code can run on other array libraries; the order-statistics driver and
-the byte layout are numpy's.
+One algorithm, numpy on the CPU and torch on a GPU: the element-wise kernels take the array
+module as ``xp`` (numpy, or torch through ``_TorchNamespace``). ``compress`` given a GPU tensor
+runs them on its device (``compress_on_device``: a sort per column, the kernels, and only the
+header's two floats and the bytes copied to the host); numpy's driver adds cache blocking and
+works in place. torch is imported only when a tensor is given.
 """
 
 import enum
