@@ -246,9 +246,8 @@ def _compress_speech_feature(mat):
     encoding runs row by row (numpy's inner loops then run along the long axis), the codes are
     transposed at the end."""
     rows, cols = mat.shape
-    picks = _picks(rows)
-    stats = np.empty((len(picks), cols), np.float32)
-    lo, hi = np.empty(cols, np.float32), np.empty(cols, np.float32)
+    picks = _picks(rows)  # the first is row 0, the last row n - 1: the column's min and max
+    picked = np.empty((cols, len(picks)), np.float32)
     columns = np.empty((cols, rows), np.float32)
     step = max(1, min(cols, _COLUMN_BLOCK_BYTES // (4 * rows)))
     rowwise, work = np.empty((rows, step), np.float32), np.empty((step, rows), np.float32)
@@ -260,8 +259,8 @@ def _compress_speech_feature(mat):
         w = work[:n]
         w[...] = columns[c0:c1]
         w.sort(axis=1)  # a full SIMD sort is faster here than numpy's partitions
-        stats[:, c0:c1] = w[:, picks].T
-        lo[c0:c1], hi[c0:c1] = w[:, 0], w[:, -1]
+        np.take(w, picks, axis=1, out=picked[c0:c1])
+    stats, lo, hi = picked.T, picked[:, 0], picked[:, -1]
     min_value, range_ = global_range(lo.min(), hi.max())  # a NaN sorts last: hi is NaN
     head = _header(1, min_value, range_, rows, cols)
     out = np.empty(len(head) + _body_size(1, rows, cols), np.uint8)

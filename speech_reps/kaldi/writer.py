@@ -20,7 +20,7 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
-from speech_reps.kaldi.compress import is_tensor, compress
+from speech_reps.kaldi.compress import compress, is_tensor
 
 COMPRESSION_METHOD = 1  # Kaldi's kAutomaticMethod, copy-feats' default
 
