@@ -136,6 +136,10 @@ fi
 step "GPU tests (pytest tests/gpu)" 170 "$python" -m pytest tests/gpu -v -rsP --durations=10 -p no:cacheprovider
 
 if [ -n "$cuda" ]; then
+  # short (about 20 s): before the long steps, so --time-limit never leaves it out
+  step "Kaldi compression on the GPU (python -m bench.compress_rate)" 45 \
+    "$python" -m bench.compress_rate --rows 100,1000 --methods 1,2,3 --kaldiio false --repeats 3 \
+      --device "$device"
   step "GPU parity tables (python -m bench.gpu_parity)" 90 \
     "$python" -m bench.gpu_parity --device "$device" --work .cache/gpu-check/checkpoints
   step "engine vs seed-style (python -m bench), $minutes min" 130 \
@@ -151,9 +155,6 @@ for args in (["--model", "decoar"], ["--model", "decoar", "--dtype", "bfloat16"]
     print(flush=True)
 main(["--model", "wav2vec2", "--device", sys.argv[1], "--seconds", "10", "--batch", "128", "--repeats", "2"])
 ' "$device"
-  step "Kaldi compression on the GPU (python -m bench.compress_rate)" 60 \
-    "$python" -m bench.compress_rate --rows 100,1000 --methods 1,2,3 --kaldiio false --repeats 3 \
-      --device "$device"
 fi
 
 echo
