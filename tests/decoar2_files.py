@@ -9,14 +9,15 @@ SMALL = {"input_feat": 80, "encoder_embed_dim": 48, "encoder_layers": 2, "encode
          "layer_norm_first": False}
 
 
-def random_state(seed=0, **sizes):
+def random_state(seed=0, scale=0.2, **sizes):
+    """Seeded random weights: matrices N(0, scale), vectors N(0, 0.1), LayerNorm gains N(1, 0.1)."""
     from speech_reps.models.decoar2_net import DeCoAR2Net
 
     torch.manual_seed(seed)
     net = DeCoAR2Net({**SMALL, **sizes})
     with torch.no_grad():
         for name, p in net.named_parameters():
-            p.copy_(torch.randn(p.shape) * (0.1 if p.dim() == 1 else 0.2) + (1.0 if "norm.weight" in name else 0.0))
+            p.copy_(torch.randn(p.shape) * (0.1 if p.dim() == 1 else scale) + (1.0 if "norm.weight" in name else 0.0))
     return net.state_dict()
 
 

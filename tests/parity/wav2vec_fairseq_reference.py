@@ -3,12 +3,14 @@ parity venv, not in .venv).
 
 Builds fairseq's own models with seeded random weights — wav2vec 1.0 with the real
 wav2vec_large architecture, small wav2vec 2.0 (group-norm/post-LN and layer-norm/pre-LN kinds)
-and HuBERT configs — saves checkpoints the way fairseq checkpoints hold them (an argparse
+and HuBERT configs, and wav2vec 2.0 / HuBERT at base size (fairseq's config defaults: 12 layers
+x 768, wav2vec_small's and hubert_base_ls960's shape) — saves checkpoints the way fairseq checkpoints hold them (an argparse
 Namespace in 'args' for wav2vec 1.0, an omegaconf DictConfig or a plain dict in 'cfg' for the
 others), runs them on each utterance alone, and writes the outputs.
 
-Usage: python wav2vec_fairseq_reference.py --audio audio.npz --out-dir DIR
-  writes DIR/<name>.pt and DIR/<name>.npz (keys <utt>/<output>)
+Usage: python wav2vec_fairseq_reference.py --audio audio.npz --out-dir DIR [--models a,b]
+  writes DIR/<name>.pt and DIR/<name>.npz (keys <utt>/<output>); --models: some of
+  wav2vec_large, wav2vec2_gn, wav2vec2_ln, hubert (the default), wav2vec2_base, hubert_base
 """
 
 import argparse
@@ -75,12 +77,12 @@ def transformer_outputs(model, audio, normalize, extract):
     return outputs
 
 
-def wav2vec2(audio, kind):
+def wav2vec2(audio, kind, sizes=SMALL_TRANSFORMER):
     if kind == "group_norm":  # like wav2vec_small: GN in the first conv, post-LN, raw waveform
-        cfg = Wav2Vec2Config(**SMALL_TRANSFORMER, extractor_mode="default")
+        cfg = Wav2Vec2Config(**sizes, extractor_mode="default")
         normalize = False
     else:  # like wav2vec_vox / large-lv60: LN in every conv, pre-LN, normalised waveform
-        cfg = Wav2Vec2Config(**SMALL_TRANSFORMER, extractor_mode="layer_norm", layer_norm_first=True,
+        cfg = Wav2Vec2Config(**sizes, extractor_mode="layer_norm", layer_norm_first=True,
                              conv_bias=True)
         normalize = True
     torch.manual_seed(2)
@@ -100,8 +102,8 @@ def wav2vec2(audio, kind):
     return ckpt, transformer_outputs(model, audio, normalize, extract)
 
 
-def hubert(audio):
-    cfg = HubertConfig(**SMALL_TRANSFORMER, extractor_mode="default", label_rate=50)
+def hubert(audio, sizes=SMALL_TRANSFORMER):
+    cfg = HubertConfig(**sizes, extractor_mode="default", label_rate=50)
     task_cfg = HubertPretrainingConfig(data="unused", labels=["km"], normalize=False)
     dictionary = Dictionary()
     for i in range(20):
@@ -123,15 +125,19 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--audio", required=True, help="npz of 1-D float32 waveforms in [-1, 1]")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--models", default="wav2vec_large,wav2vec2_gn,wav2vec2_ln,hubert")
     args = p.parse_args()
     audio = {k: v.astype(np.float32) for k, v in np.load(args.audio).items()}
     os.makedirs(args.out_dir, exist_ok=True)
     torch.manual_seed(1)
-    for name, build in [("wav2vec_large", lambda: wav2vec_large(audio)),
-                        ("wav2vec2_gn", lambda: wav2vec2(audio, "group_norm")),
-                        ("wav2vec2_ln", lambda: wav2vec2(audio, "layer_norm")),
-                        ("hubert", lambda: hubert(audio))]:
-        ckpt, outputs = build()
+    builders = {"wav2vec_large": lambda: wav2vec_large(audio),
+                "wav2vec2_gn": lambda: wav2vec2(audio, "group_norm"),
+                "wav2vec2_ln": lambda: wav2vec2(audio, "layer_norm"),
+                "hubert": lambda: hubert(audio),
+                "wav2vec2_base": lambda: wav2vec2(audio, "group_norm", sizes={}),  # the config's defaults
+                "hubert_base": lambda: hubert(audio, sizes={})}
+    for name in args.models.split(","):
+        ckpt, outputs = builders[name]()
         torch.save(ckpt, os.path.join(args.out_dir, f"{name}.pt"))
         np.savez(os.path.join(args.out_dir, f"{name}.npz"), **outputs)
         print(name, "ok")
