@@ -41,7 +41,7 @@ def seed_style(model, options, data_dir, out):
     import kaldiio
 
     from speech_reps.frontend import FrontEnd
-    from speech_reps.inputs import InputReader, InputSpec
+    from speech_reps.engine.inputs import InputReader, InputSpec
     from speech_reps.kaldi import DataDir
     from speech_reps.models.base import Batch
     from speech_reps.models.registry import create
@@ -93,7 +93,7 @@ def main():
     if args.model == "null":
         import bench.null_model  # noqa: F401 - registers --model null
     if args.path == "engine":
-        from speech_reps.pipeline import featurize_data_dir  # imported before the clock starts, as Kaldi's binary is loaded
+        from speech_reps.engine.run import featurize_data_dir  # imported before the clock starts, as Kaldi's binary is loaded
     start = time.perf_counter()
     if args.path == "engine":
         summary = featurize_data_dir(args.data, args.out, model=args.model, model_options=options,

@@ -17,12 +17,12 @@ from tqdm import tqdm
 from speech_reps import __version__
 from speech_reps.conf_dir import default_conf
 from speech_reps.errors import AudioError
-from speech_reps.inputs import InputSpec
+from speech_reps.engine.inputs import InputSpec
 from speech_reps.kaldi import DataDir
 from speech_reps.kaldi.vad import VadOptions, compute_vad, write_vad
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.models.registry import create
-from speech_reps.prefetch import read_ahead
+from speech_reps.engine.prefetch import read_ahead
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ try:
     from speech_reps.cli_args import (OneLineErrors, add_model_args, fraction, model_options, positive_seconds,
                                       setup_logging, str2bool, whole_number)
     from speech_reps.errors import SpeechRepsError
-    from speech_reps.pipeline import (DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, check_job, featurize_data_dir,
+    from speech_reps.engine.run import (DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, check_job, featurize_data_dir,
                                       mark_done)
 except ImportError as e:  # run by a python without the toolkit's venv
     sys.exit(f"featurize.py: {e} (in {sys.executable}); source the toolkit's path.sh "

@@ -345,7 +345,7 @@ def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
     import gc
     import types
 
-    from speech_reps.pipeline import featurize_data_dir
+    from speech_reps.engine.run import featurize_data_dir
 
     data = many_utterances(tmp_path / "data", 30)
     (tmp_path / "out").mkdir()

@@ -9,13 +9,13 @@ import pytest
 
 from conftest import golden_wav, make_data_dir, write_conf
 from decoar_files import random_weights, write_torch_checkpoint
-from speech_reps.batching import LengthBucketer
+from speech_reps.engine.batching import LengthBucketer
 from speech_reps.kaldi.datadir import Utterance
 from speech_reps.frontend import FeatureOptions, FrontEndSpec
-from speech_reps.inputs import InputSpec
-from speech_reps.pipeline import featurize_data_dir
-from speech_reps.prefetch import read_ahead
-from speech_reps.writer_thread import BackgroundWriter
+from speech_reps.engine.inputs import InputSpec
+from speech_reps.engine.run import featurize_data_dir
+from speech_reps.engine.prefetch import read_ahead
+from speech_reps.engine.writer import BackgroundWriter
 
 
 def plan(lengths, batch_frames, pool_batches=8):

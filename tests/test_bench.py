@@ -10,7 +10,7 @@ from bench import model_throughput
 from bench.corpus import make_corpus
 from bench.measure import seed_style
 from decoar_files import random_weights, write_torch_checkpoint
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.run import featurize_data_dir
 
 
 @pytest.fixture(scope="module")

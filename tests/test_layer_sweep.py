@@ -13,7 +13,7 @@ from speech_reps.errors import ConfigError
 from speech_reps.layer_sweep import LayerSplitWriter
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.run import featurize_data_dir
 
 LAYERS = (2, 0, 1)  # any order; 0 is the transformer's input
 
@@ -97,7 +97,7 @@ def test_resume_when_one_layer_is_a_batch_ahead(tmp_path, w2v2, monkeypatch):
             raise KeyboardInterrupt  # as a kill between the two journals
         real(self)
 
-    monkeypatch.setattr("speech_reps.pipeline.CHECKPOINT_SECONDS", 0.0)  # a checkpoint every batch
+    monkeypatch.setattr("speech_reps.engine.run.CHECKPOINT_SECONDS", 0.0)  # a checkpoint every batch
     monkeypatch.setattr(LayerSplitWriter, "checkpoint", dies_on_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
         featurize_data_dir(data, tmp_path / "resumed", **kw)

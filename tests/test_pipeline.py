@@ -11,7 +11,7 @@ from conftest import (GOLDEN_UTTS, REPO, golden_ark, golden_data_dir, golden_wav
                       make_data_dir, run_tool, write_conf)
 from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
 from speech_reps.kaldi import DataDir
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.run import featurize_data_dir
 from test_audio import streamed_wav
 
 FEATURIZE = REPO / "steps" / "featurize.py"

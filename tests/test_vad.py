@@ -12,7 +12,7 @@ from speech_reps.frontend import FeatureOptions, FrontEnd
 from speech_reps.kaldi.vad import (VadOptions, compute_vad, vad_frame_centres, voiced_model_frames,
                                    write_vad)
 from speech_reps.models.registry import create
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.run import featurize_data_dir
 from speech_reps.vad_pipeline import compute_vad_data_dir
 
 VAD = GOLDEN / "vad"
@@ -292,7 +292,7 @@ def test_voiced_frames_resume_byte_identical(tmp_path, dither0, monkeypatch):
             raise KeyboardInterrupt
         real(self)
 
-    monkeypatch.setattr("speech_reps.pipeline.CHECKPOINT_SECONDS", 0.0)  # a checkpoint every batch
+    monkeypatch.setattr("speech_reps.engine.run.CHECKPOINT_SECONDS", 0.0)  # a checkpoint every batch
     monkeypatch.setattr(FeatureWriter, "checkpoint", dies_on_the_fourth)
     with pytest.raises(KeyboardInterrupt):
         featurize_data_dir(data, tmp_path / "resumed", **kw)

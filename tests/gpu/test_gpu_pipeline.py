@@ -17,7 +17,7 @@ from fairseq_files import wav2vec2_checkpoint
 from test_bench import assert_seed_style_is_the_engine
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.run import featurize_data_dir
 
 pytestmark = pytest.mark.gpu
 DEVICE = "cuda:0"
@@ -65,7 +65,7 @@ def test_out_of_memory_batch_goes_one_by_one_and_too_long_fails_alone(tmp_path, 
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(cap / total, 0)
     try:
-        with caplog.at_level(logging.WARNING, logger="speech_reps.pipeline"):
+        with caplog.at_level(logging.WARNING, logger="speech_reps.engine.run"):
             summary = featurize_data_dir(data, tmp_path / "out", model="wav2vec2",
                                          model_options={"params": params, "device": DEVICE},
                                          batch_frames=200000, progress=False)

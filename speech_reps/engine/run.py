@@ -18,11 +18,11 @@ import yaml
 
 from speech_reps import __version__
 from speech_reps.errors import AudioError, ConfigError
-from speech_reps.batching import LengthBucketer, PaddingStats
+from speech_reps.engine.batching import LengthBucketer, PaddingStats
 from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
 from speech_reps.frontend.options import PROGRAMS
-from speech_reps.inputs import InputSpec
+from speech_reps.engine.inputs import InputSpec
 from speech_reps.kaldi import DataDir, Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
 from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
@@ -33,9 +33,9 @@ from speech_reps.kaldi.xvectors import POOLS
 from speech_reps.layer_sweep import open_writer, outputs, sweep_layers
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
-from speech_reps.prefetch import read_ahead
+from speech_reps.engine.prefetch import read_ahead
 from speech_reps.progress import Progress
-from speech_reps.writer_thread import BackgroundWriter
+from speech_reps.engine.writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
 

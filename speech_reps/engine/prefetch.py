@@ -16,7 +16,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 from speech_reps.errors import AudioError
-from speech_reps.inputs import InputReader
+from speech_reps.engine.inputs import InputReader
 
 _reader = None  # the worker's InputReader
 
