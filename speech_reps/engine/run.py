@@ -8,7 +8,6 @@ A bad utterance is logged with its id, source and cause, and the others are stil
 import json
 import logging
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,30 +16,26 @@ import numpy as np
 import yaml
 
 from speech_reps import __version__
-from speech_reps.errors import AudioError, ConfigError
 from speech_reps.engine.batching import LengthBucketer, PaddingStats
-from speech_reps.frontend import CmvnStats, FrontEnd
+from speech_reps.engine.input_stage import InputStage, Ready, Replayed
+from speech_reps.engine.job import Job, check_job
+from speech_reps.engine.writer import BackgroundWriter
+from speech_reps.errors import AudioError
 from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
 from speech_reps.frontend.options import PROGRAMS
-from speech_reps.engine.inputs import InputSpec
-from speech_reps.kaldi import DataDir, Utterance, write_output_data_dir
+from speech_reps.kaldi import Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
 from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
 from speech_reps.kaldi.lock import lock_output_dir
-from speech_reps.kaldi.vad import VoicedFrames, drop_stale_vad_scp
+from speech_reps.kaldi.vad import drop_stale_vad_scp
 from speech_reps.kaldi.writer import write_scp_like
-from speech_reps.kaldi.xvectors import POOLS
 from speech_reps.layer_sweep import open_writer, outputs, sweep_layers
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
-from speech_reps.engine.prefetch import read_ahead
 from speech_reps.progress import Progress
-from speech_reps.engine.writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_FRAMES = 20000  # padded output frames per model call (200 s of audio at 10 ms)
-DEFAULT_NUM_WORKERS = 1  # one loader process overlaps audio reading and the front end with the model
 CHECKPOINT_SECONDS = 2.0  # a killed run redoes at most about this much work on resume
 
 
@@ -82,72 +77,6 @@ def _finished_before(done_file, fingerprint):
                    fingerprint=fingerprint, done_file=done_file, reused=True)
 
 
-class _Inputs:
-    """Model inputs of utterances: read (and front-end'ed) ahead in workers, CMVN'd here.
-
-    A front end that computes whole batches (torch, on the model's GPU) runs here, per batch.
-    """
-
-    def __init__(self, featurizer, data_dir, allow_resample, channel, num_workers=0,
-                 pipe_timeout=DEFAULT_PIPE_TIMEOUT):
-        self.featurizer = featurizer
-        self.spec = InputSpec.for_model(featurizer, allow_resample, channel, pipe_timeout)
-        self.frontend = FrontEnd(featurizer.frontend) if featurizer.input == "fbank" else None
-        self.batched = self.frontend is not None and self.frontend.batched
-        self.num_workers = num_workers
-        self.spk_stats = None
-        if self.frontend and featurizer.frontend.cmvn == "spk":
-            if data_dir is None or not data_dir.utt2spk:
-                where = f"{data_dir.path}/utt2spk is missing" if data_dir else "needs a data dir with utt2spk"
-                raise ConfigError(f"--cmvn spk: {where}")
-            self.spk_stats = {}
-
-    def _read(self, utterances, on_error):
-        """(utt, wave or raw features, num_samples) of the readable ones, in order."""
-        for item in read_ahead(utterances, self.spec, self.num_workers):
-            if len(item) == 2:
-                on_error(item[1])
-            else:
-                yield item
-
-    def accumulate_speaker_stats(self, utterances, on_error):
-        """Pass 1 of --cmvn spk: Kaldi stats over all of each speaker's utterances."""
-        for utt, x, _ in self._read(utterances, on_error):
-            feats = self.frontend.features(utt.utt, x) if self.batched else x
-            self.spk_stats.setdefault(utt.spk, CmvnStats(feats.shape[1])).accumulate(feats)
-
-    def stream(self, utterances, on_error):
-        """(utt, input, num_samples) of each utterance that can be featurized, in order; the
-        input is ready for the model unless the front end is batched (see ``model_inputs``)."""
-        for utt, x, n in self._read(utterances, on_error):
-            if self.frontend is None:  # the model's own audio preparation (ge2e: trimming)
-                try:
-                    x = self.featurizer.prepare_wave(x)
-                except ValueError as e:
-                    on_error(AudioError(utt.utt, utt.source, str(e)))
-                    continue
-                n = len(x)
-            if self.featurizer.num_frames(n) == 0:
-                on_error(AudioError(utt.utt, utt.source, f"shorter than the model's receptive field "
-                                                         f"({n} samples give no frame)"))
-                continue
-            if self.frontend is not None and not self.batched:
-                x = self._normalise(utt, x)
-            yield utt, x, n
-
-    def _normalise(self, utt, feats):
-        stats = self.spk_stats[utt.spk] if self.spk_stats is not None else None
-        return self.frontend.normalise(utt.utt, feats, stats)
-
-    def model_inputs(self, utts, xs):
-        if not self.batched:
-            return xs
-        if self.spk_stats is None:
-            return self.frontend.features_batch([u.utt for u in utts], xs)
-        raw = self.frontend.backend.compute_batch(xs)
-        return [self._normalise(u, f) for u, f in zip(utts, raw)]
-
-
 def _conf_files(featurizer, settings):
     files = {"featurize.yaml": yaml.safe_dump(settings, sort_keys=False)}
     if featurizer.frontend is not None:
@@ -157,81 +86,49 @@ def _conf_files(featurizer, settings):
     return files
 
 
-def check_job(data_dir, out_dir, model="fbank", model_options=None, pool="none", allow_resample=False,
-              channel=None, num_workers=0, vad_scp=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
-    """What a job needs before its first utterance, checked: the data dir, the model (options,
-    weights), the VAD table, a writable ``out_dir``. Returns (data dir, featurizer, inputs, VAD
-    or None, out_dir); a SpeechRepsError names what is wrong (featurize.sh runs it once, on the
-    console, before its jobs: featurize.py --check-only)."""
-    if pool not in POOLS:
-        raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
-    data = DataDir.load(data_dir, lenient=True)
-    featurizer = create(model, **(model_options or {}))
-    inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers, pipe_timeout)
-    vad = VoicedFrames(vad_scp, featurizer) if vad_scp else None
-    return data, featurizer, inputs, vad, _writable_dir(out_dir)
+def featurize_data_dir(job: Job) -> Summary:
+    """Featurize every utterance of ``job.data_dir`` into ``job.out_dir`` (see Job); returns a
+    Summary.
 
-
-def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
-                       allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
-                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0,
-                       reuse=False, log_interval=30.0, vad_scp=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
-    """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
-
-    name: the outputs' prefix (<name>.ark, <name>.scp; utt2num_frames becomes
-    <name>.utt2num_frames unless name is "feats"); data_copy: also write <out_dir>/data/ (and,
-    with pool, the speaker means).
-    pool="mean": one vector per utterance instead, written as Kaldi's extract_xvectors.sh does
-    (xvector.scp, spk_xvector.scp, num_utts.ark) rather than feats.scp and a data dir; pooled
-    vectors are never compressed (extract_xvectors.sh writes them plain).
     Failed utterances go to <out_dir>/failed ("<utt> <reason>"; <name>.failed for other names).
-    A run killed part way resumes when the same call is made again (see kaldi/writer.py), to
-    byte-identical output; ``reuse``: a job that an earlier run finished (``mark_done``) with
-    the same fingerprint -- inputs, option values, code -- is not redone.
-    num_workers: processes reading audio and computing the CPU front end ahead of the model
-    (0: in this process); the output does not depend on it.
-    vad_scp: a Kaldi vad.scp (steps/compute_vad.py's): only voiced frames are written or pooled
-    (see kaldi/vad.py for how 10 ms decisions map onto the model's frames).
-    ``model_options["layer"]`` a tuple (--layer 4,8,12): one output per layer, from one pass,
-    in <out_dir>/layer<N>/ (see layer_sweep.py). pipe_timeout: seconds a ``cmd |`` of wav.scp
-    may take for one recording.
+    A run killed part way resumes when the same job is run again (see kaldi/writer.py), to
+    byte-identical output; with ``job.reuse`` a job that an earlier run finished (``mark_done``)
+    with the same fingerprint -- inputs, option values, code -- is not redone.
     """
-    data, featurizer, inputs, vad, out_dir = check_job(data_dir, out_dir, model, model_options, pool,
-                                                       allow_resample, channel, num_workers, vad_scp, pipe_timeout)
+    checked = check_job(job)
+    data, featurizer, vad, out_dir = checked.data, checked.featurizer, checked.vad, checked.out_dir
     for problem in data.audio_problems:
         log.error("%s", problem)
-    if pool != "none":
-        compress = False
-        name = "xvector" if name == "feats" else name
-    lock = lock_output_dir(out_dir, name)  # one run per output
+    model_options = job.model_options
+    lock = lock_output_dir(out_dir, job.name)  # one run per output
     try:
         settings = {
-            "speech_reps_version": __version__, "model": model, "data_dir": str(Path(data_dir).resolve()),
-            "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in (model_options or {}).items()},
-            "compress": compress, "allow_resample": allow_resample, "channel": channel,
+            "speech_reps_version": __version__, "model": job.model, "data_dir": str(job.data_dir.resolve()),
+            "model_options": {k: str(v) if isinstance(v, Path) else v for k, v in model_options.items()},
+            "compress": job.compress, "allow_resample": job.allow_resample, "channel": job.channel,
             "featurizer": featurizer.describe(),
         }
         if vad is not None:  # only then: runs without VAD keep their settings
             settings["vad_scp"] = str(vad.path.resolve())
         layers = sweep_layers(model_options)  # --layer 4,8,12: one output per layer, one pass
-        option_files = options_identity({**(model_options or {}), **featurizer.describe(), "vad_scp": vad_scp})
-        run_id = fingerprint(settings, option_files, _conf_files(featurizer, {}), code_identity(), batch_frames,
-                             pool, name, inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
+        option_files = options_identity({**model_options, **featurizer.describe(), "vad_scp": job.vad_scp})
+        run_id = fingerprint(settings, option_files, _conf_files(featurizer, {}), code_identity(), job.batch_frames,
+                             job.pool, job.name, inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
                              [u.__dict__ for u in data.utterances])
-        done_file = out_dir / f"{name}.done"
-        if reuse:
+        done_file = out_dir / f"{job.name}.done"
+        if job.reuse:
             earlier = _finished_before(done_file, run_id)
             if earlier is not None:
                 log.info("%s: finished by an earlier run with the same inputs, options and code; reused", done_file)
                 return earlier
         done_file.unlink(missing_ok=True)  # this job is not done until mark_done()
-        with open_writer(out_dir, name, compress, run_id, layers, featurizer.dim) as writer:
+        with open_writer(out_dir, job.name, job.compress, run_id, layers, featurizer.dim) as writer:
             if writer.resumed:
                 log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
-            padding = _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval, vad)
+            padding = _run(checked, writer)
         for where, its_writer, its_settings in outputs(out_dir, writer, settings, layers):  # one, or each layer's
-            summary = _write_outputs(where, name, its_writer, featurizer, its_settings, data, pool, data_copy, vad,
-                                     padding)
+            summary = _write_outputs(where, job.name, its_writer, featurizer, its_settings, data, job.pool,
+                                     job.data_copy, vad, padding)
         summary.fingerprint, summary.done_file = run_id, done_file
         return summary
     finally:  # also when interrupted: a caller that goes on (a test, a library user) may run again
@@ -266,31 +163,17 @@ def _write_outputs(out_dir, name, writer, featurizer, settings, data, pool, data
     return summary
 
 
-def _writable_dir(out_dir):
-    """``out_dir``, created; an unwritable one is an error before any work."""
-    out_dir = Path(out_dir)
-    for path in (out_dir, out_dir / "conf", out_dir / "data"):  # directories we write into
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"cannot write to {path}: exists and is not a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as e:
-        raise ConfigError(f"cannot write to {out_dir}: {e.strerror}") from None
-    return out_dir
-
-
-def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, log_interval, vad=None):
+def _run(checked, writer):
     """Length-bucketed batches through the model into ``writer`` (in its own thread);
-    returns the padding statistics. ``vad``: a VoicedFrames, keep (or pool) only the voiced
-    frames."""
+    returns the padding statistics. With a VAD table, only the voiced frames are kept (or
+    pooled)."""
+    job, featurizer, inputs, data, vad = checked.job, checked.featurizer, checked.inputs, checked.data, checked.vad
     # what an earlier run finished, read before the writer thread starts changing it
     done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
     todo = [u for u in data.utterances if u.utt not in done]
-    bucketer = LengthBucketer(batch_frames)
-    meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=model,
-                     bar=progress, interval=log_interval)
+    bucketer = LengthBucketer(job.batch_frames)
+    meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=job.model,
+                     bar=job.progress, interval=job.log_interval)
     background = BackgroundWriter(writer)
     next_checkpoint = time.monotonic()  # the first batch is made durable at once
 
@@ -306,14 +189,12 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, 
         if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
             inputs.accumulate_speaker_stats(data.utterances, on_error)
         stream = _replayed(data.utterances, planned, inputs.stream(todo, on_error))
-        sized = ((item, item[2] if item[1] is None else featurizer.num_frames(item[2])) for item in stream)
-        for group in bucketer.batches(sized):
-            group = [item for item in group if item[1] is not None]  # done before a resume
+        for group in bucketer.batches((item, item.frames) for item in stream):
+            group = [item for item in group if isinstance(item, Ready)]  # not those done before a resume
             if not group:
                 continue
-            utts = [u for u, _, _ in group]
-            batch = Batch([u.utt for u in utts], inputs.model_inputs(utts, [x for _, x, _ in group]),
-                          [n for _, _, n in group])
+            batch = Batch([item.utt.utt for item in group], inputs.model_inputs(group),
+                          [item.num_samples for item in group])
             ops, seconds = [], 0.0
             for key, n, feats in zip(batch.keys, batch.num_samples, _featurize_within_memory(featurizer, batch)):
                 if isinstance(feats, MemoryError):
@@ -324,12 +205,12 @@ def _run(featurizer, inputs, data, writer, batch_frames, pool, progress, model, 
                 elif vad is not None and isinstance(voiced := vad.select(key, n, feats), AudioError):
                     source, cause = voiced.source, voiced.cause
                 else:
-                    kept, planned = (feats if vad is None else voiced), len(feats)  # planned: as batched
+                    kept, frames = (feats if vad is None else voiced), len(feats)  # frames: as batched
                     duration = n / featurizer.sample_rate
-                    if pool != "none":
-                        ops.append(("write", key, featurizer.pool(kept, pool), planned, duration))
+                    if job.pool != "none":
+                        ops.append(("write", key, featurizer.pool(kept, job.pool), frames, duration))
                     else:
-                        ops.append(("write", key, kept, None if vad is None else planned, duration))
+                        ops.append(("write", key, kept, None if vad is None else frames, duration))
                     seconds += duration
                     continue
                 log.error("%s", AudioError(key, source, cause))
@@ -382,15 +263,15 @@ def _release_gpu_memory():
 
 def _replayed(utterances, planned, fresh):
     """The stream of a resumed run as the first run saw it, so its batches are the same: an
-    utterance written before stands in as (utt, None, the frame count its batch was planned
-    with: ``planned``), the rest come from ``fresh``. (Utterances that failed before are left
-    out, as they were then.)"""
+    utterance written before stands in as a Replayed item with the frame count its batch was
+    planned with (``planned``), the rest are the Ready items of ``fresh``. (Utterances that
+    failed before are left out, as they were then.)"""
     fresh = iter(fresh)
     pending = next(fresh, None)
     for utt in utterances:
         if utt.utt in planned:
-            yield utt, None, planned[utt.utt]  # frames, not samples
-        elif pending is not None and pending[0] is utt:
+            yield Replayed(utt, planned[utt.utt])
+        elif pending is not None and pending.utt is utt:
             yield pending
             pending = next(fresh, None)
 
@@ -401,7 +282,7 @@ class FileFeaturizer:
     def __init__(self, model="fbank", model_options=None, allow_resample=False, channel=None,
                  pipe_timeout=DEFAULT_PIPE_TIMEOUT):
         self.featurizer = create(model, **(model_options or {}))
-        self._inputs = _Inputs(self.featurizer, None, allow_resample, channel, pipe_timeout=pipe_timeout)
+        self._inputs = InputStage(self.featurizer, None, allow_resample, channel, pipe_timeout=pipe_timeout)
 
     def __call__(self, path):
         """Features (T, dim) float32 of one audio file (or ``cmd |``), as one utterance."""
@@ -410,8 +291,7 @@ class FileFeaturizer:
         items = list(self._inputs.stream([utt], errors.append))
         if errors:
             raise errors[0]
-        (_, x, n), = items
-        batch = Batch([utt.utt], self._inputs.model_inputs([utt], [x]), [n])
+        batch = Batch([utt.utt], self._inputs.model_inputs(items), [items[0].num_samples])
         outputs = self.featurizer.featurize(batch)
         self.featurizer.check_output(batch, outputs)
         return outputs[0]
