@@ -5,6 +5,7 @@ and data/ (the input data dir pointing at the new features, with conf/ recording
 A bad utterance is logged with its id, source and cause, and the others are still written.
 """
 
+import functools
 import json
 import logging
 import sys
@@ -12,13 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from speech_reps import __version__
 from speech_reps.engine.batching import LengthBucketer, PaddingStats
 from speech_reps.engine.input_stage import InputStage, Ready, Replayed
 from speech_reps.engine.job import Job, check_job
+from speech_reps.engine.output import OutputPath, all_finite, host_array
 from speech_reps.engine.writer import BackgroundWriter
 from speech_reps.errors import AudioError
 from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
@@ -167,7 +168,7 @@ def _run(checked, writer):
     """Length-bucketed batches through the model into ``writer`` (in its own thread);
     returns the padding statistics. With a VAD table, only the voiced frames are kept (or
     pooled)."""
-    job, featurizer, inputs, data, vad = checked.job, checked.featurizer, checked.inputs, checked.data, checked.vad
+    job, featurizer, inputs, data = checked.job, checked.featurizer, checked.inputs, checked.data
     # what an earlier run finished, read before the writer thread starts changing it
     done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
     todo = [u for u in data.utterances if u.utt not in done]
@@ -175,6 +176,7 @@ def _run(checked, writer):
     meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=job.model,
                      bar=job.progress, interval=job.log_interval)
     background = BackgroundWriter(writer)
+    output_path = OutputPath(job.compress)
     next_checkpoint = time.monotonic()  # the first batch is made durable at once
 
     def on_error(e):
@@ -195,32 +197,15 @@ def _run(checked, writer):
                 continue
             batch = Batch([item.utt.utt for item in group], inputs.model_inputs(group),
                           [item.num_samples for item in group])
-            ops, seconds = [], 0.0
-            for key, n, feats in zip(batch.keys, batch.num_samples, _featurize_within_memory(featurizer, batch)):
-                if isinstance(feats, MemoryError):
-                    source, cause = "model", (f"the model ran out of memory on {n / featurizer.sample_rate:.0f} s of audio "
-                             f"({feats}); cut the recording with a segments file")
-                elif not np.isfinite(feats).all():
-                    source, cause = "model output", "model output contains NaN or Inf"
-                elif vad is not None and isinstance(voiced := vad.select(key, n, feats), AudioError):
-                    source, cause = voiced.source, voiced.cause
-                else:
-                    kept, frames = (feats if vad is None else voiced), len(feats)  # frames: as batched
-                    duration = n / featurizer.sample_rate
-                    if job.pool != "none":
-                        ops.append(("write", key, featurizer.pool(kept, job.pool), frames, duration))
-                    else:
-                        ops.append(("write", key, kept, None if vad is None else frames, duration))
-                    seconds += duration
-                    continue
-                log.error("%s", AudioError(key, source, cause))
-                failed.add(key)
-                ops.append(("fail", key, cause))
+            host = output_path.take(_featurize_within_memory(featurizer, batch))
+            settle = functools.partial(_settle, checked, batch.keys, batch.num_samples, host)
+            # host arrays are checked here; a device batch in the writer thread, once copied
+            ops = [settle, host.release] if host.deferred else settle()
             if time.monotonic() >= next_checkpoint:  # fsyncs cost the disk's time: not every batch
                 ops.append(("checkpoint",))
                 next_checkpoint = time.monotonic() + CHECKPOINT_SECONDS
             background.put(ops)
-            meter.update(len(batch.keys), seconds)
+            meter.update(len(batch.keys), sum(batch.num_samples) / featurizer.sample_rate)
         background.put([("checkpoint",)])  # failures after the last batch
     finally:
         if stream is not None:  # stop the readers now: left to a reference cycle, the worker pool
@@ -229,6 +214,34 @@ def _run(checked, writer):
         meter.close()
     background.check()
     return bucketer.stats
+
+
+def _settle(checked, keys, num_samples, host):
+    """The writer's operations for a batch's outputs (``host``, a HostOutputs): each one
+    checked (finite; voiced frames with a VAD table), pooled with --pool, or failed with its
+    cause (logged)."""
+    job, featurizer, vad = checked.job, checked.featurizer, checked.vad
+    host.wait()
+    ops = []
+    for key, n, feats in zip(keys, num_samples, host.arrays):
+        if isinstance(feats, MemoryError):
+            source, cause = "model", (f"the model ran out of memory on {n / featurizer.sample_rate:.0f} s of audio "
+                                      f"({feats}); cut the recording with a segments file")
+        elif not all_finite(feats):
+            source, cause = "model output", "model output contains NaN or Inf"
+        elif vad is not None and isinstance(voiced := vad.select(key, n, host_array(feats)), AudioError):
+            source, cause = voiced.source, voiced.cause
+        else:
+            kept, frames = (feats if vad is None else voiced), len(feats)  # frames: as batched
+            duration = n / featurizer.sample_rate
+            if job.pool != "none":
+                ops.append(("write", key, featurizer.pool(host_array(kept), job.pool), frames, duration))
+            else:
+                ops.append(("write", key, kept, None if vad is None else frames, duration))
+            continue
+        log.error("%s", AudioError(key, source, cause))
+        ops.append(("fail", key, cause))
+    return ops
 
 
 def _out_of_memory(error):

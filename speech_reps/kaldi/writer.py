@@ -13,6 +13,7 @@ copy-feats --compress=true (speech_reps.kaldi.compress).
 
 import os
 import struct
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +40,23 @@ def _replace_atomically(path, text):
 def write_scp_like(path, items):
     """A Kaldi table (``key value`` lines), replaced atomically."""
     _replace_atomically(path, "".join(f"{k} {v}\n" for k, v in items))
+
+
+def compresses_tensors():
+    """Whether our compressor takes a torch tensor and compresses it on its device (it says so
+    with ``TENSOR_INPUT = True``); otherwise tensors are copied to the host first."""
+    return bool(getattr(sys.modules[compress.__module__], "TENSOR_INPUT", False))
+
+
+def _matrix(feats, compress_it):
+    """``feats`` as ``write`` takes it: a C-contiguous float32 numpy array, or -- to be compressed
+    when the compressor takes tensors (``compress.TENSOR_INPUT``) -- a torch tensor as it is (on
+    its device: only the compressed bytes come to the host)."""
+    if hasattr(feats, "detach"):  # a torch tensor (torch is not imported here)
+        if compress_it and compresses_tensors():
+            return feats
+        feats = feats.detach().cpu().numpy()
+    return np.ascontiguousarray(feats, dtype=np.float32)
 
 
 class FeatureWriter:
@@ -118,7 +136,7 @@ class FeatureWriter:
         matrices at once on a pool of threads (numpy leaves the GIL in the compressor's sorting
         and arithmetic), for ``write`` to take. Compression is the writer's cost, and a GPU host
         has cores to spare; the bytes are the same as one by one."""
-        matrices = [(op[1], op[2]) for op in ops if op[0] == "write" and np.ndim(op[2]) == 2]
+        matrices = [(op[1], op[2]) for op in ops if op[0] == "write" and op[2].ndim == 2]
         if not self.compress or len(matrices) < 2:
             return
         if self._pool is None:
@@ -132,7 +150,7 @@ class FeatureWriter:
         ``seconds``: of audio, journaled for the summary of a resumed run."""
         if not key or any(c.isspace() for c in key):
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
-        feats = np.ascontiguousarray(feats, dtype=np.float32)
+        feats = _matrix(feats, self.compress)
         start = self._good
         if self.compress:  # our compressor: byte-identical to Kaldi's, unlike kaldiio's
             packed = self._packed.pop(key, None)  # prepare's, if it compressed this batch

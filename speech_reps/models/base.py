@@ -8,7 +8,9 @@ A subclass must define:
   ``input``        "waveform" (1-D int16-scale audio) or "fbank" (the output of ``frontend``)
   ``frontend``     a FrontEndSpec when ``input == "fbank"``, else None
   ``num_frames(num_samples)``  the exact number of output frames for an utterance
-  ``featurize(batch)``         a list of (T_i, dim) float32 arrays, one per utterance
+  ``featurize(batch)``         a list of (T_i, dim) float32 arrays, one per utterance: numpy
+                               arrays, or torch tensors on the model's device (the engine
+                               copies them out: engine/output.py)
   ``from_options(**options)``  classmethod building the model from CLI/recipe options
 
 Optional:
@@ -104,6 +106,6 @@ class Featurizer(ABC):
             raise RuntimeError(f"{self.name}: {len(outputs)} outputs for {len(batch.keys)} inputs")
         for key, n, out in zip(batch.keys, batch.num_samples, outputs):
             want = (self.num_frames(n), self.dim)
-            if out.shape != want or out.dtype != np.float32:
+            if tuple(out.shape) != want or str(out.dtype).removeprefix("torch.") != "float32":
                 raise RuntimeError(f"{self.name}: utterance {key}: output {out.shape} {out.dtype}, "
                                    f"expected {want} float32")
