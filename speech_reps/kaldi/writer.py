@@ -75,7 +75,7 @@ class FeatureWriter:
         self._journal_path = Path(f"{self.ark_path}.journal") if fingerprint else None
         self.entries = []  # (key, "ark:offset"), in write order
         self.num_frames = {}
-        self.planned_frames = {}  # utt -> the length the batch plan used (see pipeline._replayed)
+        self.planned_frames = {}  # utt -> the length the batch plan used (see engine/run.py: _replayed)
         self.seconds = {}  # utt -> seconds of audio behind it (summaries count resumed ones too)
         self.failures = {}  # utt -> reason
         self._pending = []  # journal lines of the batch being written
