@@ -84,10 +84,13 @@ class _PinnedSlot:
 
 
 class OutputPath:
-    """``take(outputs)`` -> HostOutputs; ``compress``: the job writes compressed matrices."""
+    """``take(outputs)`` -> HostOutputs; ``compress``: the job writes compressed matrices.
+    ``check``: called while ``take`` waits for a buffer, to raise the writer's error (a writer
+    that failed never releases its buffers)."""
 
-    def __init__(self, compress=False, slots=DEFAULT_SLOTS):
+    def __init__(self, compress=False, slots=DEFAULT_SLOTS, check=None):
         self.compress = compress
+        self._check = check
         self._slots_count = slots
         self._free = None  # queue of free _PinnedSlot, made at the first CUDA batch
         self._stream = None
@@ -105,13 +108,22 @@ class OutputPath:
             return HostOutputs(list(outputs), done)
         return self._copy_out(torch, device, outputs)
 
+    def _free_slot(self):
+        """A buffer the writer is done with: waits while every one is still being written."""
+        while True:
+            try:
+                return self._free.get(timeout=0.2)
+            except queue.Empty:
+                if self._check is not None:
+                    self._check()
+
     def _copy_out(self, torch, device, outputs):
         if self._free is None:
             self._stream = torch.cuda.Stream(device)
             self._free = queue.Queue()
             for _ in range(self._slots_count):
                 self._free.put(_PinnedSlot(torch))
-        slot = self._free.get()  # blocks while every buffer is still being written
+        slot = self._free_slot()
         sizes = [x.numel() if on_cuda(x) else 0 for x in outputs]
         buffer = slot.reserve(sum(sizes))
         flat = buffer.numpy()
@@ -128,6 +140,7 @@ class OutputPath:
                 offset += size
             slot.event.record(self._stream)
         return HostOutputs(arrays, slot.event, lambda: self._free.put(slot))
+
 
 def all_finite(x):
     """Whether an output (host array or tensor) holds no NaN or Inf."""

@@ -176,7 +176,7 @@ def _run(checked, writer):
     meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=job.model,
                      bar=job.progress, interval=job.log_interval)
     background = BackgroundWriter(writer)
-    output_path = OutputPath(job.compress)
+    output_path = OutputPath(job.compress, check=background.check)
     next_checkpoint = time.monotonic()  # the first batch is made durable at once
 
     def on_error(e):
