@@ -72,14 +72,13 @@ class Job:
             raise ConfigError(f"--channel {self.channel}: expected a channel index from 0 (or -1: mono audio)")
         if not self.pipe_timeout > 0:
             raise ConfigError(f"--pipe-timeout {self.pipe_timeout}: expected a positive number of seconds")
-        set_ = object.__setattr__.__get__(self)  # frozen: normalised here, once
-        set_("data_dir", Path(self.data_dir))
-        set_("out_dir", Path(self.out_dir))
-        set_("vad_scp", Path(self.vad_scp) if self.vad_scp else None)
-        set_("model_options", dict(self.model_options or {}))
+        normalised = {"data_dir": Path(self.data_dir), "out_dir": Path(self.out_dir),
+                      "vad_scp": Path(self.vad_scp) if self.vad_scp else None,
+                      "model_options": dict(self.model_options or {})}
         if self.pool != "none":
-            set_("compress", False)
-            set_("name", "xvector" if self.name == "feats" else self.name)
+            normalised.update(compress=False, name="xvector" if self.name == "feats" else self.name)
+        for name, value in normalised.items():  # frozen: set here, once
+            object.__setattr__(self, name, value)
 
 
 @dataclass
