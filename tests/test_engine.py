@@ -143,3 +143,29 @@ def test_tensor_outputs_are_written_as_numpy_outputs(compress, tmp_path):
         assert (summary.done, summary.failed) == (6, 0)
         arks.append((out / "feats.ark").read_bytes())
     assert arks[0] == arks[1] and len(arks[0]) > 1000
+
+
+@pytest.mark.parametrize("cmvn", ["utt", "spk"])
+def test_cmvn_output_is_the_same_for_any_number_of_workers(cmvn, tmp_path):
+    """Utterance CMVN runs in the loader workers, speaker CMVN in the input stage: the archive
+    is byte-identical with 0 or 2 workers, and it is normalised (every column's mean is 0)."""
+    import kaldiio
+
+    wavs = ["spk1-utt1", "spk2-utt1", "spk3-chirp"]
+    wav_scp = {f"s{i % 2}-u{i}": str(golden_wav(wavs[i % 3])) for i in sorted(range(6), key=lambda i: (i % 2, i))}
+    data = make_data_dir(tmp_path / "data", wav_scp, utt2spk={k: k.split("-")[0] for k in wav_scp})
+    conf = write_conf(tmp_path / "fbank.conf", "--dither=0", "--num-mel-bins=23")
+    arks = []
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        featurize_data_dir(Job(data, out, model_options={"feature_config": conf, "cmvn": cmvn},
+                               num_workers=workers, batch_frames=600, progress=False))
+        arks.append((out / "feats.ark").read_bytes())
+    assert arks[0] == arks[1]
+    feats = dict(kaldiio.load_scp(str(tmp_path / "w0" / "feats.scp")))
+    if cmvn == "utt":
+        assert all(np.abs(m.mean(axis=0)).max() < 1e-3 for m in feats.values())
+    else:
+        speaker = np.concatenate([m for k, m in sorted(feats.items()) if k.startswith("s0-")])
+        assert np.abs(speaker.mean(axis=0)).max() < 1e-3
+        assert np.abs(feats["s0-u0"].mean(axis=0)).max() > 1e-2  # a speaker's mean, not each utterance's
