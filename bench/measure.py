@@ -41,7 +41,7 @@ def seed_style(model, options, data_dir, out):
     import kaldiio
 
     from speech_reps.frontend import FrontEnd
-    from speech_reps.inputs import InputReader, InputSpec
+    from speech_reps.engine.inputs import InputReader, InputSpec
     from speech_reps.kaldi import DataDir
     from speech_reps.models.base import Batch
     from speech_reps.models.registry import create
@@ -93,12 +93,13 @@ def main():
     if args.model == "null":
         import bench.null_model  # noqa: F401 - registers --model null
     if args.path == "engine":
-        from speech_reps.pipeline import featurize_data_dir  # imported before the clock starts, as Kaldi's binary is loaded
+        from speech_reps.engine.job import Job  # imported before the clock starts, as Kaldi's binary is loaded
+        from speech_reps.engine.run import featurize_data_dir
     start = time.perf_counter()
     if args.path == "engine":
-        summary = featurize_data_dir(args.data, args.out, model=args.model, model_options=options,
-                                     batch_frames=args.batch_frames, num_workers=args.num_workers,
-                                     progress=False, data_copy=False, compress=args.compress == "true")
+        summary = featurize_data_dir(Job(args.data, args.out, model=args.model, model_options=options,
+                                         batch_frames=args.batch_frames, num_workers=args.num_workers,
+                                         progress=False, data_copy=False, compress=args.compress == "true"))
         counts = Path(args.out) / "utt2num_frames"
         if not counts.exists():  # a layer sweep: the frames of one of its layers
             counts = sorted(Path(args.out).glob("layer*/utt2num_frames"))[0]

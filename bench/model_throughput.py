@@ -48,7 +48,7 @@ def get_args(argv=None):
 def batch_lengths(num_samples, batch):
     """``batch`` unequal lengths from ``num_samples`` down to 10% less, as the length bucketer
     makes them (never more than 10% padding in a batch)."""
-    from speech_reps.batching import MAX_PADDING
+    from speech_reps.engine.batching import MAX_PADDING
 
     return [num_samples - int(MAX_PADDING * num_samples * i / batch) for i in range(batch)]
 

@@ -24,7 +24,7 @@ def main():
     args = p.parse_args()
 
     from bench.model_throughput import write_checkpoint
-    from speech_reps.pipeline import FileFeaturizer
+    from speech_reps.engine.run import FileFeaturizer
 
     print(f"Max abs error against float32 on {len(SPEECH)} real speech utterances ({args.device}); "
           "in brackets: relative to the largest float32 output value\n")

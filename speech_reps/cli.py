@@ -19,7 +19,7 @@ PROG = "speech-reps"
 
 
 def _featurize(args):
-    from speech_reps.pipeline import featurize_file
+    from speech_reps.engine.run import featurize_file
 
     if isinstance(args.layer, tuple):
         raise ConfigError("--layer N,M,...: one output per layer is for data dirs (steps/featurize.py); "

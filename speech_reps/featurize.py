@@ -10,7 +10,7 @@
     BertPhoneFeaturizer("artifacts/bertphone_fisher_02-87159543.params").file_to_feats("x8k.wav")  # (T, 768), 30 ms
 """
 
-from speech_reps.pipeline import FileFeaturizer
+from speech_reps.engine.run import FileFeaturizer
 
 
 class _SeedFeaturizer:

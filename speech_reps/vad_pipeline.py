@@ -17,12 +17,12 @@ from tqdm import tqdm
 from speech_reps import __version__
 from speech_reps.conf_dir import default_conf
 from speech_reps.errors import AudioError
-from speech_reps.inputs import InputSpec
+from speech_reps.engine.inputs import InputSpec
 from speech_reps.kaldi import DataDir
 from speech_reps.kaldi.vad import VadOptions, compute_vad, write_vad
 from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.models.registry import create
-from speech_reps.prefetch import read_ahead
+from speech_reps.engine.prefetch import read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,13 @@ def compute_vad_data_dir(data_dir, out_dir, mfcc_config=None, vad_config=None, a
     bar = tqdm(total=len(data), unit="utt", file=sys.stderr, disable=not progress, desc="vad")
     for item in read_ahead(data.utterances, InputSpec.for_model(mfcc, allow_resample, channel), num_workers):
         bar.update(1)
-        utt = item[0]
-        if len(item) == 2 or len(item[1]) == 0:
-            error = item[1] if len(item) == 2 else AudioError(utt.utt, utt.source, "empty feature matrix")
+        utt = item.utt
+        if item.error is not None or len(item.input) == 0:
+            error = item.error or AudioError(utt.utt, utt.source, "empty feature matrix")
             log.error("%s", error)
             failures[utt.utt] = error.cause
             continue
-        vad = compute_vad(item[1], opts)
+        vad = compute_vad(item.input, opts)
         frames, voiced = frames + len(vad), voiced + int(vad.sum())
         if not vad.any():
             log.warning("No frames were judged voiced for utterance %s", utt.utt)

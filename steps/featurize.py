@@ -17,8 +17,8 @@ try:
     from speech_reps.cli_args import (OneLineErrors, add_model_args, fraction, model_options, positive_seconds,
                                       setup_logging, str2bool, whole_number)
     from speech_reps.errors import SpeechRepsError
-    from speech_reps.pipeline import (DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, check_job, featurize_data_dir,
-                                      mark_done)
+    from speech_reps.engine.job import DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, Job, check_job
+    from speech_reps.engine.run import featurize_data_dir, mark_done
 except ImportError as e:  # run by a python without the toolkit's venv
     sys.exit(f"featurize.py: {e} (in {sys.executable}); source the toolkit's path.sh "
              "(. ./path.sh in a recipe dir), which activates its venv")
@@ -102,18 +102,16 @@ def main(argv=None):
             # the jobs may run where the GPUs are (--cmd 'slurm.pl --gpu 1'): checked on the CPU here
             if args.gpu is not None or (args.device or "").startswith("cuda"):
                 options.update(gpu=None, device="cpu")
-            featurizer = check_job(args.data_dir, args.out_dir, args.model, options, args.pool, args.allow_resample,
-                                   args.channel, 0, args.vad_scp, args.pipe_timeout)[1]
+        job = Job(args.data_dir, args.out_dir, model=args.model, model_options=options, vad_scp=args.vad_scp,
+                  compress=args.compress, pool=args.pool, name=args.name, data_copy=args.write_data_dir,
+                  allow_resample=args.allow_resample, channel=args.channel, pipe_timeout=args.pipe_timeout,
+                  batch_frames=args.batch_frames, num_workers=0 if args.check_only else args.num_workers,
+                  reuse=args.resume, progress=args.progress, log_interval=args.log_interval)
+        if args.check_only:
+            featurizer = check_job(job).featurizer
             print(f"cmvn={featurizer.frontend.cmvn if featurizer.frontend is not None else 'none'}")
             return 0
-        summary = featurize_data_dir(
-            args.data_dir, args.out_dir, model=args.model, model_options=options,
-            compress=args.compress, allow_resample=args.allow_resample, channel=args.channel,
-            batch_frames=args.batch_frames, progress=args.progress, pool=args.pool,
-            name=args.name, data_copy=args.write_data_dir, num_workers=args.num_workers,
-            reuse=args.resume, log_interval=args.log_interval, vad_scp=args.vad_scp,
-            pipe_timeout=args.pipe_timeout,
-        )
+        summary = featurize_data_dir(job)
     except SpeechRepsError as e:
         for line in str(e).splitlines():
             print(f"{PROG}: {line}", file=sys.stderr)

@@ -345,7 +345,8 @@ def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
     import gc
     import types
 
-    from speech_reps.pipeline import featurize_data_dir
+    from speech_reps.engine.job import Job
+    from speech_reps.engine.run import featurize_data_dir
 
     data = many_utterances(tmp_path / "data", 30)
     (tmp_path / "out").mkdir()
@@ -353,8 +354,8 @@ def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
     gc.disable()  # as when no collection comes before exit
     try:
         with pytest.raises(OSError, match="No space left on device"):
-            featurize_data_dir(data, tmp_path / "out", model_options={"feature_config": dither0},
-                               progress=False, num_workers=1, batch_frames=700)
+            featurize_data_dir(Job(data, tmp_path / "out", model_options={"feature_config": dither0},
+                               progress=False, num_workers=1, batch_frames=700))
         alive = [g.__name__ for g in gc.get_objects() if type(g) is types.GeneratorType]
         assert "read_ahead" not in alive and "stream" not in alive
     finally:

@@ -9,13 +9,14 @@ import pytest
 
 from conftest import golden_wav, make_data_dir, write_conf
 from decoar_files import random_weights, write_torch_checkpoint
-from speech_reps.batching import LengthBucketer
+from speech_reps.engine.batching import LengthBucketer
 from speech_reps.kaldi.datadir import Utterance
 from speech_reps.frontend import FeatureOptions, FrontEndSpec
-from speech_reps.inputs import InputSpec
-from speech_reps.pipeline import featurize_data_dir
-from speech_reps.prefetch import read_ahead
-from speech_reps.writer_thread import BackgroundWriter
+from speech_reps.engine.inputs import InputSpec
+from speech_reps.engine.job import Job
+from speech_reps.engine.run import featurize_data_dir
+from speech_reps.engine.prefetch import read_ahead
+from speech_reps.engine.writer import BackgroundWriter
 
 
 def plan(lengths, batch_frames, pool_batches=8):
@@ -65,12 +66,13 @@ def test_read_ahead_gives_the_same_results_in_the_same_order_with_workers(tmp_pa
     spec = InputSpec(16000, FrontEndSpec(options))
     inline = list(read_ahead(utts, spec, 0))
     workers = list(read_ahead(utts, spec, 2, ahead=3))
-    assert [r[0].utt for r in inline] == [r[0].utt for r in workers] == [u.utt for u in utts]
+    assert [r.utt.utt for r in inline] == [r.utt.utt for r in workers] == [u.utt for u in utts]
     for a, b in zip(inline, workers):
-        if a[0].utt == "bad":
-            assert "missing.wav" in str(a[1]) and str(a[1]) == str(b[1])
+        if a.utt.utt == "bad":
+            assert a.input is None and "missing.wav" in str(a.error) and str(a.error) == str(b.error)
         else:
-            assert a[2] == b[2] and np.array_equal(a[1], b[1]) and a[1].shape[1] == 40
+            assert a.error is None and a.num_samples == b.num_samples and a.num_samples > 0
+            assert np.array_equal(a.input, b.input) and a.input.shape[1] == 40
 
 
 class SlowWriter:
@@ -120,8 +122,8 @@ def test_fbank_output_is_byte_identical_for_any_number_of_workers(corpus, tmp_pa
     arks = []
     for workers in (0, 1, 3):
         out = tmp_path / f"w{workers}"
-        summary = featurize_data_dir(corpus, out, model_options={"feature_config": conf},
-                                     batch_frames=700, progress=False, num_workers=workers)
+        summary = featurize_data_dir(Job(corpus, out, model_options={"feature_config": conf},
+                                     batch_frames=700, progress=False, num_workers=workers))
         assert summary.done == 14 and summary.failed == 0
         arks.append(((out / "feats.ark").read_bytes(), (out / "feats.scp").read_text().replace(str(out), "")))
     assert arks[0] == arks[1] == arks[2]
@@ -132,8 +134,8 @@ def test_decoar_output_does_not_depend_on_batch_size_or_workers(corpus, tmp_path
     results = []
     for workers, batch_frames in ((0, 1), (2, 900), (1, 100000)):
         out = tmp_path / f"d{workers}_{batch_frames}"
-        featurize_data_dir(corpus, out, model="decoar", model_options={"params": str(params)},
-                           batch_frames=batch_frames, progress=False, num_workers=workers)
+        featurize_data_dir(Job(corpus, out, model="decoar", model_options={"params": str(params)},
+                           batch_frames=batch_frames, progress=False, num_workers=workers))
         results.append(read_out(out))
     keys, reference = results[0]
     assert keys == sorted(keys) and len(keys) == 14
@@ -150,8 +152,8 @@ def test_torch_front_end_in_workers_matches_native(corpus, tmp_path):
     outs = {}
     for backend, workers in (("native", 0), ("torch", 2)):
         out = tmp_path / backend
-        featurize_data_dir(corpus, out, model_options={"feature_config": conf, "backend": backend},
-                           batch_frames=700, progress=False, num_workers=workers)
+        featurize_data_dir(Job(corpus, out, model_options={"feature_config": conf, "backend": backend},
+                           batch_frames=700, progress=False, num_workers=workers))
         outs[backend] = read_out(out)
     assert outs["native"][0] == outs["torch"][0]
     for key, native in outs["native"][1].items():

@@ -10,7 +10,8 @@ from bench import model_throughput
 from bench.corpus import make_corpus
 from bench.measure import seed_style
 from decoar_files import random_weights, write_torch_checkpoint
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.job import Job
+from speech_reps.engine.run import featurize_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def assert_seed_style_is_the_engine(tmp_path, options, tolerance, dim=None):
     data = make_corpus(tmp_path / "corpus", minutes=0.25, min_seconds=1, max_seconds=4)
     (tmp_path / "seed").mkdir()
     frames = seed_style("decoar", options, data, tmp_path / "seed")
-    featurize_data_dir(data, tmp_path / "engine", model="decoar", model_options=options, progress=False)
+    featurize_data_dir(Job(data, tmp_path / "engine", model="decoar", model_options=options, progress=False))
     seed = dict(kaldiio.load_scp(str(tmp_path / "seed" / "feats.scp")))
     engine = dict(kaldiio.load_scp(str(tmp_path / "engine" / "feats.scp")))
     assert len(engine) >= 4 and sorted(seed) == sorted(engine)

@@ -12,7 +12,7 @@ from decoar_files import random_weights, write_torch_checkpoint
 from fairseq_files import wav2vec2_checkpoint, wav2vec_checkpoint
 from speech_reps.errors import ConfigError
 from speech_reps.models.registry import create
-from speech_reps.pipeline import FileFeaturizer
+from speech_reps.engine.run import FileFeaturizer
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from speech_reps.errors import ConfigError
 from speech_reps.layer_sweep import LayerSplitWriter
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.job import Job
+from speech_reps.engine.run import featurize_data_dir
 
 LAYERS = (2, 0, 1)  # any order; 0 is the transformer's input
 
@@ -59,23 +60,23 @@ def test_models_give_each_layer_bit_for_bit(tmp_path, model, make, inputs):
 
 def test_sweep_outputs_equal_single_layer_runs(tmp_path, w2v2):
     data = golden_data_dir(tmp_path / "data")
-    featurize_data_dir(data, tmp_path / "sweep", model="wav2vec2", model_options={"params": w2v2, "layer": LAYERS},
-                       progress=False)
+    featurize_data_dir(Job(data, tmp_path / "sweep", model="wav2vec2", model_options={"params": w2v2, "layer": LAYERS},
+                       progress=False))
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == [".feats.lock", "layer0", "layer1", "layer2"]
     for layer in LAYERS:
-        featurize_data_dir(data, tmp_path / f"single{layer}", model="wav2vec2",
-                           model_options={"params": w2v2, "layer": layer}, progress=False)
+        featurize_data_dir(Job(data, tmp_path / f"single{layer}", model="wav2vec2",
+                           model_options={"params": w2v2, "layer": layer}, progress=False))
         same_output(tmp_path / "sweep" / f"layer{layer}", tmp_path / f"single{layer}")
     assert "layer: 1\n" in (tmp_path / "sweep" / "layer1" / "conf" / "featurize.yaml").read_text()
 
 
 def test_sweep_pooled_equals_single_pooled(tmp_path, w2v2):
     data = golden_data_dir(tmp_path / "data")
-    featurize_data_dir(data, tmp_path / "sweep", model="wav2vec2", model_options={"params": w2v2, "layer": (1, 2)},
-                       progress=False, pool="mean")
+    featurize_data_dir(Job(data, tmp_path / "sweep", model="wav2vec2", model_options={"params": w2v2, "layer": (1, 2)},
+                       progress=False, pool="mean"))
     for layer in (1, 2):
-        featurize_data_dir(data, tmp_path / f"single{layer}", model="wav2vec2",
-                           model_options={"params": w2v2, "layer": layer}, progress=False, pool="mean")
+        featurize_data_dir(Job(data, tmp_path / f"single{layer}", model="wav2vec2",
+                           model_options={"params": w2v2, "layer": layer}, progress=False, pool="mean"))
         same_output(tmp_path / "sweep" / f"layer{layer}", tmp_path / f"single{layer}")
 
 
@@ -85,7 +86,7 @@ def test_resume_when_one_layer_is_a_batch_ahead(tmp_path, w2v2, monkeypatch):
     data = golden_data_dir(tmp_path / "data")
     options = {"params": w2v2, "layer": (2, 1)}
     kw = dict(model="wav2vec2", model_options=options, progress=False, batch_frames=160)  # one utterance a batch
-    featurize_data_dir(data, tmp_path / "whole", **kw)
+    featurize_data_dir(Job(data, tmp_path / "whole", **kw))
 
     calls = {"n": 0}
     real = LayerSplitWriter.checkpoint
@@ -97,15 +98,15 @@ def test_resume_when_one_layer_is_a_batch_ahead(tmp_path, w2v2, monkeypatch):
             raise KeyboardInterrupt  # as a kill between the two journals
         real(self)
 
-    monkeypatch.setattr("speech_reps.pipeline.CHECKPOINT_SECONDS", 0.0)  # a checkpoint every batch
+    monkeypatch.setattr("speech_reps.engine.run.CHECKPOINT_SECONDS", 0.0)  # a checkpoint every batch
     monkeypatch.setattr(LayerSplitWriter, "checkpoint", dies_on_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
-        featurize_data_dir(data, tmp_path / "resumed", **kw)
+        featurize_data_dir(Job(data, tmp_path / "resumed", **kw))
     monkeypatch.setattr(LayerSplitWriter, "checkpoint", real)
     ahead = (tmp_path / "resumed" / "layer2" / "feats.ark.journal").read_text().count("\nB ")
     behind = (tmp_path / "resumed" / "layer1" / "feats.ark.journal").read_text().count("\nB ")
     assert ahead == behind + 1
-    summary = featurize_data_dir(data, tmp_path / "resumed", **kw)
+    summary = featurize_data_dir(Job(data, tmp_path / "resumed", **kw))
     assert (summary.done, summary.failed) == (4, 0)
     for layer in (2, 1):
         same_output(tmp_path / "resumed" / f"layer{layer}", tmp_path / "whole" / f"layer{layer}")

@@ -10,7 +10,7 @@ from conftest import REPO, golden_wav
 
 
 def test_import_loads_no_framework():
-    code = ("import sys, speech_reps, speech_reps.pipeline, speech_reps.cli, speech_reps.models.registry\n"
+    code = ("import sys, speech_reps, speech_reps.engine.run, speech_reps.cli, speech_reps.models.registry\n"
             "from speech_reps.models.registry import create\n"
             "create('fbank')\n"
             "heavy = [m for m in ('torch', 'tensorflow', 'mxnet', 'fairseq') if m in sys.modules]\n"

@@ -11,7 +11,8 @@ from conftest import (GOLDEN_UTTS, REPO, golden_ark, golden_data_dir, golden_wav
                       make_data_dir, run_tool, write_conf)
 from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
 from speech_reps.kaldi import DataDir
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.job import Job
+from speech_reps.engine.run import featurize_data_dir
 from test_audio import streamed_wav
 
 FEATURIZE = REPO / "steps" / "featurize.py"
@@ -35,7 +36,7 @@ def test_pipe_ark_offset_and_segments(tmp_path, dither0):
         tmp_path / "data", {"rec1": golden_wav("spk1-utt1"), "rec2": f"cat {tmp_path}/s.wav |", "rec3": rec3},
         segments="rec1-a rec1 0 1.5\nrec1-b rec1 1.5 -1\nrec2-all rec2 0 -1\nrec3-all rec3 0 -1\n",
         utt2spk="rec1-a s1\nrec1-b s1\nrec2-all s2\nrec3-all s3\n")
-    summary = featurize_data_dir(data, tmp_path / "out", model_options=options(dither0), progress=False)
+    summary = featurize_data_dir(Job(data, tmp_path / "out", model_options=options(dither0), progress=False))
     assert (summary.done, summary.failed) == (4, 0)
 
     feats = dict(kaldiio.load_scp(str(tmp_path / "out" / "feats.scp")))
@@ -55,7 +56,7 @@ def test_output_data_dir_is_ready_for_kaldi(tmp_path, dither0):
     data = golden_data_dir(tmp_path / "data")
     (data / "text").write_text("".join(f"{u} HELLO\n" for u in GOLDEN_UTTS))
     (data / "cmvn.scp").write_text("stale entries\n")
-    featurize_data_dir(data, tmp_path / "out", model_options=options(dither0), progress=False)
+    featurize_data_dir(Job(data, tmp_path / "out", model_options=options(dither0), progress=False))
     out = tmp_path / "out" / "data"
     assert sorted(p.name for p in out.iterdir()) == [
         "conf", "feats.scp", "frame_shift", "spk2utt", "text", "utt2num_frames", "utt2spk", "wav.scp"]
@@ -74,7 +75,7 @@ KALDI_UTILS = Path(os.environ.get("KALDI_ROOT", "/nonexistent"), "egs/wsj/s5/uti
 def test_kaldi_validate_data_dir_passes(tmp_path, dither0):
     data = golden_data_dir(tmp_path / "data")
     (data / "utt2spk").write_text("spk1-utt1 spk1\nspk2-utt1 spk2\nspk3-chirp spk3\nspk3-short spk3\n")
-    featurize_data_dir(data, tmp_path / "out", model_options=options(dither0), progress=False)
+    featurize_data_dir(Job(data, tmp_path / "out", model_options=options(dither0), progress=False))
     os.symlink(KALDI_UTILS, tmp_path / "utils")
     featbin = KALDI_UTILS.parents[3] / "src" / "featbin"
     proc = run_tool("env", f"PATH={featbin}:{os.environ['PATH']}", "utils/validate_data_dir.sh",
@@ -104,8 +105,8 @@ def test_bad_utterance_is_named_and_the_rest_is_written(tmp_path, dither0):
 
 def test_speaker_cmvn_uses_all_of_the_speakers_frames(tmp_path, dither0):
     data = golden_data_dir(tmp_path / "data")
-    featurize_data_dir(data, tmp_path / "out", model_options=options(dither0, cmvn="spk", norm_vars=True),
-                       progress=False)
+    featurize_data_dir(Job(data, tmp_path / "out", model_options=options(dither0, cmvn="spk", norm_vars=True),
+                       progress=False))
     feats = dict(kaldiio.load_scp(str(tmp_path / "out" / "feats.scp")))
     raw = {u: fbank(golden_wave(u), dither0) for u in ["spk3-chirp", "spk3-short"]}
     stats = CmvnStats(80)
@@ -119,7 +120,7 @@ def test_speaker_cmvn_uses_all_of_the_speakers_frames(tmp_path, dither0):
 
 def test_utterance_cmvn_without_variance(tmp_path, dither0):
     data = golden_data_dir(tmp_path / "data")
-    featurize_data_dir(data, tmp_path / "out", model_options=options(dither0, cmvn="utt"), progress=False)
+    featurize_data_dir(Job(data, tmp_path / "out", model_options=options(dither0, cmvn="utt"), progress=False))
     feats = dict(kaldiio.load_scp(str(tmp_path / "out" / "feats.scp")))
     raw = fbank(golden_wave("spk1-utt1"), dither0)
     assert np.allclose(feats["spk1-utt1"], raw - raw.mean(0), atol=1e-4)
@@ -175,7 +176,7 @@ VALIDATE = REPO / "utils" / "validate_data_dir.py"
 
 def test_utils_validate_data_dir(tmp_path, dither0):
     data = golden_data_dir(tmp_path / "data")
-    featurize_data_dir(data, tmp_path / "out", model_options=options(dither0), progress=False)
+    featurize_data_dir(Job(data, tmp_path / "out", model_options=options(dither0), progress=False))
     assert run_tool(VALIDATE, tmp_path / "out" / "data").returncode == 0
     lines = (tmp_path / "out" / "data" / "feats.scp").read_text().splitlines()
     (tmp_path / "out" / "data" / "feats.scp").write_text("\n".join(lines[:3]) + "\n")

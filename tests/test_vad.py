@@ -12,7 +12,8 @@ from speech_reps.frontend import FeatureOptions, FrontEnd
 from speech_reps.kaldi.vad import (VadOptions, compute_vad, vad_frame_centres, voiced_model_frames,
                                    write_vad)
 from speech_reps.models.registry import create
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.job import Job
+from speech_reps.engine.run import featurize_data_dir
 from speech_reps.vad_pipeline import compute_vad_data_dir
 
 VAD = GOLDEN / "vad"
@@ -165,8 +166,8 @@ def test_mfcc_voiced_frames_equal_select_voiced_frames(tmp_path):
     data = golden_data_dir(tmp_path / "data")
     vad_scp(data / "vad.scp", golden("vad_voxceleb.ark"))  # the very bytes of Kaldi's archive
     out = tmp_path / "out"
-    summary = featurize_data_dir(data, out, model="mfcc", model_options={"feature_config": VAD / "mfcc_vox.conf"},
-                                 progress=False, vad_scp=data / "vad.scp")
+    summary = featurize_data_dir(Job(data, out, model="mfcc", model_options={"feature_config": VAD / "mfcc_vox.conf"},
+                                 progress=False, vad_scp=data / "vad.scp"))
     assert (summary.done, summary.failed) == (4, 0)
     ours = dict(kaldiio.load_scp(str(out / "feats.scp")))
     kaldi, vad = golden("voiced_voxceleb.ark"), golden("vad_voxceleb.ark")
@@ -187,15 +188,15 @@ def test_pool_mean_of_voiced_frames_and_failures(tmp_path, dither0):
     """--pool mean averages only the voiced frames; a VAD of the wrong length, a missing entry
     or no voiced frame fails that utterance with its cause, and the others are written."""
     data = golden_data_dir(tmp_path / "data")
-    featurize_data_dir(data, tmp_path / "all", model_options={"feature_config": dither0}, progress=False)
+    featurize_data_dir(Job(data, tmp_path / "all", model_options={"feature_config": dither0}, progress=False))
     whole = dict(kaldiio.load_scp(str(tmp_path / "all" / "feats.scp")))
     n = {u: len(f) for u, f in whole.items()}  # 25 ms / 10 ms, snip-edges: 1 + (N - 400) // 160
     mask = np.zeros(n["spk1-utt1"]); mask[50:200] = 1  # Kaldi's default framing: same count as fbank
     scp = vad_scp(tmp_path / "vad.scp", {"spk1-utt1": mask, "spk2-utt1": np.ones(n["spk2-utt1"] + 1),
                                          "spk3-short": np.zeros(n["spk3-short"])})
     out = tmp_path / "pooled"
-    summary = featurize_data_dir(data, out, model_options={"feature_config": dither0},
-                                 progress=False, pool="mean", vad_scp=scp)
+    summary = featurize_data_dir(Job(data, out, model_options={"feature_config": dither0},
+                                 progress=False, pool="mean", vad_scp=scp))
     assert (summary.done, summary.failed) == (1, 3)
     vectors = dict(kaldiio.load_scp(str(out / "xvector.scp")))
     want = whole["spk1-utt1"][50:200].mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -215,7 +216,7 @@ def test_featurize_script_vad_scp_with_ge2e_partials(tmp_path):
     (data / "utt2spk").write_text("spk1-utt1 spk1\n")
     mask = np.zeros(320); mask[120:] = 1  # 3.2 s, framed as conf/mfcc_vad.conf (snip-edges=false)
     scp = vad_scp(tmp_path / "vad.scp", {"spk1-utt1": mask})
-    featurize_data_dir(data, tmp_path / "all", model="ge2e", progress=False)
+    featurize_data_dir(Job(data, tmp_path / "all", model="ge2e", progress=False))
     run_tool(REPO / "steps" / "featurize.py", "--model", "ge2e", "--progress", "false", "--vad-scp", scp,
              "--pool", "mean", data, tmp_path / "voiced")
     partials = dict(kaldiio.load_scp(str(tmp_path / "all" / "feats.scp")))["spk1-utt1"]
@@ -283,7 +284,7 @@ def test_voiced_frames_resume_byte_identical(tmp_path, dither0, monkeypatch):
     vad_scp(data / "vad.scp", golden("vad_default.ark"))
     kw = dict(model="mfcc", model_options={"feature_config": VAD / "mfcc_vox.conf"}, progress=False,
               batch_frames=330, vad_scp=data / "vad.scp")  # about one utterance a batch
-    featurize_data_dir(data, tmp_path / "whole", **kw)
+    featurize_data_dir(Job(data, tmp_path / "whole", **kw))
     real, calls = FeatureWriter.checkpoint, {"n": 0}
 
     def dies_on_the_fourth(self):  # batches go by length: spk3-short, spk3-chirp, spk2-utt1, spk1-utt1
@@ -292,14 +293,14 @@ def test_voiced_frames_resume_byte_identical(tmp_path, dither0, monkeypatch):
             raise KeyboardInterrupt
         real(self)
 
-    monkeypatch.setattr("speech_reps.pipeline.CHECKPOINT_SECONDS", 0.0)  # a checkpoint every batch
+    monkeypatch.setattr("speech_reps.engine.run.CHECKPOINT_SECONDS", 0.0)  # a checkpoint every batch
     monkeypatch.setattr(FeatureWriter, "checkpoint", dies_on_the_fourth)
     with pytest.raises(KeyboardInterrupt):
-        featurize_data_dir(data, tmp_path / "resumed", **kw)
+        featurize_data_dir(Job(data, tmp_path / "resumed", **kw))
     monkeypatch.setattr(FeatureWriter, "checkpoint", real)
     journal = (tmp_path / "resumed" / "feats.ark.journal").read_text()
     assert " 254 299 " in journal and "spk1-utt1" not in journal  # 254 voiced of 299, planned 299
-    featurize_data_dir(data, tmp_path / "resumed", **kw)
+    featurize_data_dir(Job(data, tmp_path / "resumed", **kw))
     assert (tmp_path / "resumed" / "feats.ark").read_bytes() == (tmp_path / "whole" / "feats.ark").read_bytes()
     assert (tmp_path / "resumed" / "utt2num_frames").read_text() == \
         "spk1-utt1 273\nspk2-utt1 254\nspk3-chirp 170\nspk3-short 27\n"

@@ -95,7 +95,7 @@ def test_bad_key(tmp_path):
 def test_a_batch_compressed_on_threads_is_byte_identical(tmp_path):
     """The writer thread compresses a batch's matrices at once (FeatureWriter.prepare); the
     archive is the one written matrix by matrix."""
-    from speech_reps.writer_thread import BackgroundWriter
+    from speech_reps.engine.writer import BackgroundWriter
 
     rng = np.random.default_rng(3)
     mats = {f"u{i}": rng.standard_normal((50 + 37 * i, 64)).astype(np.float32) for i in range(9)}

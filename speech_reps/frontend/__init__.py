@@ -48,7 +48,8 @@ class FrontEndSpec:
 
 
 class FrontEnd:
-    """Runs a FrontEndSpec on single utterances; CMVN per speaker is the pipeline's job."""
+    """Runs a FrontEndSpec on single utterances or GPU batches; the speaker statistics of
+    --cmvn spk are gathered by the engine (engine/input_stage.py)."""
 
     def __init__(self, spec: FrontEndSpec):
         self.spec = spec
@@ -64,15 +65,19 @@ class FrontEnd:
 
     @property
     def batched(self):
-        """True when the backend computes whole batches on a GPU (torch on cuda): the pipeline
+        """True when the backend computes whole batches on a GPU (torch on cuda): the engine
         then runs it in the main process on the model's batches. Otherwise the front end runs
         per utterance in the loader workers (torch on the CPU too: one thread per worker)."""
         return is_gpu_batched(self.spec)
 
-    def features_batch(self, keys, waves):
-        """CMVN'd features of several utterances (utterance CMVN or none; torch backend)."""
+    def features_batch(self, keys, waves, speaker_stats=None):
+        """CMVN'd features of several utterances (torch backend); ``speaker_stats``: each
+        utterance's speaker's CmvnStats (--cmvn spk), applied after the batch's raw features."""
         from speech_reps.frontend.torch_backend import unpadded, utterance_cmvn
 
+        if speaker_stats is not None:
+            raw = self.backend.compute_batch(waves)
+            return [self.normalise(k, f, stats) for k, f, stats in zip(keys, raw, speaker_stats)]
         feats, counts = self.backend.padded_features(waves)
         if self.spec.cmvn == "utt" and feats.shape[1] > 0:
             feats = utterance_cmvn(feats, counts, self.spec.norm_vars)

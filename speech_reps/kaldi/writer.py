@@ -69,7 +69,7 @@ class FeatureWriter:
         self._journal_path = Path(f"{self.ark_path}.journal") if fingerprint else None
         self.entries = []  # (key, "ark:offset"), in write order
         self.num_frames = {}
-        self.planned_frames = {}  # utt -> the length the batch plan used (see pipeline._replayed)
+        self.planned_frames = {}  # utt -> the length the batch plan used (see engine/run.py: _replayed)
         self.seconds = {}  # utt -> seconds of audio behind it (summaries count resumed ones too)
         self.failures = {}  # utt -> reason
         self._pending = []  # journal lines of the batch being written
@@ -130,7 +130,7 @@ class FeatureWriter:
         matrices at once on a pool of threads (numpy leaves the GIL in the compressor's sorting
         and arithmetic), for ``write`` to take. Compression is the writer's cost, and a GPU host
         has cores to spare; the bytes are the same as one by one."""
-        matrices = [(op[1], op[2]) for op in ops if op[0] == "write" and np.ndim(op[2]) == 2]
+        matrices = [(op[1], op[2]) for op in ops if op[0] == "write" and op[2].ndim == 2]
         if not self.compress or len(matrices) < 2:
             return
         on_device = [(key, feats) for key, feats in matrices if _on_device(feats)]

@@ -8,15 +8,20 @@ A subclass must define:
   ``input``        "waveform" (1-D int16-scale audio) or "fbank" (the output of ``frontend``)
   ``frontend``     a FrontEndSpec when ``input == "fbank"``, else None
   ``num_frames(num_samples)``  the exact number of output frames for an utterance
-  ``featurize(batch)``         a list of (T_i, dim) float32 arrays, one per utterance
+  ``featurize(batch)``         a list of (T_i, dim) float32 arrays, one per utterance: numpy
+                               arrays, or torch tensors on the model's device (the engine
+                               copies them out: engine/output.py)
   ``from_options(**options)``  classmethod building the model from CLI/recipe options
 
 Optional:
-  ``prepare_wave(wave)``  a waveform model's own audio preparation (volume, silence trimming), applied
-                         by the pipeline to each utterance's audio before batching; it may change
-                         the length (``num_frames`` and ``featurize`` then see the prepared wave)
-                         and raises ValueError, with the cause, for audio it cannot use.
-                         Default: the audio unchanged.
+  ``wave_preparation()``  a waveform model's own audio preparation (volume, silence trimming) as a
+                         picklable function wave -> wave (a module-level function or a
+                         functools.partial of one, never a bound method: it runs in the loader
+                         workers, which do not load the model), applied by the engine to each
+                         utterance's audio before batching; it may change the length
+                         (``num_frames`` and ``featurize`` then see the prepared wave) and raises
+                         ValueError, with the cause, for audio it cannot use. Default: None, the
+                         audio unchanged. ``prepare_wave(wave)`` applies it.
   ``pool(feats, how)``    one vector from an utterance's (T, dim) output for ``--pool``;
                          default: kaldi.xvectors.pool (the mean).
   ``frame_spans(num_samples)``  (starts, ends): the audio each output frame stands for, in
@@ -64,9 +69,14 @@ class Featurizer(ABC):
     def featurize(self, batch: Batch) -> list:
         """One (T_i, dim) float32 array per utterance of ``batch``."""
 
+    def wave_preparation(self):
+        """A picklable function: audio -> the audio as ``featurize`` wants it; None: unchanged."""
+        return None
+
     def prepare_wave(self, wave):
-        """The audio as ``featurize`` wants it (default: unchanged)."""
-        return wave
+        """The audio as ``featurize`` wants it (``wave_preparation`` applied)."""
+        prepare = self.wave_preparation()
+        return wave if prepare is None else prepare(wave)
 
     def pool(self, feats, how):
         """One float32 vector for an utterance's (T, dim) output (``--pool how``)."""
@@ -96,6 +106,6 @@ class Featurizer(ABC):
             raise RuntimeError(f"{self.name}: {len(outputs)} outputs for {len(batch.keys)} inputs")
         for key, n, out in zip(batch.keys, batch.num_samples, outputs):
             want = (self.num_frames(n), self.dim)
-            if out.shape != want or out.dtype != np.float32:
+            if tuple(out.shape) != want or str(out.dtype).removeprefix("torch.") != "float32":
                 raise RuntimeError(f"{self.name}: utterance {key}: output {out.shape} {out.dtype}, "
                                    f"expected {want} float32")

@@ -7,13 +7,14 @@ ge2e_net.py. Output frames are the partial-utterance embeddings (256-dim, unit l
 per 0.77 s over 1.6 s windows; ``--pool mean`` gives resemblyzer's utterance embedding (the mean
 of the partials, scaled back to unit length).
 
-Audio preparation (``prepare_wave``, run by the pipeline on each utterance before batching):
+Audio preparation (``prepare_wave``, run in the engine's loader workers on each utterance before batching):
 volume normalisation to -30 dBFS (raise only), then — only with ``trim_silence`` — resemblyzer's
 webrtcvad silence trimming. Frame counts are those of the prepared wave: trimming is off by
 default, so that frames keep their place in the recording and utt2num_frames follows from the
 duration (see conf/ge2e.yaml).
 """
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,16 @@ from speech_reps.models.config import load_config
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
+
+
+def prepare_wave(wave, trim_silence=False):
+    """resemblyzer's preprocess_wav on int16-scale audio; returns int16-scale float32 audio."""
+    wave = fe.normalize_volume(np.asarray(wave, dtype=np.float32) / np.float32(32768.0))
+    if trim_silence:
+        wave = fe.trim_long_silences(wave)
+        if len(wave) == 0:
+            raise ValueError("the VAD (trim_silence) found no speech")
+    return (wave * np.float32(32768.0)).astype(np.float32)
 
 
 @dataclass
@@ -103,14 +114,8 @@ class GE2E(Featurizer):
                 "rate": self.rate, "partial_frames": fe.PARTIAL_FRAMES, "partial_hop_frames": self.step,
                 "min_coverage": self.min_coverage, "trim_silence": self.trim_silence, "device": str(self.device)}
 
-    def prepare_wave(self, wave):
-        """resemblyzer's preprocess_wav on int16-scale audio; returns int16-scale float32 audio."""
-        wave = fe.normalize_volume(np.asarray(wave, dtype=np.float32) / np.float32(32768.0))
-        if self.trim_silence:
-            wave = fe.trim_long_silences(wave)
-            if len(wave) == 0:
-                raise ValueError("the VAD (trim_silence) found no speech")
-        return (wave * np.float32(32768.0)).astype(np.float32)
+    def wave_preparation(self):
+        return functools.partial(prepare_wave, trim_silence=self.trim_silence)
 
     def num_frames(self, num_samples):
         return fe.num_partials(num_samples, self.step, self.min_coverage)

@@ -17,7 +17,8 @@ from fairseq_files import wav2vec2_checkpoint
 from test_bench import assert_seed_style_is_the_engine
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
-from speech_reps.pipeline import featurize_data_dir
+from speech_reps.engine.job import Job
+from speech_reps.engine.run import featurize_data_dir
 
 pytestmark = pytest.mark.gpu
 DEVICE = "cuda:0"
@@ -65,10 +66,10 @@ def test_out_of_memory_batch_goes_one_by_one_and_too_long_fails_alone(tmp_path, 
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(cap / total, 0)
     try:
-        with caplog.at_level(logging.WARNING, logger="speech_reps.pipeline"):
-            summary = featurize_data_dir(data, tmp_path / "out", model="wav2vec2",
+        with caplog.at_level(logging.WARNING, logger="speech_reps.engine.run"):
+            summary = featurize_data_dir(Job(data, tmp_path / "out", model="wav2vec2",
                                          model_options={"params": params, "device": DEVICE},
-                                         batch_frames=200000, progress=False)
+                                         batch_frames=200000, progress=False))
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, 0)
     print(f"cap {cap / 2**20:.0f} MiB: one 30 s utterance {one_peak / 2**20:.0f} MiB, "

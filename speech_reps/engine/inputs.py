@@ -1,16 +1,31 @@
-"""Reading one utterance into what the model takes: audio (decoded, cut, resampled), then the
-CPU front end when the model wants fbank/MFCC. Runs in the loader worker processes, so
-everything here is picklable (and torch is imported only for the torch front end on a CPU).
+"""One utterance into what the model takes, in a loader worker: audio (decoded, cut, resampled,
+checked), the model's own wave preparation (GE2E: volume, silence trimming), then the CPU front
+end with utterance CMVN when the model wants fbank/MFCC. Runs in the loader worker processes
+(engine/prefetch.py), so everything here is picklable and light (torch is imported only for the
+torch front end on a CPU); what needs the whole job (speaker CMVN, the batched GPU front end)
+is engine/input_stage.py's.
 """
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from speech_reps.errors import AudioError, ConfigError
 from speech_reps.frontend import FrontEnd, FrontEndSpec, is_gpu_batched
-from speech_reps.kaldi import AudioLoader
+from speech_reps.kaldi import AudioLoader, Utterance
 from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
+
+
+@dataclass
+class Loaded:
+    """What a worker made of one utterance: the model input (a wave, or front-end features) and
+    the length of the audio behind it, in samples; or the error that stopped it."""
+
+    utt: Utterance
+    input: np.ndarray = None
+    num_samples: int = 0
+    error: AudioError = None
 
 
 @dataclass
@@ -19,6 +34,8 @@ class InputSpec:
 
     sample_rate: int
     frontend: FrontEndSpec = None  # run in the worker; None: the worker returns the wave
+    utterance_cmvn: bool = False  # the worker applies the front end's per-utterance CMVN
+    prepare: Callable = None  # the model's wave preparation (Featurizer.wave_preparation)
     min_duration: float = 0.0
     allow_resample: bool = False
     allow_downsample: bool = False
@@ -35,9 +52,12 @@ class InputSpec:
             raise ConfigError(f"--channel {channel}: expected a channel index from 0 (or -1: mono audio)")
         if channel is None and opts is not None and opts["channel"] != -1:
             channel = opts["channel"]
+        in_worker = spec if spec is not None and not is_gpu_batched(spec) else None
         return cls(
             sample_rate=featurizer.sample_rate,
-            frontend=spec if spec is not None and not is_gpu_batched(spec) else None,
+            frontend=in_worker,
+            utterance_cmvn=in_worker is not None and in_worker.cmvn == "utt",
+            prepare=featurizer.wave_preparation(),
             min_duration=opts["min-duration"] if opts is not None else 0.0,
             allow_resample=allow_resample, channel=channel, pipe_timeout=pipe_timeout,
             allow_downsample=bool(opts and opts["allow-downsample"]),
@@ -46,7 +66,7 @@ class InputSpec:
 
 
 class InputReader:
-    """``read(utt)`` -> (wave, or raw front-end features without CMVN; number of samples)."""
+    """``load(utt)`` -> a Loaded: the model input, or the AudioError naming why not."""
 
     def __init__(self, spec: InputSpec):
         self.spec = spec
@@ -57,6 +77,7 @@ class InputReader:
         self.frontend = FrontEnd(spec.frontend) if spec.frontend is not None else None
 
     def wave(self, utt):
+        """The utterance's audio, checked (not prepared)."""
         wave = self.audio.load(utt)
         if len(wave) == 0:
             raise AudioError(utt.utt, utt.source, "empty audio")
@@ -67,10 +88,26 @@ class InputReader:
         return wave
 
     def read(self, utt):
+        """(model input, number of samples of the prepared audio); raises AudioError."""
         wave = self.wave(utt)
+        if self.spec.prepare is not None:
+            try:
+                wave = self.spec.prepare(wave)
+            except ValueError as e:
+                raise AudioError(utt.utt, utt.source, str(e)) from None
         if self.frontend is None:
             return wave, len(wave)
         try:
-            return self.frontend.features(utt.utt, wave), len(wave)
+            feats = self.frontend.features(utt.utt, wave)
         except (RuntimeError, ValueError) as e:
             raise AudioError(utt.utt, utt.source, f"front end failed: {e}") from None
+        if self.spec.utterance_cmvn:
+            feats = self.frontend.normalise(utt.utt, feats)
+        return feats, len(wave)
+
+    def load(self, utt):
+        try:
+            model_input, n = self.read(utt)
+        except AudioError as e:
+            return Loaded(utt, error=e)
+        return Loaded(utt, model_input, n)

@@ -29,16 +29,26 @@ class BackgroundWriter:
             if self._error is not None:
                 continue  # drain after a failure; the caller raises it
             try:
-                prepare = getattr(self.writer, "prepare", None)  # e.g. compress a batch at once
-                if prepare is not None:
-                    prepare(ops)
-                for name, *args in ops:
-                    getattr(self.writer, name)(*args)
+                self._apply(ops)
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = e
 
+    def _apply(self, ops):
+        prepare = getattr(self.writer, "prepare", None)  # e.g. compress a batch at once
+        if prepare is not None:
+            prepare([op for op in ops if not callable(op)])
+        for op in ops:
+            if callable(op):  # work of this thread: what it returns is applied in its place
+                self._apply(op() or [])
+            else:
+                name, *args = op
+                getattr(self.writer, name)(*args)
+
     def put(self, ops):
-        """Queue a list of writer calls, e.g. [("write", key, feats), ..., ("checkpoint",)]."""
+        """Queue a list of writer calls, e.g. [("write", key, feats), ..., ("checkpoint",)]. An
+        element may also be a function of no arguments, called in the writer's thread in its
+        turn, whose returned list of calls (or None) is applied in its place (engine/run.py:
+        a GPU batch's outputs, checked once their copy to the host is complete)."""
         self.check()
         self._queue.put(ops)
 

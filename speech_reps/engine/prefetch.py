@@ -1,7 +1,8 @@
 """Reading utterances ahead of the model in worker processes (``--num-workers``).
 
-``read_ahead(utterances, spec, num_workers)`` yields ``(utt, model_input, num_samples)`` or
-``(utt, AudioError)`` in the order of ``utterances``, whatever the number of workers: results
+``read_ahead(utterances, spec, num_workers)`` yields one ``inputs.Loaded`` per utterance (its
+model input, or the AudioError that stopped it) in the order of ``utterances``, whatever the
+number of workers: results
 come back in submission order, so everything downstream (batches, journal, output) is the same
 for 0, 1 or 8 workers. At most ``ahead`` utterances are in flight or waiting, which bounds
 memory (a plain ``Pool.imap`` reads its whole input ahead).
@@ -16,7 +17,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 from speech_reps.errors import AudioError
-from speech_reps.inputs import InputReader
+from speech_reps.engine.inputs import InputReader, Loaded
 
 _reader = None  # the worker's InputReader
 
@@ -72,12 +73,7 @@ def read_ahead(utterances, spec, num_workers=0, ahead=None):
     if num_workers <= 0:
         reader = InputReader(spec)
         for utt in utterances:
-            try:
-                model_input, n = reader.read(utt)
-            except AudioError as e:
-                yield utt, e
-                continue
-            yield utt, model_input, n
+            yield reader.load(utt)
         return
     ahead = ahead or 8 * num_workers
     context = multiprocessing.get_context("spawn")
@@ -99,4 +95,4 @@ def read_ahead(utterances, spec, num_workers=0, ahead=None):
 
 def _result(utt, future):
     ok, a, b = future.result()
-    return (utt, a, b) if ok else (utt, AudioError(utt.utt, a, b))
+    return Loaded(utt, a, b) if ok else Loaded(utt, error=AudioError(utt.utt, a, b))

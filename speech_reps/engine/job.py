@@ -1,0 +1,122 @@
+"""A featurization job: what to featurize, where to, and how, checked once.
+
+``Job`` is what steps/featurize.py's options describe (the library's callers build one too);
+``check_job`` resolves it against the world -- the data dir, the model and its weights, the VAD
+table, a writable output dir -- before the first utterance (featurize.sh runs it once on the
+console: featurize.py --check-only). ``run.featurize_data_dir(job)`` does the work.
+"""
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from speech_reps.errors import ConfigError
+from speech_reps.kaldi import DataDir
+from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
+from speech_reps.kaldi.xvectors import POOLS
+
+DEFAULT_BATCH_FRAMES = 20000  # padded output frames per model call (200 s of audio at 10 ms)
+DEFAULT_NUM_WORKERS = 1  # one loader process overlaps audio reading and the front end with the model
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of steps/featurize.py.
+
+    Output: <out_dir>/<name>.ark, <name>.scp (absolute paths), utt2num_frames (<name>.utt2num_frames
+    for other names), frame_shift, conf/ and, with ``data_copy``, data/ (the data dir pointing at
+    the features). ``pool="mean"``: one vector per utterance instead, written as Kaldi's
+    extract_xvectors.sh does (xvector.scp, spk_xvector.scp, num_utts.ark); pooled vectors are
+    never compressed (extract_xvectors.sh writes them plain) and ``name`` "feats" becomes "xvector".
+    ``model_options["layer"]`` a tuple (--layer 4,8,12): one output per layer from one pass, in
+    <out_dir>/layer<N>/ (layer_sweep.py). ``vad_scp``: a Kaldi vad.scp, only voiced frames are
+    written or pooled (kaldi/vad.py).
+    ``num_workers``: processes reading audio and preparing the model's inputs ahead of the model
+    (0: in this process); ``batch_frames``: padded output frames per model call. The output
+    depends on neither.
+    ``reuse``: a job an earlier run finished with the same fingerprint (inputs, options, code) is
+    not redone; a killed run is resumed either way. ``pipe_timeout``: seconds a ``cmd |`` of
+    wav.scp may take for one recording. ``progress``: a bar on stderr, else a log line every
+    ``log_interval`` seconds.
+    """
+
+    data_dir: Path
+    out_dir: Path
+    model: str = "fbank"
+    model_options: dict = field(default_factory=dict)
+    vad_scp: Path = None
+    # the output
+    compress: bool = False
+    pool: str = "none"
+    name: str = "feats"
+    data_copy: bool = True
+    # reading the audio
+    allow_resample: bool = False
+    channel: int = None
+    pipe_timeout: float = DEFAULT_PIPE_TIMEOUT
+    # the engine: the output depends on none of these
+    batch_frames: int = DEFAULT_BATCH_FRAMES
+    num_workers: int = 0
+    reuse: bool = False
+    progress: bool = True
+    log_interval: float = 30.0
+
+    def __post_init__(self):
+        if self.pool not in POOLS:
+            raise ConfigError(f"--pool {self.pool}: expected one of {', '.join(POOLS)}")
+        if self.batch_frames < 1:
+            raise ConfigError(f"--batch-frames {self.batch_frames}: expected a positive number of frames")
+        if self.num_workers < 0:
+            raise ConfigError(f"--num-workers {self.num_workers}: expected 0 or more processes")
+        if self.channel is not None and self.channel < -1:
+            raise ConfigError(f"--channel {self.channel}: expected a channel index from 0 (or -1: mono audio)")
+        if not self.pipe_timeout > 0:
+            raise ConfigError(f"--pipe-timeout {self.pipe_timeout}: expected a positive number of seconds")
+        normalised = {"data_dir": Path(self.data_dir), "out_dir": Path(self.out_dir),
+                      "vad_scp": Path(self.vad_scp) if self.vad_scp else None,
+                      "model_options": dict(self.model_options or {})}
+        if self.pool != "none":
+            normalised.update(compress=False, name="xvector" if self.name == "feats" else self.name)
+        for name, value in normalised.items():  # frozen: set here, once
+            object.__setattr__(self, name, value)
+
+
+@dataclass
+class CheckedJob:
+    """A Job resolved: its data dir, model, input stage, VAD table and output dir."""
+
+    job: Job
+    data: DataDir
+    featurizer: object  # models.base.Featurizer
+    inputs: object  # input_stage.InputStage
+    vad: object  # kaldi.vad.VoicedFrames, or None
+    out_dir: Path
+
+
+def check_job(job: Job) -> CheckedJob:
+    """What ``job`` needs before its first utterance, checked; a SpeechRepsError names what is
+    wrong. Loads the model (and its weights)."""
+    from speech_reps.engine.input_stage import InputStage
+    from speech_reps.kaldi.vad import VoicedFrames
+    from speech_reps.models.registry import create
+
+    data = DataDir.load(job.data_dir, lenient=True)
+    featurizer = create(job.model, **job.model_options)
+    inputs = InputStage(featurizer, data, job.allow_resample, job.channel, job.num_workers, job.pipe_timeout)
+    vad = VoicedFrames(job.vad_scp, featurizer) if job.vad_scp else None
+    return CheckedJob(job, data, featurizer, inputs, vad, writable_dir(job.out_dir))
+
+
+def writable_dir(out_dir):
+    """``out_dir``, created; an unwritable one is an error before any work."""
+    out_dir = Path(out_dir)
+    for path in (out_dir, out_dir / "conf", out_dir / "data"):  # directories we write into
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"cannot write to {path}: exists and is not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write to {out_dir}: {e.strerror}") from None
+    return out_dir

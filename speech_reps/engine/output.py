@@ -1,0 +1,149 @@
+"""Model outputs into host memory for the writer, without stopping the GPU.
+
+A model's ``featurize`` returns float32 matrices: numpy arrays, or torch tensors on any device.
+``OutputPath.take(outputs)`` gives a ``HostOutputs`` whose ``arrays`` the writer thread reads
+after ``wait()`` and gives back with ``release()``:
+
+- numpy arrays and CPU tensors: as they are (a tensor's numpy view, no copy); nothing to wait for.
+- CUDA tensors: copied on a stream of their own into a pinned host buffer (page-locked memory
+  copies at the bus's rate; pageable memory at a fraction of it), non-blocking. Two buffers
+  take turns, so batch k+1 computes while batch k is copied and written; ``take`` waits only when
+  both are still being written. The rows are then written from the buffer (kaldi/writer.py
+  writes a matrix's bytes in place, after Kaldi's header).
+- CUDA tensors with ``--compress true``: not copied here at all; the writer hands each tensor to
+  the compressor (kaldi/compress.py), which compresses on the device and returns the bytes (a
+  quarter of the floats').
+
+Nothing here imports torch unless a tensor arrives.
+"""
+
+import queue
+import sys
+
+import numpy as np
+
+DEFAULT_SLOTS = 2  # pinned buffers: one being filled by the copy engine, one being written
+
+
+def _is_tensor(x):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def on_cuda(x):
+    return _is_tensor(x) and x.is_cuda
+
+
+def host_array(x):
+    """A host numpy array of one output (a copy only for a tensor on a device); other values
+    (a MemoryError standing for an output) as they are."""
+    if not _is_tensor(x):
+        return x
+    return x.detach().numpy() if x.device.type == "cpu" else x.detach().cpu().numpy()
+
+
+class HostOutputs:
+    """One batch's outputs as the writer takes them: ``wait()``, read ``arrays``, ``release()``."""
+
+    def __init__(self, arrays, event=None, on_release=None):
+        self.arrays = arrays
+        self._event = event
+        self._on_release = on_release
+
+    @property
+    def deferred(self):
+        """True while a device->host copy (or the device's computation) may still be running."""
+        return self._event is not None
+
+    def wait(self):
+        if self._event is not None:
+            self._event.synchronize()
+
+    def release(self):
+        if self._on_release is not None:
+            self._on_release()
+            self._on_release = None
+
+
+class _PinnedSlot:
+    """A page-locked float32 host buffer, grown (never shrunk) to the largest batch, and the
+    event recorded after the copies into it."""
+
+    def __init__(self, torch):
+        self.torch = torch
+        self.buffer = torch.empty(0, dtype=torch.float32).pin_memory()
+        self.event = torch.cuda.Event()
+
+    def reserve(self, elements):
+        if self.buffer.numel() < elements:
+            grown = max(elements, int(self.buffer.numel() * 1.25))
+            self.buffer = self.torch.empty(grown, dtype=self.torch.float32).pin_memory()
+        return self.buffer
+
+
+class OutputPath:
+    """``take(outputs)`` -> HostOutputs; ``compress``: the job writes compressed matrices.
+    ``check``: called while ``take`` waits for a buffer, to raise the writer's error (a writer
+    that failed never releases its buffers)."""
+
+    def __init__(self, compress=False, slots=DEFAULT_SLOTS, check=None):
+        self.compress = compress
+        self._check = check
+        self._slots_count = slots
+        self._free = None  # queue of free _PinnedSlot, made at the first CUDA batch
+        self._stream = None
+
+    def take(self, outputs):
+        tensors = [x for x in outputs if on_cuda(x)]
+        if not tensors:
+            return HostOutputs([host_array(x) for x in outputs])
+        import torch
+
+        device = tensors[0].device
+        done = torch.cuda.Event()
+        if self.compress:  # the writer compresses them on the device
+            done.record(torch.cuda.current_stream(device))
+            return HostOutputs(list(outputs), done)
+        return self._copy_out(torch, device, outputs)
+
+    def _free_slot(self):
+        """A buffer the writer is done with: waits while every one is still being written."""
+        while True:
+            try:
+                return self._free.get(timeout=0.2)
+            except queue.Empty:
+                if self._check is not None:
+                    self._check()
+
+    def _copy_out(self, torch, device, outputs):
+        if self._free is None:
+            self._stream = torch.cuda.Stream(device)
+            self._free = queue.Queue()
+            for _ in range(self._slots_count):
+                self._free.put(_PinnedSlot(torch))
+        slot = self._free_slot()
+        sizes = [x.numel() if on_cuda(x) else 0 for x in outputs]
+        buffer = slot.reserve(sum(sizes))
+        flat = buffer.numpy()
+        arrays, offset = [], 0
+        self._stream.wait_stream(torch.cuda.current_stream(device))  # the model's work comes first
+        with torch.cuda.stream(self._stream):
+            for x, size in zip(outputs, sizes):
+                if not on_cuda(x):
+                    arrays.append(host_array(x))
+                    continue
+                buffer[offset:offset + size].view(x.shape).copy_(x, non_blocking=True)
+                x.record_stream(self._stream)  # its memory is not reused before the copy ran
+                arrays.append(flat[offset:offset + size].reshape(tuple(x.shape)))
+                offset += size
+            slot.event.record(self._stream)
+        return HostOutputs(arrays, slot.event, lambda: self._free.put(slot))
+
+
+def all_finite(x):
+    """Whether an output (host array or tensor) holds no NaN or Inf."""
+    if _is_tensor(x):
+        import torch
+
+        return bool(torch.isfinite(x).all())
+    return bool(np.isfinite(x).all())
