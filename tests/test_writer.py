@@ -114,7 +114,7 @@ def test_a_batch_compressed_on_threads_is_byte_identical(tmp_path):
 def test_torch_tensors_are_written_as_arrays(tmp_path):
     """A model's output tensor, compressed or not, gives the archive of the same numpy array."""
     torch = pytest.importorskip("torch")
-    from speech_reps.writer_thread import BackgroundWriter
+    from speech_reps.engine.writer import BackgroundWriter
 
     rng = np.random.default_rng(4)
     mats = {f"u{i}": rng.standard_normal((6 + 23 * i, 48)).astype(np.float32) for i in range(5)}
