@@ -160,9 +160,10 @@ def test_front_end_follows_the_checkpoint(tmp_path, params):
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"DeCoAR weights not found: artifacts/decoar-encoder-29b8e2ac\.params\. "
-                                          r"Get the original MXNet model with .*zcat"):
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path / "art"))
+    with pytest.raises(ConfigError, match=rf"DeCoAR weights not found: {tmp_path}/art/decoar-encoder-29b8e2ac\.params"
+                                          r"\. Download them with 'utils/download_models.sh decoar' \(MXNet.*zip\) or "
+                                          r"'utils/download_models.sh decoar-pt' \(PyTorch"):
         create("decoar")
 
 

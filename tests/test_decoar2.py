@@ -111,8 +111,8 @@ def test_bin_count_must_match_the_weights(tmp_path, params):
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"DeCoAR 2\.0 weights not found: artifacts/checkpoint_decoar2\.pt\. "
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path / "art"))
+    with pytest.raises(ConfigError, match=rf"DeCoAR 2\.0 weights not found: {tmp_path}/art/checkpoint_decoar2\.pt\. "
                                           r"Download them with 'utils/download_models.sh decoar2'"):
         create("decoar2")
 

@@ -86,8 +86,11 @@ def test_sha256_is_recorded_then_checked(tmp_path, server):
     assert path == tmp_path / "wav2vec_large.pt"
     assert (tmp_path / "wav2vec_large.pt.sha256").read_text().split()[0] == hashlib.sha256(PAYLOAD).hexdigest()
     path.write_bytes(PAYLOAD[:-1] + b"x")
-    with pytest.raises(DownloadError, match="SHA-256 differs from the one recorded"):
+    digest, bad = hashlib.sha256(PAYLOAD).hexdigest(), hashlib.sha256(PAYLOAD[:-1] + b"x").hexdigest()
+    with pytest.raises(DownloadError) as e:
         download("wav2vec", tmp_path)
+    assert str(e.value) == (f"{path}: SHA-256 {bad}, expected {digest} (recorded in {path}.sha256 at its first "
+                            "download): corrupt or wrong file")
 
 
 def test_gluon_names_carry_their_sha1(tmp_path, server):

@@ -157,8 +157,8 @@ def test_not_a_checkpoint(tmp_path):
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"wav2vec weights not found: artifacts/wav2vec_large\.pt\. .*wav2vec_large\.pt"):
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path / "art"))
+    with pytest.raises(ConfigError, match=rf"wav2vec weights not found: {tmp_path}/art/wav2vec_large\.pt\. .*wav2vec_large\.pt"):
         create("wav2vec")
 
 

@@ -16,9 +16,8 @@ log = logging.getLogger(__name__)
 INT16_SCALE = 32768.0
 
 
-def find_params(params, default, model, url):
-    return config.find_params(params, default, model, f"Download the fairseq checkpoint "
-                              f"('wget -P artifacts {url}') and pass it with --params <file>")
+def find_params(params, default, spec):
+    return config.find_params(params, default, spec.name, spec.how_to_get())
 
 
 class FairseqFeaturizer(Featurizer):

@@ -23,22 +23,32 @@ import numpy as np
 from speech_reps.errors import ConfigError
 from speech_reps.models import ge2e_frontend as fe
 from speech_reps.models.base import Featurizer
-from speech_reps.models.config import load_config
+from speech_reps.models.config import default_weights, load_config
+from speech_reps.models.declaration import ModelSpec
 from speech_reps.models.registry import register
+
+SPEC = ModelSpec(
+    name="ge2e", summary="GE2E speaker encoder (resemblyzer's `pretrained.pt`, in the venv): partial-utterance "
+                         "d-vectors; `--pool mean`: utterance d-vector",
+    dim="256", frame_shift="770 ms (1.6 s windows)", input_rate=16000,
+    input="16 kHz waveform, volume-normalised; `--trim-silence true`: webrtcvad trim",
+    options=("params", "config", "trim_silence", "device", "gpu", "dtype"),
+    weights_from="the resemblyzer 0.1.4 wheel's pretrained.pt (pip install --no-deps resemblyzer==0.1.4)",
+    extras=("webrtcvad (--trim-silence true)",))
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class GE2EConfig:
-    params: str = ""  # empty: the pretrained.pt of the installed resemblyzer wheel
-    rate: float = 1.3  # partial utterances per second (resemblyzer's embed_utterance default)
-    min_coverage: float = 0.75  # keep a last, zero-padded partial only if audio fills this much of it
-    trim_silence: bool = False  # resemblyzer's preprocess_wav VAD trim (needs webrtcvad)
-    max_rows: int = 256  # partial utterances per encoder call
+class GE2EConfig:  # values: conf/ge2e.yaml
+    params: str  # empty: the pretrained.pt of the installed resemblyzer wheel
+    rate: float  # partial utterances per second (resemblyzer's embed_utterance default)
+    min_coverage: float  # keep a last, zero-padded partial only if audio fills this much of it
+    trim_silence: bool  # resemblyzer's preprocess_wav VAD trim (needs webrtcvad)
+    max_rows: int  # partial utterances per encoder call
 
 
-@register("ge2e")
+@register(SPEC)
 class GE2E(Featurizer):
     input = "waveform"
     sample_rate = fe.SAMPLE_RATE
@@ -85,7 +95,10 @@ class GE2E(Featurizer):
             except ImportError:
                 raise ConfigError("ge2e: trim_silence needs webrtcvad, the VAD resemblyzer uses: pip install "
                                   "webrtcvad (built with a C compiler) or webrtcvad-wheels") from None
-        path = Path(params or conf.params) if (params or conf.params) else installed_weights()
+        if params:
+            path = Path(params)
+        else:  # the config's file is under the artifacts location; none: the wheel's
+            path = default_weights(conf.params) if conf.params else installed_weights()
         if path.is_dir():
             raise ConfigError(f"ge2e weights: {path} is a directory, not a file")
         if not path.is_file():
