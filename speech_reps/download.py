@@ -31,7 +31,7 @@ def artifacts():
     """{download name: (model name, WeightFile)} of every declared model."""
     from speech_reps.models.registry import specs
 
-    return {name: (spec.name, w) for spec in specs() for name, w in zip(spec.download_names(), spec.weights)}
+    return {name: (spec.name, w) for spec in specs() for name, w in spec.downloads()}
 
 
 class DownloadError(SpeechRepsError):

@@ -18,7 +18,7 @@ from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.models.base import Batch
 from speech_reps.models.bertphone import stack_frames, windows
 from speech_reps.models.bertphone_checkpoint import load_bertphone_weights
-from speech_reps.models.decoar_checkpoint import CheckpointError
+from speech_reps.models.formats import WeightsError as CheckpointError
 from speech_reps.models.registry import create
 
 FEATURIZE = REPO / "steps" / "featurize.py"

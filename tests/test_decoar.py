@@ -12,9 +12,10 @@ from conftest import REPO, golden_data_dir, golden_wav, make_data_dir, run_tool,
 from decoar_files import mxnet_names, random_weights, write_params, write_torch_checkpoint
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Batch
-from speech_reps.models.decoar_checkpoint import CheckpointError, load_decoar_weights
+from speech_reps.models.decoar_checkpoint import load_decoar_weights
 from speech_reps.models.decoar_net import DeCoAREncoder, reversed_index
-from speech_reps.models.mxnet_params import ParamsFormatError, read_params
+from speech_reps.models.formats import WeightsError as CheckpointError
+from speech_reps.models.formats.mxnet import ParamsFormatError, read_params
 from speech_reps.models.registry import create
 
 FEATURIZE = REPO / "steps" / "featurize.py"

@@ -12,7 +12,7 @@ from speech_reps.errors import ConfigError
 from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.models.base import Batch
 from speech_reps.models.decoar2 import subsample
-from speech_reps.models.fairseq_checkpoint import FairseqCheckpointError
+from speech_reps.models.formats import WeightsError as FairseqCheckpointError
 from speech_reps.models.registry import create
 
 FEATURIZE = REPO / "steps" / "featurize.py"

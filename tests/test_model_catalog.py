@@ -170,7 +170,7 @@ def test_lists_cannot_drift():
         assert option.dest in option_names
         for name in models:  # the model takes what the CLI offers for it (register() checks it too)
             assert option.name in inspect.signature(get_model_class(name).from_options).parameters
-    declared = {name: w for spec in specs() for name, w in zip(spec.download_names(), spec.weights)}
+    declared = {name: w for spec in specs() for name, w in spec.downloads()}
     assert {n: w for n, (_, w) in artifacts().items()} == declared
     usage = run_tool(REPO / "utils" / "download_models.sh", check=False).stderr
     assert f"(names: {' '.join(sorted(declared))})" in usage

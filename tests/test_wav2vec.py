@@ -12,7 +12,7 @@ from conftest import REPO, golden_data_dir, golden_wav, run_tool
 from fairseq_files import SMALL_W2V, wav2vec2_checkpoint, wav2vec_checkpoint
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Batch
-from speech_reps.models.fairseq_checkpoint import FairseqCheckpointError
+from speech_reps.models.formats import WeightsError as FairseqCheckpointError
 from speech_reps.models.registry import create
 from speech_reps.models.wav2vec import conv_frames, kaldi_aligned_frames
 from speech_reps.models.wav2vec_net import eval_layers

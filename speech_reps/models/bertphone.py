@@ -86,15 +86,15 @@ class BERTphone(Featurizer):
     input = "fbank"  # a front-end feature matrix (here MFCC), computed by the pipeline
     sample_rate = 8000
 
-    def __init__(self, weights, sizes, heads, frontend, device, hop, dtype="float32"):
-        import torch
-
+    def __init__(self, weights, sizes, heads, frontend, device, hop, dtype="float32", path=""):
         from speech_reps.models.bertphone_net import BERTphoneNet
+        from speech_reps.models.formats.strict import load_into
         from speech_reps.models.torch_device import place
 
-        self.input_dim, self.dim, self.hidden, self.layers, self.max_length = sizes
-        net = BERTphoneNet(self.input_dim, self.dim, self.hidden, heads, self.layers, self.max_length)
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+        self.input_dim, self.dim, self.hidden = sizes.input_dim, sizes.units, sizes.hidden
+        self.layers, self.max_length = sizes.layers, sizes.max_length
+        net = load_into(BERTphoneNet(self.input_dim, self.dim, self.hidden, heads, self.layers, self.max_length),
+                        weights, path, "not a BERTphone encoder")
         self.net, self.dtype = place(net, device, dtype)
         self.frontend, self.device, self.hop, self.layer = frontend, device, hop, None
         self.sample_rate = frontend.options.sample_rate
@@ -116,22 +116,22 @@ class BERTphone(Featurizer):
         weights, sizes = load_bertphone_weights(path, skip=tuple(cfg.skip_tensors))
         options = FeatureOptions.from_file("mfcc", feature_config, defaults=cfg.frontend_args,
                                            source="conf/bertphone.yaml frontend_args")
-        if STACK * options.dim != sizes[0]:
-            raise ConfigError(f"{path}: the model takes {sizes[0]}-dim input, but {STACK} stacked "
+        if STACK * options.dim != sizes.input_dim:
+            raise ConfigError(f"{path}: the model takes {sizes.input_dim}-dim input, but {STACK} stacked "
                               f"{options.dim}-dim MFCC frames give {STACK * options.dim} (check --num-ceps)")
-        if sizes[1] % cfg.num_heads:
-            raise ConfigError(f"{path}: {sizes[1]} units do not split into num_heads={cfg.num_heads}")
-        if not 0 < cfg.window_hop <= sizes[4]:
-            raise ConfigError(f"bertphone: window_hop must be in 1..{sizes[4]}, not {cfg.window_hop}")
+        if sizes.units % cfg.num_heads:
+            raise ConfigError(f"{path}: {sizes.units} units do not split into num_heads={cfg.num_heads}")
+        if not 0 < cfg.window_hop <= sizes.max_length:
+            raise ConfigError(f"bertphone: window_hop must be in 1..{sizes.max_length}, not {cfg.window_hop}")
         device = resolve_device(device, gpu)
         spec = FrontEndSpec(options, backend=choose_backend(backend, device), cmvn=cmvn or cfg.cmvn,
                             norm_vars=cfg.norm_vars if norm_vars is None else norm_vars, device=str(device))
-        model = cls(weights, sizes, cfg.num_heads, spec, device, cfg.window_hop, dtype)
+        model = cls(weights, sizes, cfg.num_heads, spec, device, cfg.window_hop, dtype, path)
         layer = cfg.layer if layer is None else layer
         check_layers("bertphone", layer, model.layers)
         model.layer, model.params_path = layer, str(path.resolve())
         model.dim = stacked_dim(model.dim, layer)
-        log.info("BERTphone from %s: %d-dim input, %d layers x %d units, layer %s", path, sizes[0],
+        log.info("BERTphone from %s: %d-dim input, %d layers x %d units, layer %s", path, sizes.input_dim,
                  model.layers, model.dim, "last" if layer is None else layer)
         return model
 

@@ -22,18 +22,19 @@ EXTRAS = {"tensorflow": "pip install 'speech-reps[trill]'", "webrtcvad": "pip in
 
 def weights_status(spec):
     """Where this install finds the model's weights, or how to get them."""
+    wheel = [w for w in spec.weights if w.in_wheel]
+    if wheel:
+        from speech_reps.models.formats.resemblyzer import installed_weights
+
+        try:
+            return f"found: {installed_weights()}"
+        except SpeechRepsError:
+            return f"get: pip install --no-deps {wheel[0].in_wheel}"
     if spec.weights:
         found = [w.file for w in spec.weights if (artifacts_dir() / w.file).is_file()]
         if found:
             return "found: " + ", ".join(str(artifacts_dir() / f) for f in found)
         return "get: " + " or ".join(f"utils/download_models.sh {n}" for n in spec.download_names())
-    if spec.name == "ge2e":
-        from speech_reps.models.ge2e_weights import installed_weights
-
-        try:
-            return f"found: {installed_weights()}"
-        except SpeechRepsError:
-            return f"get: {spec.weights_from}"
     if spec.weights_from:
         return f"--params: {spec.weights_from}"
     return "none needed"
@@ -72,8 +73,10 @@ def readme_table(names=None):
     lines = ["| `--model` | representation | dim | frame shift | input the model needs | weights | status |",
              "|---|---|---|---|---|---|---|"]
     for spec in specs(documented_model_names() if names is None else names):
-        if spec.weights:
+        if spec.download_names():
             weights = " or ".join(f"`utils/download_models.sh {n}`" for n in spec.download_names())
+        elif spec.weights:
+            weights = "; ".join(f"in the `{w.in_wheel}` wheel (SHA-256 pinned)" for w in spec.weights)
         else:
             weights = spec.weights_from or "none"
         lines.append(f"| `{spec.name}` | {spec.summary} | {spec.dim} | {spec.frame_shift} | {spec.input} | "

