@@ -197,3 +197,21 @@ def test_weights_resolve_through_the_artifacts_location(tmp_path, monkeypatch):
     assert model.params_path == str(art / "checkpoint_decoar.pt")
     monkeypatch.chdir(art)
     assert create("decoar", params="checkpoint_decoar.pt").params_path == str(art / "checkpoint_decoar.pt")
+
+
+def test_models_table_says_where_weights_are_or_how_to_get_them(tmp_path, monkeypatch):
+    from speech_reps.models.catalog import models_table
+
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path))
+
+    def row(name):
+        return next(line for line in models_table().splitlines() if line.split()[0] == name)
+
+    assert "get: utils/download_models.sh wav2vec2" in row("wav2vec2")
+    assert "get: utils/download_models.sh decoar or utils/download_models.sh decoar-pt" in row("decoar")
+    (tmp_path / "wav2vec_small.pt").write_bytes(b"")
+    (tmp_path / "checkpoint_decoar.pt").write_bytes(b"")
+    assert f"found: {tmp_path}/wav2vec_small.pt" in row("wav2vec2")
+    assert f"found (pass it with --params): {tmp_path}/checkpoint_decoar.pt" in row("decoar")
+    assert row("fbank").split()[-2:] == ["needed", "-"]
+    assert "tensorflow: " in row("trill")

@@ -20,8 +20,27 @@ README_END = "<!-- end of the models table -->"
 EXTRAS = {"tensorflow": "pip install 'speech-reps[trill]'", "webrtcvad": "pip install webrtcvad"}
 
 
+def default_weights_path(spec):
+    """The weights file (or SavedModel dir) the model loads without --params: its conf's
+    ``params`` under the artifacts location; None when the conf names none (or a URL)."""
+    import yaml
+
+    from speech_reps.models.config import default_weights
+
+    path = spec.conf_path()
+    if path is None or not path.is_file():
+        return None
+    value = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("params")
+    if not value or "://" in str(value):
+        return None
+    return default_weights(value)
+
+
 def weights_status(spec):
     """Where this install finds the model's weights, or how to get them."""
+    default = default_weights_path(spec)
+    if default is not None and default.exists():
+        return f"found: {default}"
     wheel = [w for w in spec.weights if w.in_wheel]
     if wheel:
         from speech_reps.models.formats.resemblyzer import installed_weights
@@ -30,10 +49,10 @@ def weights_status(spec):
             return f"found: {installed_weights()}"
         except SpeechRepsError:
             return f"get: pip install --no-deps {wheel[0].in_wheel}"
-    if spec.weights:
-        found = [w.file for w in spec.weights if (artifacts_dir() / w.file).is_file()]
-        if found:
-            return "found: " + ", ".join(str(artifacts_dir() / f) for f in found)
+    others = [artifacts_dir() / w.file for w in spec.weights if (artifacts_dir() / w.file).is_file()]
+    if others:  # a declared file that is not the conf's default
+        return "found (pass it with --params): " + ", ".join(map(str, others))
+    if spec.download_names():
         return "get: " + " or ".join(f"utils/download_models.sh {n}" for n in spec.download_names())
     if spec.weights_from:
         return f"--params: {spec.weights_from}"
