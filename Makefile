@@ -55,7 +55,7 @@ test: venv sysdeps
 # every other model whose weights are in artifacts/.
 demo: venv sysdeps
 	cd egs/mini && ./run.sh --model ge2e
-	@cd egs/mini && for m in decoar wav2vec wav2vec2 hubert; do \
+	@cd egs/mini && for m in $$($(PY) -c 'from speech_reps.download import artifacts; print(*sorted({m for m, _ in artifacts().values()}))'); do \
 	  ./run.sh --stage 3 --model $$m --download false 2>/dev/null || echo "demo: $$m skipped (no weights in artifacts/)"; \
 	done
 	@echo "demo: features in egs/mini/data/*_*/feats.scp; probe accuracies (speaker = language):"; \

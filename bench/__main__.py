@@ -26,14 +26,23 @@ import soundfile as sf
 from bench.corpus import make_corpus
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("fbank", "mfcc", "decoar", "wav2vec", "wav2vec2", "ge2e", "null")
+# models whose full-size checkpoints the bench writes with random weights (model_throughput.py);
+# every other declared model runs with its own weights (found under the artifacts location)
+SYNTHETIC = ("decoar", "wav2vec", "wav2vec2", "hubert")
+
+
+def bench_models():
+    """Every declared model (models/declaration.py), and the bench's own ``null``."""
+    from speech_reps.models.registry import model_names
+
+    return [m for m in model_names() if m != "null"] + ["null"]
 DECOAR_FLOPS_PER_FRAME = 134e6  # 2 x 67.1 M multiply-adds: projection + 2 x 4 LSTM layers of 1024
 
 
 def get_args():
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="fbank,decoar", help=f"comma-separated, of {', '.join(MODELS)}")
+    p.add_argument("--models", default="fbank,decoar", help=f"comma-separated, of {', '.join(bench_models())}")
     p.add_argument("--minutes", type=float, default=10.0, help="corpus size (default: %(default)s)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
@@ -82,11 +91,13 @@ def run(path, model, options, data, out, args, workers=None, compress=False):
 def model_options(model, args, tmp):
     from bench.model_throughput import write_checkpoint
 
+    from speech_reps.models.registry import get_model_class
+
+    declared = {o.name for o in get_model_class(model).spec.option_list()}
     options = {"device": args.device} if args.device != "cpu" else {}
-    if model in ("fbank", "mfcc"):
-        return options
-    options["dtype"] = args.dtype
-    if model in ("decoar", "wav2vec", "wav2vec2"):
+    if "dtype" in declared:
+        options["dtype"] = args.dtype
+    if model in SYNTHETIC:
         options["params"] = str(write_checkpoint(model, Path(tmp) / f"{model}.pt"))
     return options
 
@@ -144,9 +155,9 @@ def main():
     import torch
 
     models = [m for m in args.models.split(",") if m]
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if m not in bench_models()]
     if unknown:
-        raise SystemExit(f"bench: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+        raise SystemExit(f"bench: unknown model(s) {', '.join(unknown)}; choose from {', '.join(bench_models())}")
     if args.one_recording:
         seconds = args.minutes * 60
         data = make_corpus(Path(args.work) / f"recording_{args.minutes:g}min", args.minutes, seconds, seconds)

@@ -87,8 +87,8 @@ def main(argv=None):
         device = _cuda_device(args.device)
         if device is None and args.device != "none":
             print(f"(no CUDA device {args.device}: the GPU rows are left out)")
-    print(f"| path | method | rows x cols | ours GB/s | kaldiio GB/s | ours / kaldiio |")
-    print(f"|---|---|---|---|---|---|")
+    print("| path | method | rows x cols | ours GB/s | kaldiio GB/s | ours / kaldiio |")
+    print("|---|---|---|---|---|---|")
     for method in map(int, args.methods.split(",")):
         for rows in map(int, args.rows.split(",")):
             mat = np.tanh(rng.normal(0, 1.5, (rows, args.cols))).astype(np.float32)

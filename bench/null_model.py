@@ -8,13 +8,15 @@ Importing this module registers it as ``--model null`` (never part of the toolki
 import numpy as np
 
 from speech_reps.models.base import Featurizer
+from speech_reps.models.declaration import ModelSpec
 from speech_reps.models.registry import register
 
 DIM = 2048  # DeCoAR's
 WINDOW, SHIFT = 400, 160  # 25 ms / 10 ms at 16 kHz, snip-edges: Kaldi's (and DeCoAR's) frame count
 
 
-@register("null")
+@register(ModelSpec(name="null", summary="bench only: DeCoAR's output shape at no cost", dim=str(DIM),
+                   frame_shift="10 ms", input_rate=16000, input="16 kHz waveform", has_conf=False))
 class NullFeaturizer(Featurizer):
     input = "waveform"
     frame_shift = 0.01

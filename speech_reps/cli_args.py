@@ -5,11 +5,9 @@ import argparse
 import logging
 import math
 
-from speech_reps.frontend import BACKENDS, CMVN_MODES
 from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
-from speech_reps.kaldi.options import parse_bool
-from speech_reps.models.registry import model_names
-from speech_reps.models.torch_device import DTYPES
+from speech_reps.models.options import OPTIONS, layer_list, str2bool  # noqa: F401  (the CLI's types)
+from speech_reps.models.registry import all_options, model_names, specs
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
@@ -20,23 +18,6 @@ class OneLineErrors(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def str2bool(text):
-    """A ``true``/``false`` command-line value, read as Kaldi reads booleans."""
-    value = parse_bool(text)
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
-    return value
-
-
-def layer_list(text):
-    """``--layer N`` (an int), or ``N,M,...`` (a tuple: several layers from one pass)."""
-    try:
-        layers = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a layer number or numbers joined by commas, got '{text}'")
-    return layers[0] if len(layers) == 1 else layers
 
 
 def positive_seconds(text):
@@ -74,43 +55,32 @@ def fraction(text):
     return value
 
 
+def model_option_table():
+    """[(Option, [models taking it])] of every declared model: the shared options in OPTIONS'
+    order, then models' own."""
+    table = all_options()
+    order = list(OPTIONS) + [name for name in table if name not in OPTIONS]
+    return [table[name] for name in order if name in table]
+
+
+def _option_help(option, models):
+    """The option's help, with the models that take it (when not all do) and each one's values."""
+    notes = {s.name: s.option_notes[option.name] for s in specs(models) if option.name in s.option_notes}
+    text = option.help
+    if notes:
+        text += ": " + "; ".join(f"{m}: {v}" for m, v in notes.items())
+    if len(models) < len(model_names()):
+        text += f" [{', '.join(models)}]"
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
 def add_model_args(parser):
+    """--model, and every option of the declared models (models/declaration.py)."""
     parser.add_argument("--model", default="fbank", choices=model_names(),
-                        help="representation to compute (default: %(default)s)")
-    parser.add_argument("--fbank-config", default=None, metavar="KALDI_CONF",
-                        help="Kaldi option file for the front end "
-                             "(default: the toolkit's conf/fbank.conf; conf/mfcc.conf for mfcc)")
-    parser.add_argument("--fbank-backend", default=None, choices=BACKENDS,
-                        help="native: kaldi-native-fbank; torch: batched PyTorch, on the model's "
-                             "device; kaldi: Kaldi's compute-*-feats on PATH "
-                             "(default: native, torch when the model runs on a GPU)")
-    parser.add_argument("--cmvn", default=None, choices=CMVN_MODES,
-                        help="mean normalisation per utterance or per speaker (utt2spk) "
-                             "(default: the model's: none for fbank/mfcc, utt for decoar)")
-    parser.add_argument("--norm-vars", type=str2bool, default=None, metavar="true|false",
-                        help="with --cmvn: also normalise variances (default: the model's)")
-    parser.add_argument("--params", default=None, metavar="FILE",
-                        help="model weights (decoar: MXNet .params or PyTorch .pt; "
-                             "default: the one named in conf/<model>.yaml)")
-    parser.add_argument("--model-config", default=None, metavar="YAML",
-                        help="model config (default: the toolkit's conf/<model>.yaml)")
-    parser.add_argument("--output", default=None,
-                        help="which output: wav2vec c (default) or z; trill layer19 (default) or embedding")
-    parser.add_argument("--layer", type=layer_list, default=None, metavar="N[,M...]",
-                        help="wav2vec2/hubert/decoar2/bertphone: transformer layer N (default: the model "
-                             "output; 0: the transformer's input). N,M,...: several layers from one forward "
-                             "pass, each written as a --layer N run writes it, under <out-dir>/layerN/")
-    parser.add_argument("--trim-silence", type=str2bool, default=None, metavar="true|false",
-                        help="ge2e: trim long silences with webrtcvad as resemblyzer's preprocess_wav "
-                             "(default: conf/ge2e.yaml's, false)")
-    parser.add_argument("--gpu", type=int, default=None, metavar="N",
-                        help="run the model on GPU N (default: CPU)")
-    parser.add_argument("--dtype", default=None, choices=DTYPES,
-                        help="precision of the model's computation; outputs are written as float32 "
-                             "(default: float32, without TF32 on a GPU; tf32: float32 with a GPU's "
-                             "TF32 matmuls and convolutions; see docs/benchmarks.md for each one's error)")
-    parser.add_argument("--device", default=None,
-                        help="torch device, e.g. cpu, cuda:1 (overrides --gpu)")
+                        help="representation to compute (default: %(default)s; speech-reps models lists them)")
+    for option, models in model_option_table():
+        parser.add_argument(option.cli_flag, dest=option.dest, type=option.type, choices=option.choices,
+                            metavar=option.metavar, default=None, help=_option_help(option, models))
     add_audio_args(parser)
 
 
@@ -127,21 +97,8 @@ def add_audio_args(parser):
 
 
 def model_options(args):
-    """The options ``registry.create`` takes, from parsed arguments."""
-    return {
-        "feature_config": args.fbank_config,
-        "cmvn": args.cmvn,
-        "norm_vars": args.norm_vars,
-        "backend": args.fbank_backend,
-        "params": args.params,
-        "config": args.model_config,
-        "output": args.output,
-        "layer": args.layer,
-        "trim_silence": args.trim_silence,
-        "gpu": args.gpu,
-        "device": args.device,
-        "dtype": args.dtype,
-    }
+    """The options ``registry.create`` takes, from parsed arguments (None: not given)."""
+    return {option.name: getattr(args, option.dest) for option, _ in model_option_table()}
 
 
 def setup_logging(verbose=False):

@@ -14,3 +14,15 @@ def conf_dir() -> Path:
 
 def default_conf(name: str) -> Path:
     return conf_dir() / name
+
+
+ARTIFACTS_ENV = "SPEECH_REPS_ARTIFACTS"
+
+
+def artifacts_dir() -> Path:
+    """Where published weights live: $SPEECH_REPS_ARTIFACTS, else artifacts/ beside the toolkit's
+    conf/ (a source checkout's artifacts/), whatever the working directory."""
+    import os
+
+    env = os.environ.get(ARTIFACTS_ENV)
+    return Path(env) if env else conf_dir().parent / "artifacts"

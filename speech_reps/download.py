@@ -1,9 +1,13 @@
-"""Downloading the published weights into artifacts/: resumable (HTTP Range), checked, atomic.
+"""Downloading the published weights into the artifacts location: resumable (HTTP Range),
+checked, atomic.
 
-Gluon's files end in the first 8 hex digits of their SHA-1 (decoar-encoder-29b8e2ac.params):
-that is checked. For the others the SHA-256 of the first good download is recorded beside the
-file (<file>.sha256) and later copies are checked against it. A partial download stays as
-<file>.part and the next run resumes it; the file appears under its name only when complete.
+What can be downloaded is read from the model declarations (``WeightFile``: file, URL, SHA-256).
+A file is checked against its declared SHA-256 when one is published; Gluon's files end in the
+first 8 hex digits of their SHA-1 (decoar-encoder-29b8e2ac.params), which is checked too.
+Without a published SHA-256, the digest of the first good download is recorded beside the file
+(<file>.sha256, trust on first use) and later copies are checked against it. A partial download
+stays as <file>.part and the next run resumes it; the file appears under its name only when
+complete. The artifacts location is $SPEECH_REPS_ARTIFACTS, else the toolkit's artifacts/.
 """
 
 import hashlib
@@ -14,36 +18,20 @@ import shutil
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
+from speech_reps.conf_dir import artifacts_dir as default_artifacts_dir
 from speech_reps.errors import SpeechRepsError
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class Artifact:
-    file: str
-    url: str
-    zip_member: str = None  # the URL is a zip holding this member
+def artifacts():
+    """{download name: (model name, WeightFile)} of every declared model."""
+    from speech_reps.models.registry import specs
 
-
-ARTIFACTS = {
-    "decoar": Artifact("decoar-encoder-29b8e2ac.params",
-                       "https://apache-mxnet.s3-us-west-2.amazonaws.com/gluon/models/decoar-encoder-29b8e2ac.zip",
-                       zip_member="decoar-encoder-29b8e2ac.params"),
-    "decoar-pt": Artifact("checkpoint_decoar.pt",
-                          "https://github.com/awslabs/speech-representations/releases/download/decoar/checkpoint_decoar.pt"),
-    "decoar2": Artifact("checkpoint_decoar2.pt",
-                        "https://github.com/awslabs/speech-representations/releases/download/decoar2/checkpoint_decoar2.pt"),
-    "bertphone": Artifact("bertphone_fisher_02-87159543.params",
-                          "https://github.com/awslabs/speech-representations/releases/download/bertphone/bertphone_fisher_02-87159543.params"),
-    "wav2vec": Artifact("wav2vec_large.pt", "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_large.pt"),
-    "wav2vec2": Artifact("wav2vec_small.pt", "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_small.pt"),
-    "hubert": Artifact("hubert_base_ls960.pt", "https://dl.fbaipublicfiles.com/hubert/hubert_base_ls960.pt"),
-}
+    return {name: (spec.name, w) for spec in specs() for name, w in spec.downloads()}
 
 
 class DownloadError(SpeechRepsError):
@@ -86,29 +74,38 @@ def sha(path, algorithm):
     return h.hexdigest()
 
 
-def verify(path):
-    """Check ``path`` against the SHA-1 prefix in its name, or its recorded SHA-256."""
+def verify(path, sha256=None):
+    """Check ``path`` against ``sha256`` (its published digest), the SHA-1 prefix in its name,
+    or else the SHA-256 recorded at its first download (recorded now if there is none)."""
     path = Path(path)
+    digest = sha(path, "sha256")
+    if sha256 is not None and digest != sha256.lower():
+        raise DownloadError(f"{path}: SHA-256 {digest}, expected the published {sha256.lower()}: corrupt or "
+                            "wrong file")
     m = re.search(r"-([0-9a-f]{8})\.params$", path.name)
     if m:
         if not sha(path, "sha1").startswith(m.group(1)):
             raise DownloadError(f"{path}: SHA-1 does not start with {m.group(1)}: corrupt or wrong file")
+    if sha256 is not None:
         return
     record = Path(f"{path}.sha256")
-    digest = sha(path, "sha256")
     if record.exists():
-        if record.read_text().split()[0] != digest:
-            raise DownloadError(f"{path}: SHA-256 differs from the one recorded in {record}")
-    else:
+        recorded = record.read_text().split()[0]
+        if recorded != digest:
+            raise DownloadError(f"{path}: SHA-256 {digest}, expected {recorded} (recorded in {record} at its first "
+                                "download): corrupt or wrong file")
+    elif not m:
         record.write_text(f"{digest}  {path.name}\n")
 
 
-def download(name, artifacts_dir="artifacts", url=None):
-    """The weights of model ``name`` in ``artifacts_dir`` (downloaded if missing), verified."""
-    if name not in ARTIFACTS:
-        raise DownloadError(f"no download known for '{name}' (known: {', '.join(sorted(ARTIFACTS))})")
-    art = ARTIFACTS[name]
-    artifacts_dir = Path(artifacts_dir)
+def download(name, artifacts_dir=None, url=None):
+    """The weights ``name`` (utils/download_models.sh's name) in ``artifacts_dir`` (default: the
+    artifacts location), downloaded if missing, verified."""
+    known = artifacts()
+    if name not in known:
+        raise DownloadError(f"no download known for '{name}' (known: {', '.join(sorted(known))})")
+    art = known[name][1]
+    artifacts_dir = Path(artifacts_dir) if artifacts_dir is not None else default_artifacts_dir()
     created = not artifacts_dir.exists()
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     dest = artifacts_dir / art.file
@@ -118,8 +115,11 @@ def download(name, artifacts_dir="artifacts", url=None):
         try:
             if art.zip_member:
                 archive = fetch(source, artifacts_dir / (art.file + ".zip"))
-                with zipfile.ZipFile(archive) as z, open(f"{dest}.part", "wb") as out:
-                    shutil.copyfileobj(z.open(art.zip_member), out, CHUNK)
+                try:
+                    with zipfile.ZipFile(archive) as z, open(f"{dest}.part", "wb") as out:
+                        shutil.copyfileobj(z.open(art.zip_member), out, CHUNK)
+                except (zipfile.BadZipFile, KeyError) as e:
+                    raise DownloadError(f"{archive}: not a zip holding {art.zip_member}: {e}") from None
                 os.replace(f"{dest}.part", dest)
                 archive.unlink()
             else:
@@ -132,7 +132,7 @@ def download(name, artifacts_dir="artifacts", url=None):
                     pass
             raise
     try:
-        verify(dest)
+        verify(dest, art.sha256)
     except DownloadError:
         if fresh:  # never leave a bad download where the models look for weights
             os.replace(dest, f"{dest}.corrupt")

@@ -1,7 +1,7 @@
 """Build DeCoAR checkpoints in the original file formats, with seeded random weights.
 
 MXNet .params are written in MXNet's NDArray list format (v2 arrays, dense float32), following
-the layout documented in speech_reps/models/mxnet_params.py; the parity test checks our reader
+the layout documented in speech_reps/models/formats/mxnet.py; the parity test checks our reader
 on files MXNet itself wrote. PyTorch checkpoints are {'model': state_dict, 'args': Namespace}.
 """
 

@@ -18,7 +18,7 @@ from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.models.base import Batch
 from speech_reps.models.bertphone import stack_frames, windows
 from speech_reps.models.bertphone_checkpoint import load_bertphone_weights
-from speech_reps.models.decoar_checkpoint import CheckpointError
+from speech_reps.models.formats import WeightsError as CheckpointError
 from speech_reps.models.registry import create
 
 FEATURIZE = REPO / "steps" / "featurize.py"
@@ -166,8 +166,8 @@ def test_layers(params, model):
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"BERTphone weights not found: artifacts/bertphone_fisher_02-87159543\.params"
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path / "art"))
+    with pytest.raises(ConfigError, match=rf"BERTphone weights not found: {tmp_path}/art/bertphone_fisher_02-87159543\.params"
                                           r"\. Download them with 'utils/download_models.sh bertphone'"):
         create("bertphone")
 

@@ -20,6 +20,7 @@ from conftest import parity_python, GOLDEN_UTTS, REPO, SPEECH_UTTS, golden_ark, 
 from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
 from speech_reps.models.base import Batch
 from speech_reps.models.bertphone import BERTphoneConfig, stack_frames, windows
+from speech_reps.models.config import load_config
 from speech_reps.models.registry import create
 
 
@@ -33,7 +34,7 @@ def gluonnlp_python():
 @pytest.fixture(scope="module")
 def gluonnlp_reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("gluonnlp")
-    options = FeatureOptions.from_file("mfcc", None, defaults=BERTphoneConfig().frontend_args)
+    options = FeatureOptions.from_file("mfcc", None, defaults=load_config(BERTphoneConfig, name="bertphone").frontend_args)
     frontend = FrontEnd(FrontEndSpec(options))
     mfcc, stacked = {}, {}
     for utt in GOLDEN_UTTS:  # 8 kHz int16 wavs, as a user would have them

@@ -41,6 +41,32 @@ def test_errors_are_one_line_with_the_program_name(tmp_path):
 
 
 def test_models_lists_the_registry():
-    assert run_tool(SPEECH_REPS, "models").stdout.split() == [
+    lines = run_tool(SPEECH_REPS, "models").stdout.splitlines()
+    assert lines[0].split() == ["model", "dim", "frame", "shift", "input", "rate", "weights", "extras"]
+    assert [line.split()[0] for line in lines[1:]] == [
         "bertphone", "decoar", "decoar2", "fbank", "frill", "ge2e", "hubert", "mfcc", "trill",
         "trill-distilled", "wav2vec", "wav2vec2"]
+
+
+def test_featurize_writes_a_kaldi_ark_and_pools_like_featurize_py(tmp_path, dither0):
+    """--out-ark: the same matrix as --out-npy, in a Kaldi archive + scp; --pool mean: the model's
+    pooling (GE2E: resemblyzer's unit-length d-vector), as steps/featurize.py --pool mean writes it."""
+    import kaldiio
+
+    from speech_reps.featurize import GE2EFeaturizer
+
+    wav = golden_wav("spk1-utt1")
+    run_tool(SPEECH_REPS, "featurize", "--fbank-config", dither0, "--in-wav", wav, "--out-npy", tmp_path / "f.npy",
+             "--out-ark", tmp_path / "f.ark")
+    (key, scp_feats), = kaldiio.load_scp(str(tmp_path / "f.scp")).items()
+    assert key == "spk1-utt1" and (tmp_path / "f.scp").read_text().startswith(f"spk1-utt1 {tmp_path}/f.ark:")
+    assert np.array_equal(np.array(scp_feats), np.load(tmp_path / "f.npy"))
+    proc = run_tool(SPEECH_REPS, "featurize", "--model", "ge2e", "--pool", "mean", "--key", "u1", "--in-wav", wav,
+                    "--out-ark", tmp_path / "x.ark", "--out-scp", tmp_path / "xvector.scp")
+    assert "mean of 3 frames x 256 dims" in proc.stderr
+    vector = np.array(kaldiio.load_scp(str(tmp_path / "xvector.scp"))["u1"])
+    assert vector.shape == (256,) and vector.dtype == np.float32
+    assert np.array_equal(vector, GE2EFeaturizer().file_to_dvector(wav))
+    proc = run_tool(SPEECH_REPS, "featurize", "--in-wav", wav, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "speech-reps: featurize: give --out-npy <file>, --out-ark <file>, or both"

@@ -12,9 +12,10 @@ from conftest import REPO, golden_data_dir, golden_wav, make_data_dir, run_tool,
 from decoar_files import mxnet_names, random_weights, write_params, write_torch_checkpoint
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Batch
-from speech_reps.models.decoar_checkpoint import CheckpointError, load_decoar_weights
+from speech_reps.models.decoar_checkpoint import load_decoar_weights
 from speech_reps.models.decoar_net import DeCoAREncoder, reversed_index
-from speech_reps.models.mxnet_params import ParamsFormatError, read_params
+from speech_reps.models.formats import WeightsError as CheckpointError
+from speech_reps.models.formats.mxnet import ParamsFormatError, read_params
 from speech_reps.models.registry import create
 
 FEATURIZE = REPO / "steps" / "featurize.py"
@@ -160,9 +161,10 @@ def test_front_end_follows_the_checkpoint(tmp_path, params):
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"DeCoAR weights not found: artifacts/decoar-encoder-29b8e2ac\.params\. "
-                                          r"Get the original MXNet model with .*zcat"):
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path / "art"))
+    with pytest.raises(ConfigError, match=rf"DeCoAR weights not found: {tmp_path}/art/decoar-encoder-29b8e2ac\.params"
+                                          r"\. Download them with 'utils/download_models.sh decoar' \(MXNet.*zip\) or "
+                                          r"'utils/download_models.sh decoar-pt' \(PyTorch"):
         create("decoar")
 
 

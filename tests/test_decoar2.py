@@ -12,7 +12,7 @@ from speech_reps.errors import ConfigError
 from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.models.base import Batch
 from speech_reps.models.decoar2 import subsample
-from speech_reps.models.fairseq_checkpoint import FairseqCheckpointError
+from speech_reps.models.formats import WeightsError as FairseqCheckpointError
 from speech_reps.models.registry import create
 
 FEATURIZE = REPO / "steps" / "featurize.py"
@@ -111,8 +111,8 @@ def test_bin_count_must_match_the_weights(tmp_path, params):
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"DeCoAR 2\.0 weights not found: artifacts/checkpoint_decoar2\.pt\. "
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path / "art"))
+    with pytest.raises(ConfigError, match=rf"DeCoAR 2\.0 weights not found: {tmp_path}/art/checkpoint_decoar2\.pt\. "
                                           r"Download them with 'utils/download_models.sh decoar2'"):
         create("decoar2")
 

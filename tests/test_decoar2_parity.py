@@ -15,6 +15,7 @@ import pytest
 from conftest import parity_python, GOLDEN_UTTS, REPO, golden_wav, golden_wave
 from speech_reps.frontend import CmvnStats, FeatureOptions, FrontEnd, FrontEndSpec
 from speech_reps.models.base import Batch
+from speech_reps.models.config import load_config
 from speech_reps.models.decoar2 import DeCoAR2Config, subsample
 from speech_reps.models.registry import create
 
@@ -23,7 +24,7 @@ from speech_reps.models.registry import create
 def fairseq_reference(tmp_path_factory):
     python = parity_python("fairseq_venv.sh", "fairseq (fairseq-fixed 0.12.3.1)")
     out = tmp_path_factory.mktemp("decoar2")
-    options = FeatureOptions.from_file("fbank", None, defaults=DeCoAR2Config().frontend_args)
+    options = FeatureOptions.from_file("fbank", None, defaults=load_config(DeCoAR2Config, name="decoar2").frontend_args)
     frontend = FrontEnd(FrontEndSpec(options))
     fbank = {}
     for utt in GOLDEN_UTTS:

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from speech_reps.download import DownloadError, download, fetch, verify
+from speech_reps.models.declaration import WeightFile
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -86,8 +87,11 @@ def test_sha256_is_recorded_then_checked(tmp_path, server):
     assert path == tmp_path / "wav2vec_large.pt"
     assert (tmp_path / "wav2vec_large.pt.sha256").read_text().split()[0] == hashlib.sha256(PAYLOAD).hexdigest()
     path.write_bytes(PAYLOAD[:-1] + b"x")
-    with pytest.raises(DownloadError, match="SHA-256 differs from the one recorded"):
+    digest, bad = hashlib.sha256(PAYLOAD).hexdigest(), hashlib.sha256(PAYLOAD[:-1] + b"x").hexdigest()
+    with pytest.raises(DownloadError) as e:
         download("wav2vec", tmp_path)
+    assert str(e.value) == (f"{path}: SHA-256 {bad}, expected {digest} (recorded in {path}.sha256 at its first "
+                            "download): corrupt or wrong file")
 
 
 def test_gluon_names_carry_their_sha1(tmp_path, server):
@@ -109,3 +113,45 @@ def test_http_errors_and_unknown_models(tmp_path, server):
         fetch(f"{server.url}/missing.pt", tmp_path / "m.pt")
     with pytest.raises(DownloadError, match="no download known for 'nope'"):
         download("nope", tmp_path)
+
+
+def test_published_sha256_is_checked_and_a_mismatch_refused(tmp_path, server, monkeypatch):
+    """A declared (published) digest: a download that differs is refused in one line naming the
+    file, the expected and the actual digest, and moved aside; nothing is recorded."""
+    import speech_reps.download as dl
+
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    server.files["/good.pt"], server.files["/bad.pt"] = PAYLOAD, PAYLOAD[:-1] + b"x"
+    declared = {"good": ("m", WeightFile("good.pt", f"{server.url}/good.pt", sha256=digest)),
+                "bad": ("m", WeightFile("bad.pt", f"{server.url}/bad.pt", sha256=digest))}
+    monkeypatch.setattr(dl, "artifacts", lambda: declared)
+    assert download("good", tmp_path) == tmp_path / "good.pt"
+    assert not (tmp_path / "good.pt.sha256").exists()  # the published digest is the record
+    with pytest.raises(DownloadError) as e:
+        download("bad", tmp_path)
+    actual = hashlib.sha256(PAYLOAD[:-1] + b"x").hexdigest()
+    assert str(e.value) == (f"{tmp_path}/bad.pt: SHA-256 {actual}, expected the published {digest}: corrupt "
+                            "or wrong file")
+    assert not (tmp_path / "bad.pt").exists() and (tmp_path / "bad.pt.corrupt").is_file()
+
+
+def test_downloads_go_to_the_artifacts_location(tmp_path, server, monkeypatch):
+    """Without --artifacts: $SPEECH_REPS_ARTIFACTS, whatever the working directory."""
+    server.files["/wav2vec_large.pt"] = PAYLOAD
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path / "art"))
+    monkeypatch.chdir(tmp_path)
+    assert download("wav2vec", url=f"{server.url}/wav2vec_large.pt") == tmp_path / "art" / "wav2vec_large.pt"
+
+
+def test_the_ge2e_wheel_file_is_pinned(tmp_path):
+    from speech_reps.errors import ConfigError
+    from speech_reps.models.formats.resemblyzer import installed_weights
+    from speech_reps.models.registry import get_model_class
+
+    pinned = get_model_class("ge2e").spec.weights[0].sha256
+    path = installed_weights(pinned)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == pinned
+    with pytest.raises(ConfigError) as e:
+        installed_weights("0" * 64)
+    assert str(e.value).startswith(f"{path}: SHA-256 {pinned}, expected the published {'0' * 64} ")
+    assert "\n" not in str(e.value)

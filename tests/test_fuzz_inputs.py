@@ -188,3 +188,102 @@ def test_only_data_dir_errors_from_random_segments_text(tmp_path):
             DataDir.load(data, lenient=True)
         except DataDirError as e:
             assert all(p.startswith(f"{data}/segments") for p in e.problems), e.problems
+
+
+def _weight_files(tmp_path):
+    """{name: (model, a good small weights file)} of every weights format a model reads: MXNet
+    .params with DeCoAR's and BERTphone's Gluon names, a plain torch state dict (DeCoAR .pt),
+    resemblyzer's checkpoint (GE2E), fairseq checkpoints (wav2vec 1.0, wav2vec 2.0, DeCoAR 2.0)."""
+    import torch
+
+    import bertphone_files
+    import decoar2_files
+    from fairseq_files import wav2vec2_checkpoint, wav2vec_checkpoint
+    from speech_reps.models.ge2e_weights import expected_shapes as ge2e_shapes
+
+    torch.manual_seed(0)
+    torch.save({"step": 1, "model_state": {k: torch.randn(s) for k, s in ge2e_shapes(40, 8, 1, 4).items()}},
+               tmp_path / "ge2e.pt")
+    return {
+        "decoar-params": ("decoar", write_params(tmp_path / "d.params", mxnet_names(random_weights(8, 4, 1)))),
+        "decoar-pt": ("decoar", write_torch_checkpoint(tmp_path / "d.pt", random_weights(8, 4, 1))),
+        "bertphone": ("bertphone", bertphone_files.write_bertphone(tmp_path / "b.params", bertphone_files.random_weights(
+            units=24, hidden=12, layers=1, max_length=16))),
+        "ge2e": ("ge2e", tmp_path / "ge2e.pt"),
+        "wav2vec": ("wav2vec", wav2vec_checkpoint(tmp_path / "w.pt")),
+        "wav2vec2": ("wav2vec2", wav2vec2_checkpoint(tmp_path / "w2.pt")),
+        "decoar2": ("decoar2", decoar2_files.write_checkpoint(
+            tmp_path / "d2.pt", decoar2_files.random_state(encoder_embed_dim=24, encoder_layers=1,
+                                                         encoder_ffn_embed_dim=12, conv_pos=4))),
+    }
+
+
+def _refused_in_one_line(model, path, **options):
+    """``create(model, params=path)`` must raise a one-line ConfigError starting with the path."""
+    from speech_reps.models.registry import create
+
+    with pytest.raises(ConfigError) as e:
+        create(model, params=str(path), **options)
+    assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value), (model, str(e.value))
+
+
+def test_every_weights_format_truncated_garbage_or_foreign_is_one_line(tmp_path):
+    """Each format through its model's loader, cut at random lengths, replaced by random bytes,
+    or swapped for another format's file: one ConfigError line naming the file, never a traceback."""
+    rng = random.Random(8)
+    files = _weight_files(tmp_path)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    options = {"bertphone": {"feature_config": None}}
+    for name, (model, good) in files.items():
+        data = good.read_bytes()
+        cuts = [0, 1, 7, 8, 23, 24, len(data) // 2, len(data) - 1] + [rng.randrange(len(data)) for _ in range(6)]
+        for i, cut in enumerate(cuts):
+            path = bad / f"{name}.cut{i}"
+            path.write_bytes(data[:cut])
+            _refused_in_one_line(model, path, **options.get(name, {}))
+        for size in (16, 4096):
+            path = bad / f"{name}.garbage{size}"
+            path.write_bytes(bytes(rng.randrange(256) for _ in range(size)))
+            _refused_in_one_line(model, path)
+        for other, (other_model, other_file) in files.items():
+            if other_model != model:
+                path = bad / f"{name}.from-{other}"
+                path.write_bytes(other_file.read_bytes())
+                _refused_in_one_line(model, path)
+
+
+def test_every_weights_format_with_wrong_shapes_lists_them_all(tmp_path):
+    """A random matrix (or conv kernel) of each format given a wrong shape, a bias removed, a foreign tensor
+    added: one error line naming the file with all three problems (the strict loader's)."""
+    import torch
+
+    rng = random.Random(9)
+    files = _weight_files(tmp_path)
+    for name, (model, good) in files.items():
+        path = tmp_path / f"{name}.shaped"
+        if good.suffix == ".params":
+            from speech_reps.models.formats.mxnet import read_params
+
+            tensors = dict(read_params(good))
+            write = lambda t: write_params(path, t)  # noqa: E731
+        else:
+            ckpt = torch.load(good, weights_only=False)
+            key = "model_state" if "model_state" in ckpt else "model"
+            tensors = dict(ckpt[key])
+            write = lambda t: torch.save({**ckpt, key: t}, path)  # noqa: E731
+        reshaped = rng.choice(sorted(n for n, v in tensors.items() if len(v.shape) >= 2))
+        dropped = rng.choice(sorted(n for n, v in tensors.items() if len(v.shape) == 1))
+        value = tensors[reshaped]
+        tensors[reshaped] = value[:-1] if isinstance(value, np.ndarray) else value[:-1].clone()
+        del tensors[dropped]
+        tensors["stray.weight"] = np.zeros(3, np.float32) if good.suffix == ".params" else torch.zeros(3)
+        write(tensors)
+        from speech_reps.models.registry import create
+
+        with pytest.raises(ConfigError) as e:
+            create(model, params=str(path))
+        message = str(e.value)
+        assert message.startswith(f"{path}: ") and "\n" not in message, message
+        assert "missing: " in message and "unexpected: " in message and "stray.weight" in message, (name, message)
+        assert "wrong shape: " in message, (name, message)

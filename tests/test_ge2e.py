@@ -20,7 +20,9 @@ from ge2e_audio import PAUSED, reference_audio
 from speech_reps.errors import ConfigError
 from speech_reps.models import ge2e_frontend as fe
 from speech_reps.models.base import Batch
-from speech_reps.models.ge2e_weights import CheckpointError, installed_weights, load_ge2e_weights
+from speech_reps.models.formats import WeightsError as CheckpointError
+from speech_reps.models.formats.resemblyzer import installed_weights
+from speech_reps.models.ge2e_weights import load_ge2e_weights
 from speech_reps.models.registry import create
 
 FEATURIZE = REPO / "steps" / "featurize.py"

@@ -12,7 +12,7 @@ from conftest import REPO, golden_data_dir, golden_wav, run_tool
 from fairseq_files import SMALL_W2V, wav2vec2_checkpoint, wav2vec_checkpoint
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Batch
-from speech_reps.models.fairseq_checkpoint import FairseqCheckpointError
+from speech_reps.models.formats import WeightsError as FairseqCheckpointError
 from speech_reps.models.registry import create
 from speech_reps.models.wav2vec import conv_frames, kaldi_aligned_frames
 from speech_reps.models.wav2vec_net import eval_layers
@@ -157,8 +157,8 @@ def test_not_a_checkpoint(tmp_path):
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"wav2vec weights not found: artifacts/wav2vec_large\.pt\. .*wav2vec_large\.pt"):
+    monkeypatch.setenv("SPEECH_REPS_ARTIFACTS", str(tmp_path / "art"))
+    with pytest.raises(ConfigError, match=rf"wav2vec weights not found: {tmp_path}/art/wav2vec_large\.pt\. .*wav2vec_large\.pt"):
         create("wav2vec")
 
 

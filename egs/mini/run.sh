@@ -24,7 +24,7 @@ Stages: 0 data prep, 1 validate, 2 fbank + probe, 3 featurize with --model + pro
         4 utterance vectors with --model (--pool mean; then over voiced frames: --vad-scp) + cosine-scoring EER
 --model: auto (default) is decoar when its weights are in --artifacts, else ge2e, whose weights
 come with the toolkit's venv (the resemblyzer wheel)
---artifacts: where model weights are (default: the toolkit's artifacts/); --download false: do not
+--artifacts: where model weights are (default: $SPEECH_REPS_ARTIFACTS, else the toolkit's artifacts/); --download false: do not
 try utils/download_models.sh when they are missing"
 
 cd "$(dirname "$0")"
@@ -33,12 +33,12 @@ cd "$(dirname "$0")"
 . "$SPEECH_REPS_ROOT/utils/parse_options.sh"
 
 root=$SPEECH_REPS_ROOT
-artifacts=${artifacts:-$root/artifacts}
+artifacts=${artifacts:-${SPEECH_REPS_ARTIFACTS:-$root/artifacts}}
 log() { echo "$(date '+%F %T') (run.sh:${BASH_LINENO[0]}) $*"; }
 
 if [ "$model" = auto ]; then
   model=ge2e
-  for f in decoar-encoder-29b8e2ac.params checkpoint_decoar.pt; do [ -e "$artifacts/$f" ] && model=decoar; done
+  for f in $(python3 -m speech_reps.models.catalog weights decoar); do [ -e "$artifacts/$f" ] && model=decoar; done
   log "--model auto: $model"
 fi
 
@@ -58,10 +58,7 @@ model_options() {  # sets opts=(--model ... [--params ...] [--gpu ...]) for $mod
   opts=(--model "$model")
   [ -n "$gpu" ] && opts+=(--gpu "$gpu")
   [ "$model" = ge2e ] && return 0  # its weights are the venv's resemblyzer wheel's pretrained.pt
-  case $model in
-    decoar) files="decoar-encoder-29b8e2ac.params checkpoint_decoar.pt" ;;  # MXNet's, or the PyTorch one
-    *) files=$(python3 -c "import sys; from speech_reps.download import ARTIFACTS as A; print(A[sys.argv[1]].file if sys.argv[1] in A else '')" "$model") ;;
-  esac
+  files=$(python3 -m speech_reps.models.catalog weights "$model") || exit 1  # decoar: MXNet's, or the PyTorch one
   [ -n "$files" ] || { echo "run.sh: no weights file known for --model $model; use steps/featurize.sh --params" >&2; exit 1; }
   local params= f
   for f in $files; do [ -e "$artifacts/$f" ] && { params=$artifacts/$f; break; }; done

@@ -1,7 +1,8 @@
 """The Featurizer contract that every model (fbank and MFCC included) implements.
 
 A subclass must define:
-  ``name``         registry name (set by ``@register``)
+  ``name``, ``spec`` registry name and declaration (set by ``@register(ModelSpec(...))``, whose
+                   options must be exactly ``from_options``'s keywords)
   ``dim``          output dimension
   ``frame_shift``  seconds between output frames (what goes into the data dir's frame_shift)
   ``sample_rate``  the audio rate the model expects, Hz

@@ -10,7 +10,7 @@ overlapping windows (``windows``). ``--layer N``: encoder cell N's output (defau
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,29 +18,36 @@ from speech_reps.errors import ConfigError
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
 from speech_reps.models.config import find_params, load_config
+from speech_reps.models.declaration import ModelSpec, WeightFile
 from speech_reps.models.layers import check_layers, stacked_dim
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
 
-URL = ("https://github.com/awslabs/speech-representations/releases/download/bertphone/"
-       "bertphone_fisher_02-87159543.params")
+SPEC = ModelSpec(
+    name="bertphone", summary="BERTphone layer (`--layer N`), MXNet/GluonNLP `.params`", dim="768",
+    frame_shift="30 ms", input_rate=8000,
+    input="**8 kHz** (16 kHz only with `--allow-resample true`); 40-dim MFCC, dither 0, + per-utterance CMVN, "
+          "3 frames stacked",
+    options=("params", "config", "feature_config", "cmvn", "norm_vars", "backend", "layer", "device", "gpu",
+             "dtype"),
+    # no SHA-256 is published; the name's 8 hex digits are checked as Gluon's SHA-1 prefix (download.py)
+    weights=(WeightFile("bertphone_fisher_02-87159543.params", "https://github.com/awslabs/speech-representations/"
+                        "releases/download/bertphone/bertphone_fisher_02-87159543.params"),))
 STACK = 3  # MFCC frames per BERTphone frame
 
 
 @dataclass
-class BERTphoneConfig:
-    params: str = "artifacts/bertphone_fisher_02-87159543.params"
-    frontend: str = "mfcc"
-    frontend_args: dict = field(default_factory=lambda: {
-        "sample-frequency": 8000, "num-ceps": 40, "num-mel-bins": 40, "low-freq": 40,
-        "high-freq": -200, "use-energy": False, "dither": 0})
-    cmvn: str = "utt"
-    norm_vars: bool = True
-    num_heads: int = 12
-    layer: int = None  # None: the last encoder cell
-    window_hop: int = 256  # stacked frames between window starts for long utterances
-    skip_tensors: list = field(default_factory=list)  # name prefixes in the .params to leave out
+class BERTphoneConfig:  # values: conf/bertphone.yaml
+    params: str
+    frontend: str
+    frontend_args: dict
+    cmvn: str
+    norm_vars: bool
+    num_heads: int
+    layer: int  # None: the last encoder cell
+    window_hop: int  # stacked frames between window starts for long utterances
+    skip_tensors: list  # name prefixes in the .params to leave out
 
 
 def stack_frames(feats):
@@ -74,20 +81,20 @@ def windows(num_frames, size, hop):
     return [(s, s + size, cuts[k], cuts[k + 1]) for k, s in enumerate(starts)]
 
 
-@register("bertphone")
+@register(SPEC)
 class BERTphone(Featurizer):
     input = "fbank"  # a front-end feature matrix (here MFCC), computed by the pipeline
     sample_rate = 8000
 
-    def __init__(self, weights, sizes, heads, frontend, device, hop, dtype="float32"):
-        import torch
-
+    def __init__(self, weights, sizes, heads, frontend, device, hop, dtype="float32", path=""):
         from speech_reps.models.bertphone_net import BERTphoneNet
+        from speech_reps.models.formats.strict import load_into
         from speech_reps.models.torch_device import place
 
-        self.input_dim, self.dim, self.hidden, self.layers, self.max_length = sizes
-        net = BERTphoneNet(self.input_dim, self.dim, self.hidden, heads, self.layers, self.max_length)
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+        self.input_dim, self.dim, self.hidden = sizes.input_dim, sizes.units, sizes.hidden
+        self.layers, self.max_length = sizes.layers, sizes.max_length
+        net = load_into(BERTphoneNet(self.input_dim, self.dim, self.hidden, heads, self.layers, self.max_length),
+                        weights, path, "not a BERTphone encoder")
         self.net, self.dtype = place(net, device, dtype)
         self.frontend, self.device, self.hop, self.layer = frontend, device, hop, None
         self.sample_rate = frontend.options.sample_rate
@@ -105,27 +112,26 @@ class BERTphone(Featurizer):
         cfg = load_config(BERTphoneConfig, config, "bertphone")
         if cfg.frontend != "mfcc":
             raise ConfigError(f"bertphone: frontend must be mfcc, not {cfg.frontend}")
-        path = find_params(params, cfg.params, "BERTphone", "Download them with 'utils/download_models.sh "
-                           f"bertphone' (or 'wget -P artifacts {URL}') and pass them with --params <file>")
+        path = find_params(params, cfg.params, "BERTphone", SPEC.how_to_get())
         weights, sizes = load_bertphone_weights(path, skip=tuple(cfg.skip_tensors))
         options = FeatureOptions.from_file("mfcc", feature_config, defaults=cfg.frontend_args,
                                            source="conf/bertphone.yaml frontend_args")
-        if STACK * options.dim != sizes[0]:
-            raise ConfigError(f"{path}: the model takes {sizes[0]}-dim input, but {STACK} stacked "
+        if STACK * options.dim != sizes.input_dim:
+            raise ConfigError(f"{path}: the model takes {sizes.input_dim}-dim input, but {STACK} stacked "
                               f"{options.dim}-dim MFCC frames give {STACK * options.dim} (check --num-ceps)")
-        if sizes[1] % cfg.num_heads:
-            raise ConfigError(f"{path}: {sizes[1]} units do not split into num_heads={cfg.num_heads}")
-        if not 0 < cfg.window_hop <= sizes[4]:
-            raise ConfigError(f"bertphone: window_hop must be in 1..{sizes[4]}, not {cfg.window_hop}")
+        if sizes.units % cfg.num_heads:
+            raise ConfigError(f"{path}: {sizes.units} units do not split into num_heads={cfg.num_heads}")
+        if not 0 < cfg.window_hop <= sizes.max_length:
+            raise ConfigError(f"bertphone: window_hop must be in 1..{sizes.max_length}, not {cfg.window_hop}")
         device = resolve_device(device, gpu)
         spec = FrontEndSpec(options, backend=choose_backend(backend, device), cmvn=cmvn or cfg.cmvn,
                             norm_vars=cfg.norm_vars if norm_vars is None else norm_vars, device=str(device))
-        model = cls(weights, sizes, cfg.num_heads, spec, device, cfg.window_hop, dtype)
+        model = cls(weights, sizes, cfg.num_heads, spec, device, cfg.window_hop, dtype, path)
         layer = cfg.layer if layer is None else layer
         check_layers("bertphone", layer, model.layers)
         model.layer, model.params_path = layer, str(path.resolve())
         model.dim = stacked_dim(model.dim, layer)
-        log.info("BERTphone from %s: %d-dim input, %d layers x %d units, layer %s", path, sizes[0],
+        log.info("BERTphone from %s: %d-dim input, %d layers x %d units, layer %s", path, sizes.input_dim,
                  model.layers, model.dim, "last" if layer is None else layer)
         return model
 

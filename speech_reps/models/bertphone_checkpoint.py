@@ -15,17 +15,21 @@ one shared leading prefix allowed (e.g. ``OpenSpeechModel_``):
     bertpositionwiseffn<M>_bertlayernorm<M>_{gamma,beta}  ...ffn.layer_norm
 (``...`` = encoder.transformer_cells.<i>; structural names are the same path with dots, e.g.
 ``encoder.transformer_cells.0.attention_cell.proj_query.weight``, ``embed.weight``.)
-Gluon's Dense weight is (out, in) like torch's Linear; tensors copy unchanged. Loading is
-strict: missing, unexpected and mis-shaped tensors are listed together in one error.
+Gluon's Dense weight is (out, in) like torch's Linear; tensors copy unchanged. The file is read
+by models/formats/ and checked by the strict loader: missing, unexpected and mis-shaped tensors
+are listed together in one error.
 """
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from speech_reps.models.decoar_checkpoint import CheckpointError, canonicalize, layer_count
-from speech_reps.models.mxnet_params import ParamsFormatError, read_params
+from speech_reps.models.formats import WeightsError
+from speech_reps.models.formats.gluon import canonicalize, layer_count
+from speech_reps.models.formats.mxnet import read_params
+from speech_reps.models.formats.strict import check_tensors
 
 _NORM = {"gamma": "weight", "beta": "bias", "weight": "weight", "bias": "bias"}
 _CELL = "encoder.transformer_cells"
@@ -54,6 +58,14 @@ _PATTERNS = [  # (pattern searched at the end of a name, canonical name of the m
 ]
 
 
+class BERTphoneSizes(NamedTuple):
+    input_dim: int  # stacked MFCC dims
+    units: int  # the encoder's width (the output dim)
+    hidden: int  # FFN units
+    layers: int
+    max_length: int  # learned positions
+
+
 def expected_shapes(input_dim, units, hidden, layers, max_length):
     shapes = {"embed.weight": (units, input_dim), "embed.bias": (units,),
               "encoder.position_weight": (max_length, units),
@@ -73,37 +85,27 @@ def _sizes(weights, path):
     embed, pos = weights.get("embed.weight"), weights.get("encoder.position_weight")
     ffn = weights.get(f"{_CELL}.0.ffn.ffn_1.weight")
     if embed is None or pos is None or ffn is None or embed.ndim != 2 or pos.ndim != 2 or ffn.ndim != 2:
-        raise CheckpointError(f"{path}: not a BERTphone model: the input Dense (dense0_weight / embed.weight), "
-                              "the position weights or the first cell's FFN are missing or not matrices")
+        raise WeightsError(f"{path}: not a BERTphone model: the input Dense (dense0_weight / embed.weight), "
+                           "the position weights or the first cell's FFN are missing or not matrices")
     layers = layer_count((n.split(".")[2] for n in weights if n.startswith(_CELL + ".")), len(weights), path,
                          "BERTphone")
-    return embed.shape[1], embed.shape[0], ffn.shape[0], layers, pos.shape[0]
+    return BERTphoneSizes(input_dim=embed.shape[1], units=embed.shape[0], hidden=ffn.shape[0], layers=layers,
+                          max_length=pos.shape[0])
 
 
 def load_bertphone_weights(path, skip=()):
-    """(canonical {name: float32 ndarray}, (input_dim, units, hidden, layers, max_length)).
+    """(canonical {name: float32 ndarray}, BERTphoneSizes).
 
     ``skip``: prefixes of the file's names of tensors to leave out, e.g. a training
     head; every other tensor must be one of the encoder's, and every encoder tensor must be there.
     """
     path = Path(path)
-    try:
-        tensors = read_params(path)
-    except ParamsFormatError as e:
-        raise CheckpointError(str(e)) from None
+    tensors = read_params(path)
     skipped = [n for n in tensors if n.startswith(tuple(skip))]
     weights, unexpected = canonicalize({n: v for n, v in tensors.items() if n not in skipped},
-                                       _PATTERNS, path, model="BERTphone")
+                                       _PATTERNS, path, "BERTphone")
     sizes = _sizes(weights, path)
     want = expected_shapes(*sizes)
-    unexpected += sorted(set(weights) - set(want))
-    missing = sorted(set(want) - set(weights))
-    misshaped = sorted(f"{n} {tuple(weights[n].shape)} (expected {want[n]})"
-                       for n in want if n in weights and tuple(weights[n].shape) != want[n])
-    problems = [f"{label}: {', '.join(items)}" for label, items in
-                (("missing", missing), ("unexpected", sorted(unexpected)), ("wrong shape", misshaped)) if items]
-    if problems:
-        raise CheckpointError(f"{path}: not a BERTphone encoder: " + "; ".join(problems)
-                              + (" (a training head can be left out with skip_tensors in conf/bertphone.yaml)"
-                                 if unexpected else ""))
+    check_tensors(path, weights, want, "not a BERTphone encoder", unexpected,
+                  unexpected_hint=" (a training head can be left out with skip_tensors in conf/bertphone.yaml)")
     return {k: np.ascontiguousarray(weights[k], dtype=np.float32) for k in want}, sizes

@@ -1,37 +1,78 @@
-"""Model configs: a typed dataclass per model, read from ``conf/<model>.yaml`` with every key checked."""
+"""Model configs: a typed dataclass per model whose values come from YAML, every key checked.
 
+The defaults are the toolkit's conf/<model>.yaml, and only there: the dataclass names the keys
+(and their types), never their values. A user's ``--model-config`` file overrides the keys it
+sets; the others keep the toolkit file's values.
+"""
+
+import copy
 import dataclasses
+import functools
 from pathlib import Path
 
 import yaml
 
-from speech_reps.conf_dir import default_conf
+from speech_reps.conf_dir import artifacts_dir, default_conf
 from speech_reps.errors import ConfigError
 
 
-def load_config(cls, path=None, name=None):
-    """An instance of dataclass ``cls`` from a YAML file (default: the toolkit's conf/<name>.yaml).
-
-    Unknown keys are an error (a typo must not be silently ignored); missing keys keep defaults.
-    """
-    path = Path(path) if path is not None else default_conf(f"{name}.yaml")
+@functools.lru_cache(maxsize=None)
+def _read_yaml(path):
+    path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read model config: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of options")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    return data
+
+
+def _checked(cls, path, data):
+    fields = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)} (known: {', '.join(fields)})")
-    return cls(**data)
+    return data
+
+
+def toolkit_conf(name):
+    """The toolkit's defaults of model ``name``: its declared conf file (conf/<name>.yaml)."""
+    from speech_reps.models.registry import get_model_class
+
+    try:
+        path = get_model_class(name).spec.conf_path()
+    except ConfigError:  # a config class used without a declared model (tests, tools)
+        path = default_conf(f"{name}.yaml")
+    return path
+
+
+def load_config(cls, path=None, name=None):
+    """An instance of dataclass ``cls``: the toolkit's conf/<name>.yaml, then the keys ``path``
+    (a user's YAML file) sets. Unknown keys are an error (a typo must not be silently ignored)."""
+    default_path = toolkit_conf(name)
+    defaults = copy.deepcopy(_checked(cls, default_path, _read_yaml(str(default_path))))
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in defaults]
+    if missing:  # a toolkit bug: conf/<name>.yaml is the one place the defaults are written
+        raise ConfigError(f"{default_path}: missing option(s) {', '.join(missing)}")
+    if path is not None:
+        _read_yaml.cache_clear()  # a user's file may change between two models built in one process
+        defaults.update(copy.deepcopy(_checked(cls, path, _read_yaml(str(path)))))
+    return cls(**defaults)
+
+
+def default_weights(value):
+    """A weights path named in a config file: absolute as it is; relative, under the artifacts
+    location ($SPEECH_REPS_ARTIFACTS, else the toolkit's artifacts/), never the working directory."""
+    path = Path(value)
+    return path if path.is_absolute() else artifacts_dir() / path
 
 
 def find_params(params, default, label, how):
-    """The weights file: ``params`` if given, else the config's ``default``; a missing one is an
-    error saying how to get it (``how``: a sentence)."""
-    path = Path(params if params is not None else default)
+    """The weights file: ``params`` if given (relative to the working directory), else the
+    config's ``default`` (under the artifacts location); a missing one is an error saying how
+    to get it (``how``: a sentence)."""
+    path = Path(params) if params is not None else default_weights(default)
     if path.is_dir():
         raise ConfigError(f"{label} weights: {path} is a directory, not a file")
     if not path.is_file():

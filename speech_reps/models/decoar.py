@@ -7,8 +7,7 @@ variances (conf/decoar.yaml).
 """
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,54 +15,56 @@ from speech_reps.errors import ConfigError
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.kaldi.options import read_option_file
 from speech_reps.models.base import Featurizer
-from speech_reps.models.config import load_config
+from speech_reps.models.config import find_params, load_config
+from speech_reps.models.declaration import ModelSpec, WeightFile
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
 
-MXNET_URL = "https://apache-mxnet.s3-us-west-2.amazonaws.com/gluon/models/decoar-encoder-29b8e2ac.zip"
-PYTORCH_URL = "https://github.com/awslabs/speech-representations/releases/download/decoar/checkpoint_decoar.pt"
+SPEC = ModelSpec(
+    name="decoar", summary="DeCoAR (MXNet `.params` / PyTorch `.pt`)", dim="2048", frame_shift="10 ms",
+    input_rate=16000,
+    input="16 kHz; 40-dim (`.params`) or 80-dim (`.pt`) fbank, dither 0, + per-utterance CMVN with variances",
+    options=("params", "config", "feature_config", "cmvn", "norm_vars", "backend", "device", "gpu", "dtype"),
+    weights=(
+        # Gluon's name carries the first 8 hex digits of the file's SHA-1 (checked); no SHA-256 is published
+        WeightFile("decoar-encoder-29b8e2ac.params",
+                   "https://apache-mxnet.s3-us-west-2.amazonaws.com/gluon/models/decoar-encoder-29b8e2ac.zip",
+                   zip_member="decoar-encoder-29b8e2ac.params", note="MXNet, reported offline since 2022"),
+        WeightFile("checkpoint_decoar.pt",
+                   "https://github.com/awslabs/speech-representations/releases/download/decoar/checkpoint_decoar.pt",
+                   download="decoar-pt", note="PyTorch"),
+    ))
 
 
 @dataclass
-class DeCoARConfig:
-    params: str = "artifacts/decoar-encoder-29b8e2ac.params"
-    frontend: str = "fbank"
-    frontend_args: dict = field(default_factory=lambda: {"dither": 0, "window-type": "povey"})
-    cmvn: str = "utt"
-    norm_vars: bool = True
+class DeCoARConfig:  # values: conf/decoar.yaml
+    params: str
+    frontend: str
+    frontend_args: dict
+    cmvn: str
+    norm_vars: bool
 
 
-def _missing_params_error(path):
-    if Path(path).is_dir():
-        return ConfigError(f"DeCoAR weights: {path} is a directory, not a file")
-    return ConfigError(
-        f"DeCoAR weights not found: {path}. Get the original MXNet model with "
-        f"'mkdir -p artifacts && wget -qO- {MXNET_URL} | zcat > artifacts/decoar-encoder-29b8e2ac.params' "
-        f"(reported offline since 2022), or the PyTorch one with 'wget -P artifacts {PYTORCH_URL}', "
-        "and pass it with --params <file>")
-
-
-@register("decoar")
+@register(SPEC)
 class DeCoAR(Featurizer):
     input = "fbank"
     frame_shift = 0.01
     sample_rate = 16000
 
-    def __init__(self, weights, sizes, frontend, device, dtype="float32"):
-        import torch
-
+    def __init__(self, weights, sizes, frontend, device, dtype="float32", path=""):
         from speech_reps.models.decoar_net import DeCoAREncoder
+        from speech_reps.models.formats.strict import load_into
         from speech_reps.models.torch_device import place
 
-        self.input_dim, self.hidden, self.layers = sizes
+        self.input_dim, self.hidden, self.layers = sizes.input_dim, sizes.hidden, sizes.layers
         self.dim = 2 * self.hidden
         self.frontend = frontend
         self.sample_rate = frontend.options.sample_rate
         self.device = device
         self.precision = dtype
-        net = DeCoAREncoder(self.input_dim, self.hidden, self.layers)
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+        net = load_into(DeCoAREncoder(self.input_dim, self.hidden, self.layers), weights, path,
+                        "not a DeCoAR encoder")
         self.net, self.dtype = place(net, device, dtype)
 
     @classmethod
@@ -78,22 +79,21 @@ class DeCoAR(Featurizer):
         cfg = load_config(DeCoARConfig, config, "decoar")
         if cfg.frontend != "fbank":
             raise ConfigError(f"decoar: frontend must be fbank, not {cfg.frontend}")
-        path = Path(params if params is not None else cfg.params)
-        if not path.is_file():
-            raise _missing_params_error(path)
+        path = find_params(params, cfg.params, "DeCoAR", SPEC.how_to_get())
         weights, sizes, fmt = load_decoar_weights(path)
-        log.info("DeCoAR from %s (%s): %d-dim fbank, %d x %d LSTM layers", path, fmt, sizes[0], sizes[2], sizes[1])
+        log.info("DeCoAR from %s (%s): %d-dim fbank, %d x %d LSTM layers", path, fmt, sizes.input_dim, sizes.layers,
+                 sizes.hidden)
         user_bins = read_option_file(feature_config).get("num-mel-bins") if feature_config else None
-        if user_bins is not None and user_bins.value != str(sizes[0]):
+        if user_bins is not None and user_bins.value != str(sizes.input_dim):
             raise ConfigError(f"{user_bins.source}: --num-mel-bins={user_bins.value}, but {path} "
-                              f"expects {sizes[0]}-dim fbank")
+                              f"expects {sizes.input_dim}-dim fbank")
         options = FeatureOptions.from_file("fbank", feature_config, defaults=cfg.frontend_args,
-                                           overrides={"num-mel-bins": sizes[0]},
+                                           overrides={"num-mel-bins": sizes.input_dim},
                                            source="conf/decoar.yaml frontend_args")
         device = resolve_device(device, gpu)
         spec = FrontEndSpec(options, backend=choose_backend(backend, device), cmvn=cmvn or cfg.cmvn,
                             norm_vars=cfg.norm_vars if norm_vars is None else norm_vars, device=str(device))
-        model = cls(weights, sizes, spec, device, dtype)
+        model = cls(weights, sizes, spec, device, dtype, path)
         model.params_path, model.params_format = str(path.resolve()), fmt
         return model
 

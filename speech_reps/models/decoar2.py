@@ -11,7 +11,7 @@ input projection).
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,12 +19,20 @@ from speech_reps.errors import ConfigError
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
 from speech_reps.models.config import find_params, load_config
+from speech_reps.models.declaration import ModelSpec, WeightFile
 from speech_reps.models.layers import check_layers, stacked_dim
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
 
-URL = "https://github.com/awslabs/speech-representations/releases/download/decoar2/checkpoint_decoar2.pt"
+SPEC = ModelSpec(
+    name="decoar2", summary="DeCoAR 2.0 layer (`--layer N`), `checkpoint_decoar2.pt`", dim="768",
+    frame_shift="20 ms", input_rate=16000,
+    input="16 kHz; 80-dim fbank, dither 0, + per-utterance CMVN, every second frame",
+    options=("params", "config", "feature_config", "cmvn", "norm_vars", "backend", "layer", "device", "gpu",
+             "dtype"),
+    weights=(WeightFile("checkpoint_decoar2.pt", "https://github.com/awslabs/speech-representations/releases/"
+                        "download/decoar2/checkpoint_decoar2.pt"),))
 SUBSAMPLE = 2  # fbank frames per DeCoAR 2.0 frame
 # the original DeCoAR2 model's fixed architecture; sizes are read from the weights where they show
 ARCHITECTURE = {"encoder_embed_dim": 768, "encoder_layers": 12, "encoder_ffn_embed_dim": 3072,
@@ -32,17 +40,15 @@ ARCHITECTURE = {"encoder_embed_dim": 768, "encoder_layers": 12, "encoder_ffn_emb
 
 
 @dataclass
-class DeCoAR2Config:
-    params: str = "artifacts/checkpoint_decoar2.pt"
-    frontend: str = "fbank"
-    frontend_args: dict = field(default_factory=lambda: {"num-mel-bins": 80, "dither": 0, "window-type": "povey"})
-    cmvn: str = "utt"
-    norm_vars: bool = True
-    num_heads: int = 12
-    layer: int = None  # None: the last transformer layer
-    # training-only tensors a checkpoint may hold besides the encoder (fairseq's wav2vec 2.0 heads)
-    skip_tensors: list = field(default_factory=lambda: ["quantizer.", "project_q.", "final_proj.", "mask_emb",
-                                                        "target_glu."])
+class DeCoAR2Config:  # values: conf/decoar2.yaml
+    params: str
+    frontend: str
+    frontend_args: dict
+    cmvn: str
+    norm_vars: bool
+    num_heads: int
+    layer: int  # None: the last transformer layer
+    skip_tensors: list  # training-only tensors a checkpoint may hold besides the encoder
 
 
 def subsample(feats):
@@ -68,7 +74,7 @@ def architecture(state, heads):
     return cfg
 
 
-@register("decoar2")
+@register(SPEC)
 class DeCoAR2(Featurizer):
     input = "fbank"
     sample_rate = 16000
@@ -79,14 +85,13 @@ class DeCoAR2(Featurizer):
         """params: checkpoint_decoar2.pt (default: conf/decoar2.yaml's); config: a decoar2.yaml;
         feature_config: Kaldi fbank options over the yaml's frontend_args; layer: see the module doc."""
         from speech_reps.models.decoar2_net import DeCoAR2Net
-        from speech_reps.models.fairseq_checkpoint import load_state_strict, read_checkpoint
+        from speech_reps.models.formats.fairseq import load_state_strict, read_checkpoint
         from speech_reps.models.torch_device import place, resolve_device
 
         cfg = load_config(DeCoAR2Config, config, "decoar2")
         if cfg.frontend != "fbank":
             raise ConfigError(f"decoar2: frontend must be fbank, not {cfg.frontend}")
-        path = find_params(params, cfg.params, "DeCoAR 2.0", "Download them with 'utils/download_models.sh "
-                           f"decoar2' (or 'wget -P artifacts {URL}') and pass them with --params <file>")
+        path = find_params(params, cfg.params, "DeCoAR 2.0", SPEC.how_to_get())
         state = read_checkpoint(path)["model"]
         arch = architecture(state, cfg.num_heads)
         if arch["encoder_embed_dim"] % cfg.num_heads:

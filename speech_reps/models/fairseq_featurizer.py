@@ -9,16 +9,15 @@ import numpy as np
 from speech_reps.errors import ConfigError
 from speech_reps.models import config
 from speech_reps.models.base import Featurizer
-from speech_reps.models.fairseq_checkpoint import build_net, load_fairseq_checkpoint, load_state_strict, model_config
+from speech_reps.models.formats.fairseq import build_net, load_fairseq_checkpoint, load_state_strict, model_config
 from speech_reps.models.torch_device import place, resolve_device, to_device
 
 log = logging.getLogger(__name__)
 INT16_SCALE = 32768.0
 
 
-def find_params(params, default, model, url):
-    return config.find_params(params, default, model, f"Download the fairseq checkpoint "
-                              f"('wget -P artifacts {url}') and pass it with --params <file>")
+def find_params(params, default, spec):
+    return config.find_params(params, default, spec.name, spec.how_to_get())
 
 
 class FairseqFeaturizer(Featurizer):

@@ -24,8 +24,20 @@ import numpy as np
 from speech_reps.errors import ConfigError
 from speech_reps.models import ge2e_frontend as fe
 from speech_reps.models.base import Featurizer
-from speech_reps.models.config import load_config
+from speech_reps.models.config import default_weights, load_config
+from speech_reps.models.declaration import ModelSpec, WeightFile
 from speech_reps.models.registry import register
+
+SPEC = ModelSpec(
+    name="ge2e", summary="GE2E speaker encoder (resemblyzer's `pretrained.pt`, in the venv): partial-utterance "
+                         "d-vectors; `--pool mean`: utterance d-vector",
+    dim="256", frame_shift="770 ms (1.6 s windows)", input_rate=16000,
+    input="16 kHz waveform, volume-normalised; `--trim-silence true`: webrtcvad trim",
+    options=("params", "config", "trim_silence", "device", "gpu", "dtype"),
+    # the digest is the one the wheel's RECORD publishes for resemblyzer/pretrained.pt
+    weights=(WeightFile("pretrained.pt", "https://pypi.org/project/Resemblyzer/0.1.4/", in_wheel="resemblyzer==0.1.4",
+                        sha256="39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"),),
+    extras=("webrtcvad (--trim-silence true)",))
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +53,21 @@ def prepare_wave(wave, trim_silence=False):
 
 
 @dataclass
-class GE2EConfig:
-    params: str = ""  # empty: the pretrained.pt of the installed resemblyzer wheel
-    rate: float = 1.3  # partial utterances per second (resemblyzer's embed_utterance default)
-    min_coverage: float = 0.75  # keep a last, zero-padded partial only if audio fills this much of it
-    trim_silence: bool = False  # resemblyzer's preprocess_wav VAD trim (needs webrtcvad)
-    max_rows: int = 256  # partial utterances per encoder call
+class GE2EConfig:  # values: conf/ge2e.yaml
+    params: str  # empty: the pretrained.pt of the installed resemblyzer wheel
+    rate: float  # partial utterances per second (resemblyzer's embed_utterance default)
+    min_coverage: float  # keep a last, zero-padded partial only if audio fills this much of it
+    trim_silence: bool  # resemblyzer's preprocess_wav VAD trim (needs webrtcvad)
+    max_rows: int  # partial utterances per encoder call
 
 
-@register("ge2e")
+@register(SPEC)
 class GE2E(Featurizer):
     input = "waveform"
     sample_rate = fe.SAMPLE_RATE
 
-    def __init__(self, weights, sizes, conf, device, dtype="float32"):
-        import torch
-
+    def __init__(self, weights, sizes, conf, device, dtype="float32", path=""):
+        from speech_reps.models.formats.strict import load_into
         from speech_reps.models.ge2e_net import GE2EEncoder
         from speech_reps.models.torch_device import place
 
@@ -69,15 +80,15 @@ class GE2E(Featurizer):
         self.max_rows = conf.max_rows
         self.filters = fe.mel_filters()
         self.device = device
-        net = GE2EEncoder(*sizes)
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+        net = load_into(GE2EEncoder(*sizes), weights, path, "not a GE2E encoder")
         self.net, self.dtype = place(net, device, dtype)
 
     @classmethod
     def from_options(cls, params=None, config=None, trim_silence=None, device=None, gpu=None, dtype="float32"):
         """params: a resemblyzer checkpoint (default: the installed wheel's pretrained.pt);
         config: a ge2e.yaml; trim_silence: resemblyzer's VAD trim; device/gpu: where the encoder runs."""
-        from speech_reps.models.ge2e_weights import installed_weights, load_ge2e_weights
+        from speech_reps.models.formats.resemblyzer import installed_weights
+        from speech_reps.models.ge2e_weights import load_ge2e_weights
         from speech_reps.models.torch_device import resolve_device
 
         conf = load_config(GE2EConfig, config, "ge2e")
@@ -96,7 +107,10 @@ class GE2E(Featurizer):
             except ImportError:
                 raise ConfigError("ge2e: trim_silence needs webrtcvad, the VAD resemblyzer uses: pip install "
                                   "webrtcvad (built with a C compiler) or webrtcvad-wheels") from None
-        path = Path(params or conf.params) if (params or conf.params) else installed_weights()
+        if params:
+            path = Path(params)
+        else:  # the config's file is under the artifacts location; none: the wheel's
+            path = default_weights(conf.params) if conf.params else installed_weights(SPEC.weights[0].sha256)
         if path.is_dir():
             raise ConfigError(f"ge2e weights: {path} is a directory, not a file")
         if not path.is_file():
@@ -104,8 +118,8 @@ class GE2E(Featurizer):
                               "wheel's pretrained.pt (pip install --no-deps resemblyzer==0.1.4)")
         weights, sizes = load_ge2e_weights(path)
         log.info("GE2E from %s: %d-layer LSTM %d, embedding %d, partial hop %.2f s, trim_silence %s",
-                 path, sizes[2], sizes[1], sizes[3], fe.partial_step(conf.rate) / 100, conf.trim_silence)
-        model = cls(weights, sizes, conf, resolve_device(device, gpu), dtype)
+                 path, sizes.layers, sizes.hidden, sizes.embedding, fe.partial_step(conf.rate) / 100, conf.trim_silence)
+        model = cls(weights, sizes, conf, resolve_device(device, gpu), dtype, path)
         model.params_path = str(path.resolve())
         return model
 

@@ -3,7 +3,10 @@
 from speech_reps.conf_dir import default_conf
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
+from speech_reps.models.declaration import ModelSpec
 from speech_reps.models.registry import register
+
+OPTIONS = ("feature_config", "cmvn", "norm_vars", "backend", "device", "gpu")
 
 
 class KaldiFeatures(Featurizer):
@@ -39,14 +42,19 @@ class KaldiFeatures(Featurizer):
         return list(batch.inputs)
 
 
-@register("fbank")
+@register(ModelSpec(
+    name="fbank", summary="Kaldi filterbank (`compute-fbank-feats`)",
+    dim="`--num-mel-bins` (80 in `conf/fbank.conf`) (+1 with `--use-energy`)", frame_shift="10 ms",
+    input_rate=16000, input="any rate set in the conf (16 kHz default)", options=OPTIONS, has_conf=False))
 class Fbank(KaldiFeatures):
     """Kaldi filterbank energies (compute-fbank-feats)."""
 
     kind = "fbank"
 
 
-@register("mfcc")
+@register(ModelSpec(
+    name="mfcc", summary="Kaldi MFCC (`compute-mfcc-feats`)", dim="`--num-ceps` (13)", frame_shift="10 ms",
+    input_rate=16000, input="as fbank", options=OPTIONS, has_conf=False))
 class Mfcc(KaldiFeatures):
     """Kaldi MFCC (compute-mfcc-feats)."""
 

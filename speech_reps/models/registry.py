@@ -1,65 +1,123 @@
-"""Models by name: ``@register("name")`` on a Featurizer subclass adds it to the table.
+"""Models by name, from their declarations (models/declaration.py).
 
-The CLI takes its ``--model`` choices from here. Model modules are imported lazily by name
-(_MODULES), so listing models never imports a framework.
+``@register(ModelSpec(...))`` on a Featurizer subclass declares a model. The toolkit's models
+are found by importing the modules of this package (network files, ``*_net.py``, which import
+the framework, and the ``formats`` package are not model modules); models of your own come from
+the modules named in ``$SPEECH_REPS_MODEL_MODULES`` (comma-separated, importable). Model modules
+import their framework inside their methods, so listing models never imports one.
 """
 
 import importlib
 import inspect
+import os
+import pkgutil
 
 from speech_reps.errors import ConfigError
+from speech_reps.models.declaration import ModelSpec
 
-# name -> module that defines it; importing the module runs its @register.
-_MODULES = {
-    "fbank": "speech_reps.models.kaldi_features",
-    "mfcc": "speech_reps.models.kaldi_features",
-    "decoar": "speech_reps.models.decoar",
-    "decoar2": "speech_reps.models.decoar2",
-    "bertphone": "speech_reps.models.bertphone",
-    "wav2vec": "speech_reps.models.wav2vec",
-    "wav2vec2": "speech_reps.models.wav2vec2",
-    "hubert": "speech_reps.models.wav2vec2",
-    "trill": "speech_reps.models.trill",
-    "trill-distilled": "speech_reps.models.trill",
-    "frill": "speech_reps.models.trill",
-    "ge2e": "speech_reps.models.ge2e",
-}
-# how a from_options keyword is spelled on the command line, where it differs
-_FLAGS = {"feature_config": "--fbank-config", "backend": "--fbank-backend"}
-_REGISTRY = {}
+PLUGINS_ENV = "SPEECH_REPS_MODEL_MODULES"
+_REGISTRY = {}  # name -> Featurizer class (its ``spec`` is the declaration)
+_discovered = False
+# helper modules of this package that never declare a model (imported by those that do); so are
+# <model>_net.py (networks), <model>_checkpoint.py and <model>_weights.py (weight names and shapes)
+_NOT_MODELS = {"base", "config", "declaration", "options", "registry", "layers", "torch_device", "ge2e_frontend",
+               "fairseq_featurizer", "catalog"}
 
 
-def register(name):
+def register(spec):
+    """Class decorator: declare the model ``spec`` (a ModelSpec), built by the class."""
+    if not isinstance(spec, ModelSpec):
+        raise TypeError("register() takes the model's ModelSpec")
+
     def decorate(cls):
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"model name '{name}' registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
+        if spec.name in _REGISTRY and _REGISTRY[spec.name] is not cls:
+            raise ValueError(f"model name '{spec.name}' registered twice")
+        accepted = set(inspect.signature(cls.from_options).parameters)
+        declared = {o.name for o in spec.option_list()}
+        if accepted != declared:  # the declaration is what the CLI offers: it must be what the model takes
+            raise ValueError(f"model {spec.name}: declared options {sorted(declared)} differ from "
+                             f"{cls.__name__}.from_options's {sorted(accepted)}")
+        cls.name, cls.spec = spec.name, spec
+        _REGISTRY[spec.name] = cls
         return cls
 
     return decorate
 
 
+def _discover():
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    package = importlib.import_module("speech_reps.models")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.ispkg or info.name in _NOT_MODELS or info.name.endswith(("_net", "_checkpoint", "_weights")):
+            continue
+        importlib.import_module(f"speech_reps.models.{info.name}")
+    for module in _plugin_modules():
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ConfigError(f"${PLUGINS_ENV}: cannot import model module {module}: {e}") from None
+
+
 def model_names():
-    return sorted(_MODULES)
+    """Every declared model (the toolkit's and $SPEECH_REPS_MODEL_MODULES'), sorted."""
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def _plugin_modules():
+    return [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
+
+
+def documented_model_names():
+    """The models the README documents: the toolkit's and $SPEECH_REPS_MODEL_MODULES', sorted
+    (not those a program registers for itself, such as the bench's ``null``)."""
+    _discover()
+    plugins = _plugin_modules()
+    return sorted(n for n, cls in _REGISTRY.items()
+                  if cls.__module__.startswith("speech_reps.models.") or cls.__module__ in plugins)
+
+
+def specs(names=None):
+    """The declarations of ``names`` (default: every model), in that order."""
+    return [get_model_class(n).spec for n in (model_names() if names is None else names)]
 
 
 def get_model_class(name):
-    if name in _REGISTRY:  # also models registered outside the toolkit (bench/null_model.py)
-        return _REGISTRY[name]
-    if name not in _MODULES:
+    if name not in _REGISTRY:  # also models registered outside the toolkit (bench/null_model.py)
+        _discover()
+    if name not in _REGISTRY:
         raise ConfigError(f"unknown model '{name}' (available: {', '.join(model_names())})")
-    importlib.import_module(_MODULES[name])
     return _REGISTRY[name]
+
+
+def all_options():
+    """{option name: (Option, [models taking it])} over every declared model, in declaration order."""
+    seen = {}
+    for spec in specs():
+        for option in spec.option_list():
+            known = seen.get(option.name)
+            if known is not None and known[0] != option:
+                raise ValueError(f"option {option.name} is declared differently by {spec.name} "
+                                 f"and {', '.join(known[1])}")
+            seen.setdefault(option.name, (option, []))[1].append(spec.name)
+    return seen
 
 
 def create(name, **options):
     """Build model ``name`` from its options (None values mean "not given")."""
     cls = get_model_class(name)
     options = {k: v for k, v in options.items() if v is not None}
-    accepted = inspect.signature(cls.from_options).parameters
-    unknown = [k for k in options if k not in accepted]
+    declared = {o.name: o for o in cls.spec.option_list()}
+    unknown = [k for k in options if k not in declared]
     if unknown:
-        flags = ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in unknown)
+        flags = ", ".join(_flag(k) for k in unknown)
         raise ConfigError(f"model {name} does not take {flags}")
     return cls.from_options(**options)
+
+
+def _flag(name):
+    found = all_options().get(name)
+    return found[0].cli_flag if found else "--" + name.replace("_", "-")

@@ -19,7 +19,8 @@ import numpy as np
 
 from speech_reps.errors import ConfigError
 from speech_reps.models.base import Featurizer
-from speech_reps.models.config import load_config
+from speech_reps.models.config import default_weights, load_config
+from speech_reps.models.declaration import ModelSpec
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,20 @@ def chunk_plan(num_samples, chunk_frames):
 
 
 @dataclass
-class TrillConfig:
-    params: str = "artifacts/trill_3"  # a local SavedModel directory or a TF-Hub URL
-    output: str = "layer19"
-    chunk_frames: int = 64  # output frames per chunk of long audio (11 s)
-    max_rows: int = 16  # chunks per model call
+class TrillConfig:  # values: conf/trill.yaml, conf/trill-distilled.yaml, conf/frill.yaml
+    params: str  # a local SavedModel directory or a TF-Hub URL
+    output: str
+    chunk_frames: int  # output frames per chunk of long audio
+    max_rows: int  # chunks per model call
+
+
+def _spec(name, summary, dim, notes=None):
+    return ModelSpec(name=name, summary=summary, dim=dim, frame_shift="170 ms", input_rate=16000,
+                     input="16 kHz waveform, clips under 1 s zero-padded" if name == "trill" else "16 kHz waveform",
+                     options=("params", "output", "config", "device", "gpu"), option_notes=notes or {},
+                     weights_from=f"a SavedModel directory, or the TF-Hub handle {HANDLES[name]} (cached by "
+                                  "tensorflow_hub)",
+                     extras=("tensorflow",))
 
 
 class _TFHubModel(Featurizer):
@@ -84,7 +94,10 @@ class _TFHubModel(Featurizer):
         if conf.chunk_frames < 2:
             raise ConfigError(f"{cls.name}: chunk_frames must be at least 2")
         tf, hub = _import_tensorflow(cls.name)
-        handle = str(params if params is not None else conf.params)
+        if params is not None or "://" in conf.params:
+            handle = str(params if params is not None else conf.params)
+        else:  # the config's SavedModel directory: under the artifacts location
+            handle = str(default_weights(conf.params))
         if "://" not in handle and not Path(handle).is_dir():
             raise ConfigError(f"{cls.name} model not found: {handle}. Pass --params <SavedModel dir> "
                               f"or the TF-Hub handle {HANDLES[cls.name]} (downloaded and cached by tensorflow_hub)")
@@ -177,19 +190,20 @@ def _tf_device(tf, device=None, gpu=None):
     return f"/GPU:{gpu}"
 
 
-@register("trill")
+@register(_spec("trill", "TRILL `layer19` (default) / `embedding`, TF-Hub SavedModel", "12288 / 512",
+               {"output": "layer19 (default) or embedding"}))
 class Trill(_TFHubModel):
     """TRILL (Shor et al., 2020): layer19 (12288) or embedding (512), 0.17 s frames."""
 
     outputs = ("layer19", "embedding")
 
 
-@register("trill-distilled")
+@register(_spec("trill-distilled", "TRILL-distilled `embedding`", "2048"))
 class TrillDistilled(_TFHubModel):
     """TRILL-distilled: the same call, embedding (2048)."""
 
 
-@register("frill")
+@register(_spec("frill", "FRILL `embedding`", "2048"))
 class Frill(_TFHubModel):
     """FRILL: one [1, N] argument, embedding (2048)."""
 

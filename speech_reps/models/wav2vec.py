@@ -17,12 +17,17 @@ import numpy as np
 
 from speech_reps.errors import ConfigError
 from speech_reps.models.config import load_config
+from speech_reps.models.declaration import ModelSpec, WeightFile
 from speech_reps.models.fairseq_featurizer import FairseqFeaturizer, find_params
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
 
-URL = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_large.pt"
+SPEC = ModelSpec(
+    name="wav2vec", summary="wav2vec 1.0 (`c` or `z`), fairseq checkpoint", dim="512",
+    frame_shift="10 ms, Kaldi's frame count", input_rate=16000, input="16 kHz waveform",
+    options=("params", "output", "config", "device", "gpu", "dtype"), option_notes={"output": "c (default) or z"},
+    weights=(WeightFile("wav2vec_large.pt", "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_large.pt"),))
 KALDI_WINDOW, KALDI_SHIFT = 400, 160  # 25 ms / 10 ms at 16 kHz
 
 # fairseq's Wav2VecConfig defaults, for keys that old checkpoints' args lack
@@ -56,12 +61,12 @@ def kaldi_aligned_frames(model_frames, num_samples):
 
 
 @dataclass
-class Wav2VecConfig:
-    params: str = "artifacts/wav2vec_large.pt"
-    output: str = "c"
+class Wav2VecConfig:  # values: conf/wav2vec.yaml
+    params: str
+    output: str
 
 
-@register("wav2vec")
+@register(SPEC)
 class Wav2Vec(FairseqFeaturizer):
     frame_shift = 0.01
 
@@ -74,7 +79,7 @@ class Wav2Vec(FairseqFeaturizer):
         output = output or conf.output
         if output not in ("c", "z"):
             raise ConfigError(f"wav2vec: --output {output}: expected c or z")
-        path = find_params(params, conf.params, "wav2vec", URL)
+        path = find_params(params, conf.params, SPEC)
         model, cfg, _ = cls._build(path, Wav2VecNet, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu, dtype)
         model.output = output
         model.layers = model.net.feature_layers

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from speech_reps.models.config import load_config
+from speech_reps.models.declaration import ModelSpec, WeightFile
 from speech_reps.models.fairseq_featurizer import FairseqFeaturizer, find_params
 from speech_reps.models.layers import check_layers, stacked_dim
 from speech_reps.models.registry import register
@@ -41,14 +42,14 @@ UNSUPPORTED = [
 ]
 TRAINING_ONLY = ("quantizer.", "project_q.", "final_proj.", "mask_emb", "target_glu.",
                  "label_embs_concat")
-URLS = {"wav2vec2": "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_small.pt",
-        "hubert": "https://dl.fbaipublicfiles.com/hubert/hubert_base_ls960.pt"}
+OPTIONS = ("params", "layer", "config", "device", "gpu", "dtype")
+INPUT = "16 kHz waveform (normalised when the checkpoint says so)"
 
 
 @dataclass
-class Wav2Vec2Config:
-    params: str = "artifacts/wav2vec_small.pt"
-    layer: int = None  # None: the model output
+class Wav2Vec2Config:  # values: conf/wav2vec2.yaml, conf/hubert.yaml
+    params: str
+    layer: int  # None: the model output
 
 
 class _TransformerSSL(FairseqFeaturizer):
@@ -61,7 +62,7 @@ class _TransformerSSL(FairseqFeaturizer):
         from speech_reps.models.wav2vec_net import receptive_field
 
         conf = load_config(Wav2Vec2Config, config, cls.name)
-        path = find_params(params, conf.params, cls.name, URLS[cls.name])
+        path = find_params(params, conf.params, cls.spec)
         model, cfg, config = cls._build(path, Wav2Vec2Net, DEFAULTS, UNSUPPORTED, TRAINING_ONLY, device, gpu, dtype)
         layer = conf.layer if layer is None else layer
         check_layers(cls.name, layer, cfg["encoder_layers"])
@@ -89,11 +90,17 @@ class _TransformerSSL(FairseqFeaturizer):
         return {**super().describe(), "layer": self.layer, "normalize": self.normalize}
 
 
-@register("wav2vec2")
+@register(ModelSpec(
+    name="wav2vec2", summary="wav2vec 2.0 layer (`--layer N`), fairseq checkpoint", dim="768 (base), 1024 (large)",
+    frame_shift="20 ms", input_rate=16000, input=INPUT, options=OPTIONS,
+    weights=(WeightFile("wav2vec_small.pt", "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_small.pt"),)))
 class Wav2Vec2(_TransformerSSL):
     """wav2vec 2.0 (Baevski et al., 2020)."""
 
 
-@register("hubert")
+@register(ModelSpec(
+    name="hubert", summary="HuBERT layer (`--layer N`), fairseq checkpoint", dim="768 (base), 1024 (large)",
+    frame_shift="20 ms", input_rate=16000, input=INPUT, options=OPTIONS,
+    weights=(WeightFile("hubert_base_ls960.pt", "https://dl.fbaipublicfiles.com/hubert/hubert_base_ls960.pt"),)))
 class Hubert(_TransformerSSL):
     """HuBERT (Hsu et al., 2021): wav2vec 2.0's encoder, trained on cluster targets."""

@@ -19,12 +19,14 @@ from collections import OrderedDict
 
 import numpy as np
 
+from speech_reps.models.formats import WeightsError
+
 LIST_MAGIC = 0x112
 V1, V2, V3 = 0xF993FAC8, 0xF993FAC9, 0xF993FACA
 DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 3: np.uint8, 4: np.int32, 5: np.int8, 6: np.int64}
 
 
-class ParamsFormatError(ValueError):
+class ParamsFormatError(WeightsError):
     pass
 
 
