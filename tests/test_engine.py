@@ -2,6 +2,7 @@
 loader workers, the writer thread's deferred work, and model outputs that are torch tensors
 (the output path: engine/output.py) written byte-identical to numpy outputs."""
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -20,7 +21,7 @@ from speech_reps.models.kaldi_features import Fbank
 from speech_reps.models.registry import register
 
 
-@register("fbank-as-tensors")
+@register(dataclasses.replace(Fbank.spec, name="fbank-as-tensors", summary="test only: fbank as tensors"))
 class FbankAsTensors(Fbank):
     """fbank whose outputs are torch tensors, as a model on a device returns them."""
 
