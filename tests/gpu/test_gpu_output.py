@@ -2,6 +2,7 @@
 host memory on a stream of their own, exactly; a model returning CUDA tensors writes the same
 archive as one returning numpy arrays."""
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.gpu
 DEVICE = "cuda:0"
 
 
-@register("fbank-on-cuda")
+@register(dataclasses.replace(Fbank.spec, name="fbank-on-cuda", summary="test only: fbank as CUDA tensors"))
 class FbankOnCuda(Fbank):
     """fbank whose outputs are CUDA tensors, as a model on the GPU returns them."""
 
