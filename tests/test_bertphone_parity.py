@@ -143,7 +143,7 @@ def test_end_to_end_from_wav_equals_gluonnlp_on_kaldi_mfcc(kaldi_mfcc_reference)
     from speech_reps.featurize import BertPhoneFeaturizer
 
     out, conf, reference = kaldi_mfcc_reference
-    options = FeatureOptions.from_file("mfcc", conf, defaults=BERTphoneConfig().frontend_args)
+    options = FeatureOptions.from_file("mfcc", conf, defaults=load_config(BERTphoneConfig, name="bertphone").frontend_args)
     frontend = FrontEnd(FrontEndSpec(options))
     featurizer = BertPhoneFeaturizer(str(out / "legacy.params"), feature_config=str(conf))
     assert featurizer.model.input_dim == 39 and featurizer.model.sample_rate == 16000

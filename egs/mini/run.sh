@@ -24,7 +24,7 @@ Stages: 0 data prep, 1 validate, 2 fbank + probe, 3 featurize with --model + pro
         4 utterance vectors with --model (--pool mean; then over voiced frames: --vad-scp) + cosine-scoring EER
 --model: auto (default) is decoar when its weights are in --artifacts, else ge2e, whose weights
 come with the toolkit's venv (the resemblyzer wheel)
---artifacts: where model weights are (default: $SPEECH_REPS_ARTIFACTS, else the toolkit's artifacts/); --download false: do not
+--artifacts: where model weights are (default: \$SPEECH_REPS_ARTIFACTS, else the toolkit's artifacts/); --download false: do not
 try utils/download_models.sh when they are missing"
 
 cd "$(dirname "$0")"
