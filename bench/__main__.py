@@ -105,7 +105,10 @@ def model_options(model, args, tmp):
 
     options = {"device": args.device} if args.device != "cpu" else {}
     if model in ("fbank", "mfcc"):
-        return options
+        # the toolkit's options with dither 0, as the peers run (Kaldi's default dither is 1)
+        conf = Path(tmp) / f"{model}.conf"
+        conf.write_text((REPO / "conf" / f"{model}.conf").read_text() + "--dither=0\n")
+        return {**options, "feature_config": str(conf)}
     options["dtype"] = args.dtype
     if model in ("decoar", "wav2vec", "wav2vec2", "hubert"):  # hubert: wav2vec2's network and file format
         options["params"] = str(write_checkpoint("wav2vec2" if model == "hubert" else model, Path(tmp) / f"{model}.pt"))

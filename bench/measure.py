@@ -75,10 +75,10 @@ def main():
         from speech_reps.pipeline import featurize_data_dir  # imported before the clock starts, as Kaldi's binary is loaded
     start = time.perf_counter()
     if args.path == "engine":
-        given = {k: v for k, v in (("batch_frames", args.batch_frames), ("num_workers", args.num_workers))
-                 if v is not None}  # the rest: the toolkit's defaults (speech_reps/defaults.py)
+        # None: featurize.py's defaults for the model and device (speech_reps/defaults.py)
         summary = featurize_data_dir(args.data, args.out, model=args.model, model_options=options,
-                                     progress=False, data_copy=False, compress=args.compress == "true", **given)
+                                     batch_frames=args.batch_frames, num_workers=args.num_workers,
+                                     progress=False, data_copy=False, compress=args.compress == "true")
         counts = Path(args.out) / "utt2num_frames"
         if not counts.exists():  # a layer sweep: the frames of one of its layers
             counts = sorted(Path(args.out).glob("layer*/utt2num_frames"))[0]

@@ -65,8 +65,8 @@ def kaldi_fbank(data, out):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     conf = out / "fbank.conf"
-    conf.write_text(FeatureOptions.from_file("fbank").to_conf_text())
-    result = timed([binary, f"--config={conf}", "--dither=0", f"scp:{data}/wav.scp",
+    conf.write_text(FeatureOptions.from_file("fbank", REPO / "conf" / "fbank.conf", {"dither": 0}).to_conf_text())
+    result = timed([binary, f"--config={conf}", f"scp:{data}/wav.scp",
                     f"ark,scp:{out}/feats.ark,{out}/feats.scp"])
     if result is None:
         return None

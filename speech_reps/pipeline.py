@@ -19,6 +19,7 @@ import yaml
 from speech_reps import __version__
 from speech_reps.errors import AudioError, ConfigError
 from speech_reps.batching import LengthBucketer, PaddingStats
+from speech_reps.defaults import default_batch_frames, default_num_workers, featurizer_device
 from speech_reps.frontend import CmvnStats, FrontEnd
 from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
 from speech_reps.frontend.options import PROGRAMS
@@ -39,8 +40,9 @@ from speech_reps.writer_thread import BackgroundWriter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_FRAMES = 20000  # padded output frames per model call (200 s of audio at 10 ms)
-DEFAULT_NUM_WORKERS = 1  # one loader process overlaps audio reading and the front end with the model
+# featurize.py's --batch-frames and --num-workers default by model and device (None here):
+# speech_reps/defaults.py. A library call without them keeps these, as it always has.
+LIBRARY_BATCH_FRAMES, LIBRARY_NUM_WORKERS = 20000, 0
 CHECKPOINT_SECONDS = 2.0  # a killed run redoes at most about this much work on resume
 
 
@@ -158,7 +160,7 @@ def _conf_files(featurizer, settings):
 
 
 def check_job(data_dir, out_dir, model="fbank", model_options=None, pool="none", allow_resample=False,
-              channel=None, num_workers=0, vad_scp=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
+              channel=None, num_workers=LIBRARY_NUM_WORKERS, vad_scp=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
     """What a job needs before its first utterance, checked: the data dir, the model (options,
     weights), the VAD table, a writable ``out_dir``. Returns (data dir, featurizer, inputs, VAD
     or None, out_dir); a SpeechRepsError names what is wrong (featurize.sh runs it once, on the
@@ -167,14 +169,16 @@ def check_job(data_dir, out_dir, model="fbank", model_options=None, pool="none",
         raise ConfigError(f"--pool {pool}: expected one of {', '.join(POOLS)}")
     data = DataDir.load(data_dir, lenient=True)
     featurizer = create(model, **(model_options or {}))
+    if num_workers is None:
+        num_workers = default_num_workers(model, featurizer_device(featurizer))
     inputs = _Inputs(featurizer, data, allow_resample, channel, num_workers, pipe_timeout)
     vad = VoicedFrames(vad_scp, featurizer) if vad_scp else None
     return data, featurizer, inputs, vad, _writable_dir(out_dir)
 
 
 def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, compress=False,
-                       allow_resample=False, channel=None, batch_frames=DEFAULT_BATCH_FRAMES,
-                       progress=True, pool="none", name="feats", data_copy=True, num_workers=0,
+                       allow_resample=False, channel=None, batch_frames=LIBRARY_BATCH_FRAMES,
+                       progress=True, pool="none", name="feats", data_copy=True, num_workers=LIBRARY_NUM_WORKERS,
                        reuse=False, log_interval=30.0, vad_scp=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
     """Featurize every utterance of ``data_dir`` into ``out_dir``; returns a Summary.
 
@@ -189,7 +193,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     byte-identical output; ``reuse``: a job that an earlier run finished (``mark_done``) with
     the same fingerprint -- inputs, option values, code -- is not redone.
     num_workers: processes reading audio and computing the CPU front end ahead of the model
-    (0: in this process); the output does not depend on it.
+    (0: in this process); the output does not depend on it. batch_frames, num_workers: None,
+    the defaults of the model on its device (defaults.py).
     vad_scp: a Kaldi vad.scp (steps/compute_vad.py's): only voiced frames are written or pooled
     (see kaldi/vad.py for how 10 ms decisions map onto the model's frames).
     ``model_options["layer"]`` a tuple (--layer 4,8,12): one output per layer, from one pass,
@@ -198,6 +203,8 @@ def featurize_data_dir(data_dir, out_dir, model="fbank", model_options=None, com
     """
     data, featurizer, inputs, vad, out_dir = check_job(data_dir, out_dir, model, model_options, pool,
                                                        allow_resample, channel, num_workers, vad_scp, pipe_timeout)
+    if batch_frames is None:
+        batch_frames = default_batch_frames(model, featurizer_device(featurizer), featurizer.frame_shift)
     for problem in data.audio_problems:
         log.error("%s", problem)
     if pool != "none":
