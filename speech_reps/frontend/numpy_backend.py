@@ -114,26 +114,43 @@ class NumpyBackend:
         view = np.lib.stride_tricks.sliding_window_view(wave[:needed], self.size)
         return view[::self.shift]
 
+    def _windowed(self, frames, c):
+        """DC removal, pre-emphasis and window in three passes from the frames' view: all three
+        are linear, so w * pre(x - mean) = w * pre(x) - (1 - c) * mean * w."""
+        x = np.multiply(frames, self.window)  # the copy out of the overlapping view, windowed
+        if c != 0:
+            x[:, 1:] -= frames[:, :-1] * (c * self.window[1:])
+            x[:, 0] *= 1 - c
+        mean = frames.mean(axis=1, dtype=np.float32)
+        x -= np.multiply.outer(mean * (1 - c), self.window)
+        return x
+
     def _block(self, frames, out):
         o = self.options
-        x = np.array(frames, dtype=np.float32)  # a copy: the view's frames overlap
-        if o["dither"] != 0:
-            x += np.float32(o["dither"]) * self.rng.standard_normal(x.shape, dtype=np.float32)
-        if o["remove-dc-offset"]:
-            x -= x.mean(axis=1, keepdims=True)
-        energy = None
-        if o["use-energy"] and o["raw-energy"]:
-            energy = _log_energy(x)
         c = np.float32(o["preemphasis-coefficient"])
-        if c != 0:
-            x[:, 1:] -= c * x[:, :-1]  # the right side is computed first, from the old values
-            x[:, 0] *= 1 - c
-        x *= self.window
-        if o["use-energy"] and not o["raw-energy"]:
-            energy = _log_energy(x)
-        spectrum = np.fft.rfft(x, n=self.padded)[:, self.first:self.last]
-        power = spectrum.real * spectrum.real
-        power += spectrum.imag * spectrum.imag
+        if o["dither"] == 0 and o["remove-dc-offset"] and not o["use-energy"]:
+            x = self._windowed(frames, c)
+            energy = None
+        else:
+            x = np.array(frames, dtype=np.float32)  # a copy: the view's frames overlap
+            if o["dither"] != 0:
+                x += np.float32(o["dither"]) * self.rng.standard_normal(x.shape, dtype=np.float32)
+            if o["remove-dc-offset"]:
+                x -= x.mean(axis=1, keepdims=True)
+            energy = None
+            if o["use-energy"] and o["raw-energy"]:
+                energy = _log_energy(x)
+            if c != 0:
+                x[:, 1:] -= c * x[:, :-1]  # the right side is computed first, from the old values
+                x[:, 0] *= 1 - c
+            x *= self.window
+            if o["use-energy"] and not o["raw-energy"]:
+                energy = _log_energy(x)
+        # |X|^2 of the bins the banks use: the complex values as (re, im) pairs of float32
+        pairs = np.fft.rfft(x, n=self.padded).view(np.float32)[:, 2 * self.first:2 * self.last]
+        pairs = pairs * pairs
+        power = pairs[:, 0::2]
+        power += pairs[:, 1::2]
         if o.kind == "fbank" and not o["use-power"]:
             np.sqrt(power, out=power)
         mel = self.mel(power)
