@@ -112,12 +112,12 @@ def peers_for(model, dtype):
 
 
 def peer_rows(model, dtype, ours, data, audio, tmp):
-    """Markdown lines: each peer of ``model`` against ``ours`` (the toolkit's default row)."""
+    """Markdown lines: each peer of ``model`` against ``ours`` (the engine row of the same run)."""
     lines = ["", f"**{model} vs what users would run instead** (same audio; each its own process, "
                  "start-up included; ours / peer: time ratio, > 1 means ours is faster)", "",
              "| path | wall s | x real time | frames/s | peak RSS GB | ours / peer |", "|---|---|---|---|---|---|"]
     if ours is not None:
-        lines.append(f"| ours, defaults | {ours['process']:.1f} | {audio / ours['process']:,.1f} | "
+        lines.append(f"| ours (the engine row above) | {ours['process']:.1f} | {audio / ours['process']:,.1f} | "
                      f"{ours['frames'] / ours['process']:,.0f} | {ours['rss'] / 2**30:.2f} | 1.00x |")
     for i, (label, peer) in enumerate(peers_for(model, dtype)):
         if isinstance(peer, str):

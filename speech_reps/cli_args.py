@@ -81,9 +81,9 @@ def add_model_args(parser):
                         help="Kaldi option file for the front end "
                              "(default: the toolkit's conf/fbank.conf; conf/mfcc.conf for mfcc)")
     parser.add_argument("--fbank-backend", default=None, choices=BACKENDS,
-                        help="native: kaldi-native-fbank; torch: batched PyTorch, on the model's "
-                             "device; kaldi: Kaldi's compute-*-feats on PATH "
-                             "(default: native, torch when the model runs on a GPU)")
+                        help="numpy: vectorised numpy; native: kaldi-native-fbank; torch: batched PyTorch, "
+                             "on the model's device; kaldi: Kaldi's compute-*-feats on PATH "
+                             "(default: numpy, torch when the model runs on a GPU)")
     parser.add_argument("--cmvn", default=None, choices=CMVN_MODES,
                         help="mean normalisation per utterance or per speaker (utt2spk) "
                              "(default: the model's: none for fbank/mfcc, utt for decoar)")

@@ -4,8 +4,9 @@ Kaldi's computation (feature-window.cc, feature-fbank.cc, feature-mfcc.cc, mel-c
 on all the frames of an utterance at once: frames are a strided view of the samples (edge
 reflection as Kaldi's ExtractWindow when snip-edges is false), then DC removal, energy,
 pre-emphasis, window, one real FFT, the mel banks, log, DCT and lifter run on blocks of
-frames. Blocks are small enough to stay in cache (each step is a pass over them) and run on
-a pool of threads: numpy leaves the GIL in its FFT and array arithmetic.
+frames, small enough to stay in cache (each step is a pass over them). One thread: on the
+2-core development machine, shared with other jobs, two threads over the blocks were slower
+(0.97 s against 0.74 s for 10 min of audio), and the loader workers are the parallelism.
 
 The mel banks are not a matmul: BLAS's matmul starts its own threads for a block-sized product,
 and on a busy CPU waking them cost 50x the product itself (measured: 46 us per frame). Kaldi's
@@ -22,8 +23,6 @@ Kaldi's only in distribution (as the torch backend's).
 """
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -32,25 +31,14 @@ from speech_reps.frontend.torch_backend import (FLT_EPSILON, dct_matrix, lifter_
                                                 window_function)
 
 BLOCK_FRAMES = 256  # 400 KB of 25 ms frames: the passes over a block stay in a core's L2 cache
-MAX_THREADS = 2  # numpy's own matmul threads run beside these; more only contend on 2 cores
-
-_pool = None
-
-
-def _threads():
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max(1, min(MAX_THREADS, os.cpu_count() or 1)), thread_name_prefix="fbank")
-    return _pool
 
 
 class NumpyBackend:
-    """Computes one utterance at a time, its frames in blocks on threads; ``options`` is a
-    FeatureOptions."""
+    """Computes one utterance at a time, its frames in blocks; ``options`` is a FeatureOptions."""
 
     name = "numpy"
 
-    def __init__(self, options, threads=True):
+    def __init__(self, options):
         unsupported = options.unsupported_natively()
         if unsupported:
             raise ConfigError(f"{' '.join(unsupported)}: not supported by the numpy front end; "
@@ -61,7 +49,6 @@ class NumpyBackend:
             raise ConfigError(f"--frame-length={o['frame-length']:g} / --frame-shift={o['frame-shift']:g}: "
                               f"window of {self.size} samples, shift {self.shift}")
         self.padded = 1 << (self.size - 1).bit_length() if o["round-to-power-of-two"] else self.size
-        self.threads = threads
         self.window = window_function(o["window-type"], self.size, o["blackman-coeff"])
         banks = mel_banks(o["num-mel-bins"], o.sample_rate, self.padded, o["low-freq"], o["high-freq"])
         # only the FFT bins some mel bin weighs: the matmul skips the rest (about a fifth at 16 kHz)
@@ -84,12 +71,8 @@ class NumpyBackend:
         if count == 0:
             return out
         frames = self._frames(wave, count)
-        starts = range(0, count, BLOCK_FRAMES)
-        if self.threads and count > BLOCK_FRAMES:
-            list(_threads().map(lambda s: self._block(frames[s:s + BLOCK_FRAMES], out[s:s + BLOCK_FRAMES]), starts))
-        else:
-            for s in starts:
-                self._block(frames[s:s + BLOCK_FRAMES], out[s:s + BLOCK_FRAMES])
+        for s in range(0, count, BLOCK_FRAMES):
+            self._block(frames[s:s + BLOCK_FRAMES], out[s:s + BLOCK_FRAMES])
         if self.options["subtract-mean"]:
             out -= out.mean(axis=0, dtype=np.float64).astype(np.float32)
         return out
