@@ -156,8 +156,9 @@ def test_vectorised_backends_reflect_tiny_utterances_like_kaldi(num_samples, bac
 
 
 def test_numpy_backend_long_utterance_in_blocks():
-    """A long utterance runs in blocks of frames (and the DC/pre-emphasis/window passes of the
-    dither-0 path): Kaldi's frames within the golden criterion, fbank and MFCC."""
+    """A long utterance runs in blocks of frames on threads (and the DC/pre-emphasis/window
+    passes of the dither-0 path): the same frames as in one thread, and Kaldi's within the
+    golden criterion, fbank and MFCC."""
     from speech_reps.frontend import numpy_backend
 
     wave = np.concatenate([golden_wave(u) for u in SPEECH_UTTS] * 2)  # 1230 frames: several blocks
@@ -165,6 +166,7 @@ def test_numpy_backend_long_utterance_in_blocks():
         options = FeatureOptions.from_file(kind, None, {"dither": 0, "snip-edges": False})
         ours = numpy_backend.NumpyBackend(options).compute("long", wave)
         assert ours.shape[0] > 4 * numpy_backend.BLOCK_FRAMES
+        assert np.array_equal(ours, numpy_backend.NumpyBackend(options, threads=False).compute("long", wave))
         native = FrontEnd(FrontEndSpec(options, backend="native")).features("long", wave)
         assert ours.shape == native.shape
         near_peak = native >= native.max(axis=1, keepdims=True) - 10.0 if kind == "fbank" else np.ones_like(native, bool)

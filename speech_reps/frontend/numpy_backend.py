@@ -4,9 +4,11 @@ Kaldi's computation (feature-window.cc, feature-fbank.cc, feature-mfcc.cc, mel-c
 on all the frames of an utterance at once: frames are a strided view of the samples (edge
 reflection as Kaldi's ExtractWindow when snip-edges is false), then DC removal, energy,
 pre-emphasis, window, one real FFT, the mel banks, log, DCT and lifter run on blocks of
-frames, small enough to stay in cache (each step is a pass over them). One thread: on the
-2-core development machine, shared with other jobs, two threads over the blocks were slower
-(0.97 s against 0.74 s for 10 min of audio), and the loader workers are the parallelism.
+frames, small enough to stay in cache (each step is a pass over them), on two threads (numpy
+leaves the GIL in its FFT and array arithmetic). Measured on the 2-core development machine for
+10 min of audio: 0.43-0.53 s on two threads against 0.81-1.33 s on one when the machine was
+otherwise quiet; when five other jobs were loading it, two threads were slower (0.97 against
+0.74 s). Two, not one per core: featurize.sh runs --nj such jobs side by side.
 
 The mel banks are not a matmul: BLAS's matmul starts its own threads for a block-sized product,
 and on a busy CPU waking them cost 50x the product itself (measured: 46 us per frame). Kaldi's
@@ -23,6 +25,8 @@ Kaldi's only in distribution (as the torch backend's).
 """
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -31,14 +35,25 @@ from speech_reps.frontend.torch_backend import (FLT_EPSILON, dct_matrix, lifter_
                                                 window_function)
 
 BLOCK_FRAMES = 256  # 400 KB of 25 ms frames: the passes over a block stay in a core's L2 cache
+THREADS = min(2, os.cpu_count() or 1)
+
+_pool = None
+
+
+def _threads():
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="fbank")
+    return _pool
 
 
 class NumpyBackend:
-    """Computes one utterance at a time, its frames in blocks; ``options`` is a FeatureOptions."""
+    """Computes one utterance at a time, its frames in blocks on threads; ``options`` is a
+    FeatureOptions; ``threads`` False: all blocks in the calling thread."""
 
     name = "numpy"
 
-    def __init__(self, options):
+    def __init__(self, options, threads=True):
         unsupported = options.unsupported_natively()
         if unsupported:
             raise ConfigError(f"{' '.join(unsupported)}: not supported by the numpy front end; "
@@ -61,6 +76,7 @@ class NumpyBackend:
             self.dct_t = np.ascontiguousarray(dct_matrix(o["num-ceps"], o["num-mel-bins"]).T)
             self.lifter = lifter_coeffs(o["num-ceps"], o["cepstral-lifter"]) if o["cepstral-lifter"] != 0 else None
         self.energy_floor = math.log(o["energy-floor"]) if o["energy-floor"] > 0 else None
+        self.threads = threads and THREADS > 1
         self.rng = np.random.default_rng()
 
     def compute(self, key, wave):
@@ -71,8 +87,12 @@ class NumpyBackend:
         if count == 0:
             return out
         frames = self._frames(wave, count)
-        for s in range(0, count, BLOCK_FRAMES):
-            self._block(frames[s:s + BLOCK_FRAMES], out[s:s + BLOCK_FRAMES])
+        starts = range(0, count, BLOCK_FRAMES)
+        if self.threads and count > BLOCK_FRAMES:  # blocks are independent: any order, same output
+            list(_threads().map(lambda s: self._block(frames[s:s + BLOCK_FRAMES], out[s:s + BLOCK_FRAMES]), starts))
+        else:
+            for s in starts:
+                self._block(frames[s:s + BLOCK_FRAMES], out[s:s + BLOCK_FRAMES])
         if self.options["subtract-mean"]:
             out -= out.mean(axis=0, dtype=np.float64).astype(np.float32)
         return out
