@@ -4,15 +4,20 @@ model. Users override each with its option (--fbank-backend, --num-workers, --ba
 """
 
 # Transformer encoders (self-attention over the whole utterance). On a CPU one utterance per call
-# is fastest: measured on 2 cores, wav2vec 2.0 base in float32 and bfloat16, --batch-frames 1
-# against the former default 20000 (docs/benchmarks.md, "Against what users would run
+# is as fast or faster: wav2vec 2.0 base on 2 cores, --batch-frames 1 against the former default
+# 20000, interleaved (bench/batch_ab.py): 0.96x for 20000 in float32, 0.86x in bfloat16; batch 8
+# at 0.78x of batch 1 on another 2-core CPU (docs/benchmarks.md, "Against what users would run
 # instead"): a padded batch adds padding and moves more memory without using more cores.
 TRANSFORMERS = ("wav2vec2", "hubert")  # one network; DeCoAR 2.0 and BERTphone are not measured yet
-# On a GPU, seconds of audio per model call. DeCoAR's network alone on an H200 (issue 13) ran
-# 2,331x / 10,498x / 12,911x real time at 32 / 128 / 256 utterances per call: it needs >= 128
-# utterances of the usual 1-20 s (about 1,300 s) to fill the device; 1,600 s gives ~150.
+# On a GPU, seconds of audio per model call for the models measured there. DeCoAR's network
+# alone on an H200 (issue 13) ran 2,331x / 10,498x / 12,911x real time at 32 / 128 / 256
+# utterances per call: it needs >= 128 utterances of the usual 1-20 s (about 1,300 s) to fill
+# the device; 1,600 s gives ~150. fbank/MFCC (the torch front end there) are cheap per frame.
+# The others keep 20000 frames on a GPU until measured: their first convolution's output alone
+# is 10 GB for 1,600 s of audio.
 GPU_BATCH_SECONDS = 1600.0
-CPU_BATCH_FRAMES = 20000  # other models on a CPU: 200 s of 10 ms frames, as before (bounded memory)
+GPU_LARGE_BATCHES = ("decoar", "fbank", "mfcc")
+CPU_BATCH_FRAMES = 20000  # other models: 200 s of 10 ms frames, as before (bounded memory)
 
 
 def device_type(device):
@@ -41,7 +46,7 @@ def default_fbank_backend(device):
 def default_batch_frames(model, device, frame_shift=0.01):
     """Padded output frames per model call (``frame_shift``: the model's, in seconds)."""
     if device_type(device) == "cuda":
-        return int(GPU_BATCH_SECONDS / frame_shift)
+        return int(GPU_BATCH_SECONDS / frame_shift) if model in GPU_LARGE_BATCHES else CPU_BATCH_FRAMES
     if model in TRANSFORMERS:
         return 1  # every utterance a call of its own
     return CPU_BATCH_FRAMES
