@@ -120,13 +120,15 @@ class NumpyBackend:
     def _windowed(self, frames, c):
         """DC removal, pre-emphasis and window in three passes from the frames' view: all three
         are linear, so w * pre(x - mean) = w * pre(x) - (1 - c) * mean * w."""
-        x = np.multiply(frames, self.window)  # the copy out of the overlapping view, windowed
+        padded = np.zeros((len(frames), self.padded), dtype=np.float32)
+        x = padded[:, :self.size]
+        np.multiply(frames, self.window, out=x)  # the copy out of the overlapping view, windowed
         if c != 0:
             x[:, 1:] -= frames[:, :-1] * (c * self.window[1:])
             x[:, 0] *= 1 - c
         mean = frames.mean(axis=1, dtype=np.float32)
         x -= np.multiply.outer(mean * (1 - c), self.window)
-        return x
+        return padded
 
     def _block(self, frames, out):
         o = self.options
@@ -135,7 +137,9 @@ class NumpyBackend:
             x = self._windowed(frames, c)
             energy = None
         else:
-            x = np.array(frames, dtype=np.float32)  # a copy: the view's frames overlap
+            padded = np.zeros((len(frames), self.padded), dtype=np.float32)
+            x = padded[:, :self.size]
+            x[:] = frames  # a copy: the view's frames overlap
             if o["dither"] != 0:
                 x += np.float32(o["dither"]) * self.rng.standard_normal(x.shape, dtype=np.float32)
             if o["remove-dc-offset"]:
@@ -149,8 +153,10 @@ class NumpyBackend:
             x *= self.window
             if o["use-energy"] and not o["raw-energy"]:
                 energy = _log_energy(x)
+            x = padded
         # |X|^2 of the bins the banks use: the complex values as (re, im) pairs of float32
-        pairs = np.fft.rfft(x, n=self.padded).view(np.float32)[:, 2 * self.first:2 * self.last]
+        # (x holds the zero padding already: rfft's own padding would be one more copy)
+        pairs = np.fft.rfft(x).view(np.float32)[:, 2 * self.first:2 * self.last]
         pairs = pairs * pairs
         power = pairs[:, 0::2]
         power += pairs[:, 1::2]
