@@ -15,7 +15,7 @@ TF_HUB := tensorflow-hub==0.16.1 tf-keras==2.21.0
 RESEMBLYZER := resemblyzer==0.1.4
 PYTEST_ARGS ?=
 
-.PHONY: test venv sysdeps demo bench clean
+.PHONY: test venv sysdeps demo bench bench-peers clean
 
 # System packages, installed here and never as a side effect of a test or a recipe stage:
 # sox (wav.scp pipes), Asterisk's recorded prompts (the mini recipe's speech), a single-node
@@ -67,6 +67,24 @@ demo: venv sysdeps
 BENCH_ARGS ?=
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The peers `python -m bench --peers` measures the toolkit against (docs/benchmarks.md): lhotse's
+# Fbank and Hugging Face transformers' Wav2Vec2Model/HubertModel, pinned, in a venv of their own
+# so that they never enter the main one. CPU torch from its own index (a plain torch pulls CUDA);
+# TORCH_CPU_INDEX= where pip's configured indexes already hold the CPU wheel.
+# (urllib3: lhotse 1.33 imports it without declaring it.) Real Kaldi is not installed here: set KALDI_ROOT to a build of src/featbin.
+PEERS_VENV := .cache/bench-peers
+PEERS_PY   := $(PEERS_VENV)/bin/python
+PEERS      := lhotse==1.33.0 transformers==5.23.0 kaldiio==2.18.1 soundfile==0.14.0 urllib3==2.8.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+$(PEERS_VENV)/.installed: Makefile
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install --quiet --upgrade pip
+	$(PEERS_PY) -m pip install --quiet $(TORCH) $(if $(TORCH_CPU_INDEX),--extra-index-url $(TORCH_CPU_INDEX))
+	$(PEERS_PY) -m pip install --quiet $(PEERS)
+	touch $@
+
+bench-peers: $(PEERS_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

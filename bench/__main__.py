@@ -4,11 +4,15 @@ For each model: the toolkit's engine (loader workers, length buckets, writer thr
 seed-style path (one utterance at a time, batch 1, front end per file), measured in the same
 run on the same audio, each in its own process (peak RSS is that process's). The seed-style
 path always runs float32, as the seed did; --dtype applies to the engine. For fbank also
-the torch front end and, when found, Kaldi's compute-fbank-feats. Prints markdown tables, plus
-this machine's sgemm rate and the fraction of it DeCoAR reaches (134 MFLOP per 10 ms frame).
+the torch front end. Prints markdown tables, plus this machine's sgemm rate and the fraction
+of it DeCoAR reaches (134 MFLOP per 10 ms frame).
+
+--peers: also what users would run instead, on the same audio, each peer that is installed
+(bench/peers.py: Kaldi's compute-fbank-feats with KALDI_ROOT; lhotse and Hugging Face
+transformers from `make bench-peers`), with ratios ours / peer; start-up is included on both sides.
 
 Usage: python -m bench [--models fbank,decoar] [--minutes 10] [--device cpu|cuda:0] [--dtype float32]
-                       [--num-workers 1] [--batch-frames 20000] [--seed-style true] [--work DIR]
+                       [--num-workers N] [--batch-frames N] [--seed-style true] [--peers] [--work DIR]
 """
 
 import argparse
@@ -24,6 +28,7 @@ from pathlib import Path
 import soundfile as sf
 
 from bench.corpus import make_corpus
+from bench.peers import peer_rows
 
 REPO = Path(__file__).resolve().parents[1]
 # models whose full-size checkpoints the bench writes with random weights (model_throughput.py);
@@ -46,13 +51,23 @@ def get_args():
     p.add_argument("--minutes", type=float, default=10.0, help="corpus size (default: %(default)s)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
-    p.add_argument("--num-workers", type=int, default=1)
-    p.add_argument("--batch-frames", type=int, default=20000)
+    p.add_argument("--num-workers", type=int, default=None,
+                   help="engine loader workers (default: the toolkit's for the model and device)")
+    p.add_argument("--batch-frames", type=int, default=None,
+                   help="engine batch size (default: the toolkit's for the model and device)")
     p.add_argument("--seed-style", default="true", choices=("true", "false"))
+    p.add_argument("--peers", action="store_true",
+                   help="also the installed peers: Kaldi (KALDI_ROOT), lhotse and Hugging Face (make bench-peers)")
+    p.add_argument("--fbank-backends", default="",
+                   help="fbank: also the engine with each of these --fbank-backend values, e.g. native,torch")
     p.add_argument("--one-recording", action="store_true",
                    help="the corpus is a single recording of --minutes (bounded memory on long audio)")
     p.add_argument("--work", default=str(REPO / ".cache" / "bench"))
     return p.parse_args()
+
+
+def workers_text(num_workers):
+    return "default" if num_workers is None else str(num_workers)
 
 
 def sgemm_gflops(device="cpu", n=2048, repeats=10):
@@ -72,19 +87,25 @@ def sgemm_gflops(device="cpu", n=2048, repeats=10):
 
 def run(path, model, options, data, out, args, workers=None, compress=False):
     """One measurement in a child process: its JSON result plus its peak RSS (bytes)."""
+    workers = args.num_workers if workers is None else workers
     cmd = [sys.executable, "-m", "bench.measure", "--path", path, "--model", model,
-           "--options", json.dumps(options), "--batch-frames", str(args.batch_frames),
-           "--num-workers", str(args.num_workers if workers is None else workers),
-           "--compress", "true" if compress else "false", str(data), str(out)]
+           "--options", json.dumps(options), "--compress", "true" if compress else "false", str(data), str(out)]
+    if args.batch_frames is not None:
+        cmd += ["--batch-frames", str(args.batch_frames)]
+    if workers is not None:
+        cmd += ["--num-workers", str(workers)]
+    start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = proc.stdout.read(), proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
+    process = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         print(f"bench: {path} {model} failed:\n{stderr[-2000:]}", file=sys.stderr)
         return None
     result = json.loads(stdout.strip().splitlines()[-1])
     result["rss"] = usage.ru_maxrss * 1024
+    result["process"] = process  # start to exit, start-up included (the peers' measure)
     return result
 
 
@@ -95,10 +116,15 @@ def model_options(model, args, tmp):
 
     declared = {o.name for o in get_model_class(model).spec.option_list()}
     options = {"device": args.device} if args.device != "cpu" else {}
+    if model in ("fbank", "mfcc"):
+        # the toolkit's options with dither 0, as the peers run (Kaldi's default dither is 1)
+        conf = Path(tmp) / f"{model}.conf"
+        conf.write_text((REPO / "conf" / f"{model}.conf").read_text() + "--dither=0\n")
+        return {**options, "feature_config": str(conf)}
     if "dtype" in declared:
         options["dtype"] = args.dtype
-    if model in SYNTHETIC:
-        options["params"] = str(write_checkpoint(model, Path(tmp) / f"{model}.pt"))
+    if model in SYNTHETIC:  # hubert: wav2vec2's network and file format
+        options["params"] = str(write_checkpoint("wav2vec2" if model == "hubert" else model, Path(tmp) / f"{model}.pt"))
     return options
 
 
@@ -171,7 +197,8 @@ def main():
     lengths = "one recording" if args.one_recording else "1-20 s each"
     print(f"# speech-reps benchmark: {utts} utterances, {audio / 60:.1f} min of audio ({lengths}); "
           f"{args.device} ({device}); torch {torch.__version__} with {torch.get_num_threads()} threads; "
-          f"dtype {args.dtype}; engine: {args.num_workers} loader worker(s), --batch-frames {args.batch_frames}\n")
+          f"dtype {args.dtype}; engine: {workers_text(args.num_workers)} loader worker(s), "
+          f"--batch-frames {args.batch_frames or 'default'}\n")
     print(f"sgemm (fp32 {2048}x{2048}, torch): {gflops:,.1f} GFLOP/s\n")
     header = ("| path | wall s | x real time | frames/s | peak RSS GB | GPU mem GB | padding | vs seed-style |\n"
               "|---|---|---|---|---|---|---|---|")
@@ -189,14 +216,15 @@ def main():
                 seed = run("seed", model, seed_options, data, Path(tmp) / f"{model}_seed", args)
                 print(row("seed-style (1 utterance at a time, batch 1, front end per file)", seed, audio))
             engine = run("engine", model, options, data, Path(tmp) / f"{model}_engine", args)
-            print(row(f"engine ({args.num_workers} worker(s))", engine, audio, seed))
-            if model == "fbank":
-                torch_options = {**options, "backend": "torch"}
-                result = run("engine", model, torch_options, data, Path(tmp) / "fbank_torch", args, workers=1)
-                print(row("engine, torch front end", result, audio, seed))
-                kaldi = run("kaldi", model, options, data, Path(tmp) / "fbank_kaldi", args)
-                if kaldi is not None:
-                    print(row("Kaldi compute-fbank-feats (one process)", kaldi, audio, seed))
+            print(row(f"engine ({workers_text(args.num_workers)} worker(s), "
+                      f"--batch-frames {args.batch_frames or 'default'})", engine, audio, seed))
+            if model == "fbank" and args.fbank_backends:
+                for backend in args.fbank_backends.split(","):
+                    result = run("engine", model, {**options, "backend": backend}, data,
+                                 Path(tmp) / f"fbank_{backend}", args)
+                    print(row(f"engine, `--fbank-backend {backend}`", result, audio, seed))
+            if args.peers:
+                print("\n".join(peer_rows(model, args.dtype, engine, data, audio, tmp)))
             if model == "decoar" and engine is not None:
                 for label, r in (("seed-style", seed), ("engine", engine)):
                     if r is not None:

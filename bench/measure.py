@@ -6,15 +6,11 @@ Paths:
           length buckets, writer thread
   seed    the original toolkit's way: one utterance at a time, batch 1, the front end built and
           run per file, written as it comes
-  kaldi   Kaldi's compute-fbank-feats over the same wav.scp (needs it on PATH or KALDI_ROOT)
 --model null (bench/null_model.py) measures the engine's data path alone.
 """
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,11 +18,11 @@ from pathlib import Path
 
 def get_args():
     p = argparse.ArgumentParser()
-    p.add_argument("--path", choices=("engine", "seed", "kaldi"), required=True)
+    p.add_argument("--path", choices=("engine", "seed"), required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--options", default="{}", help="model options, JSON")
-    p.add_argument("--num-workers", type=int, default=1)
-    p.add_argument("--batch-frames", type=int, default=20000)
+    p.add_argument("--num-workers", type=int, default=None, help="default: the toolkit's")
+    p.add_argument("--batch-frames", type=int, default=None, help="default: the toolkit's")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--compress", choices=("true", "false"), default="false")
     p.add_argument("data")
@@ -63,30 +59,13 @@ def seed_style(model, options, data_dir, out):
     return frames
 
 
-def kaldi_fbank(options, data_dir, out):
-    from speech_reps.frontend import FeatureOptions
-
-    binary = shutil.which("compute-fbank-feats")
-    if binary is None and os.environ.get("KALDI_ROOT"):
-        binary = os.path.join(os.environ["KALDI_ROOT"], "src", "featbin", "compute-fbank-feats")
-    if binary is None or not os.path.exists(binary):
-        raise SystemExit("compute-fbank-feats not found (set KALDI_ROOT)")
-    conf = Path(out) / "fbank.conf"
-    conf.write_text(FeatureOptions.from_file("fbank", options.get("feature_config")).to_conf_text())
-    subprocess.run([binary, f"--config={conf}", f"scp:{data_dir}/wav.scp",
-                    f"ark,scp:{out}/feats.ark,{out}/feats.scp"], check=True, stderr=subprocess.DEVNULL)
-    import kaldiio
-
-    return sum(m.shape[0] for _, m in kaldiio.load_scp_sequential(f"{out}/feats.scp"))
-
-
 def main():
     args = get_args()
     options = json.loads(args.options)
     if isinstance(options.get("layer"), list):  # a layer sweep (JSON has no tuples)
         options["layer"] = tuple(options["layer"])
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    if args.threads and args.path != "kaldi":
+    if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
@@ -97,6 +76,7 @@ def main():
         from speech_reps.engine.run import featurize_data_dir
     start = time.perf_counter()
     if args.path == "engine":
+        # None: featurize.py's defaults for the model and device (speech_reps/defaults.py)
         summary = featurize_data_dir(Job(args.data, args.out, model=args.model, model_options=options,
                                          batch_frames=args.batch_frames, num_workers=args.num_workers,
                                          progress=False, data_copy=False, compress=args.compress == "true"))
@@ -105,10 +85,8 @@ def main():
             counts = sorted(Path(args.out).glob("layer*/utt2num_frames"))[0]
         frames = sum(int(line.split()[1]) for line in open(counts))
         padding = summary.padding.waste
-    elif args.path == "seed":
-        frames, padding = seed_style(args.model, options, args.data, args.out), None
     else:
-        frames, padding = kaldi_fbank(options, args.data, args.out), None
+        frames, padding = seed_style(args.model, options, args.data, args.out), None
     wall = time.perf_counter() - start
     gpu = None
     if "torch" in sys.modules:

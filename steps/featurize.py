@@ -17,7 +17,7 @@ try:
     from speech_reps.cli_args import (OneLineErrors, add_model_args, fraction, model_options, positive_seconds,
                                       setup_logging, str2bool, whole_number)
     from speech_reps.errors import SpeechRepsError
-    from speech_reps.engine.job import DEFAULT_BATCH_FRAMES, DEFAULT_NUM_WORKERS, Job, check_job
+    from speech_reps.engine.job import Job, check_job
     from speech_reps.engine.run import featurize_data_dir, mark_done
 except ImportError as e:  # run by a python without the toolkit's venv
     sys.exit(f"featurize.py: {e} (in {sys.executable}); source the toolkit's path.sh "
@@ -34,13 +34,15 @@ def build_parser():
     add_model_args(parser)
     parser.add_argument("--compress", type=str2bool, default=False, metavar="true|false",
                         help="write Kaldi compressed matrices (default: false)")
-    parser.add_argument("--batch-frames", type=whole_number(1), default=DEFAULT_BATCH_FRAMES,
+    parser.add_argument("--batch-frames", type=whole_number(1), default=None,
                         help="padded output frames per model call: utterances are bucketed by length "
-                             "into calls of at most this size (default: %(default)s)")
-    parser.add_argument("--num-workers", type=whole_number(0), default=DEFAULT_NUM_WORKERS,
+                             "into calls of at most this size (default: by model and device, measured: "
+                             "1, one utterance a call, for wav2vec2/hubert on a CPU; 1600 s of audio for "
+                             "decoar and fbank/mfcc on a GPU; else 20000; speech_reps/defaults.py)")
+    parser.add_argument("--num-workers", type=whole_number(0), default=None,
                         help="processes reading audio and computing the CPU front end ahead of the "
                              "model; 0: in the main process. The output does not depend on it "
-                             "(default: %(default)s)")
+                             "(default: 0 for fbank/mfcc on a CPU, else 1; speech_reps/defaults.py)")
     parser.add_argument("--pool", default="none", choices=("none", "mean"),
                         help="mean: one vector per utterance, written as xvector.scp / spk_xvector.scp "
                              "like Kaldi's extract_xvectors.sh (default: none, frame-level feats.scp)")

@@ -1,5 +1,6 @@
 """fbank / MFCC / CMVN against the outputs of the real Kaldi binaries (tests/data/kaldi_golden),
-for the native (kaldi-native-fbank) and the torch backend, which must meet the same tolerances."""
+for the numpy (the CPU default), native (kaldi-native-fbank) and torch backends, which must meet
+the same tolerances."""
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ def assert_fbank_close(ours, kaldi, utt):
     assert diff.mean() <= 1e-2, (utt, diff.mean())
 
 
-CPU_BACKENDS = ["native", "torch"]
+CPU_BACKENDS = ["numpy", "native", "torch"]
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
@@ -101,16 +102,17 @@ def test_torch_batch_with_cmvn_matches_apply_cmvn_and_single_utterances():
     {"window-type": "sine", "use-log-fbank": False, "low-freq": 64, "high-freq": -400},
     {"window-type": "rectangular", "snip-edges": False, "frame-length": 20, "frame-shift": 8},
 ])
-def test_torch_backend_equals_native_on_other_options(overrides):
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_vectorised_backends_equal_native_on_other_options(overrides, backend):
     """Options the golden files do not cover, against kaldi-native-fbank (Kaldi's algorithms)."""
     for kind in ("fbank", "mfcc"):
         opts = {k: v for k, v in overrides.items() if kind == "fbank" or k not in ("use-power", "use-log-fbank")}
         for utt in SPEECH_UTTS:
             native, _ = compute(kind, opts, utt, "native")
-            torch_feats, _ = compute(kind, opts, utt, "torch")
-            assert torch_feats.shape == native.shape
+            ours, _ = compute(kind, opts, utt, backend)
+            assert ours.shape == native.shape
             scale = np.maximum(np.abs(native), 1.0)
-            assert (np.abs(torch_feats - native) / scale).max() <= 1e-3, (kind, utt)
+            assert (np.abs(ours - native) / scale).max() <= 1e-3, (kind, utt)
 
 
 @pytest.mark.skipif(not kaldi_binary("compute-fbank-feats"), reason="Kaldi binaries not on PATH")
@@ -134,19 +136,45 @@ def test_torch_backend_long_utterance_in_frame_blocks():
 
     wave = np.concatenate([golden_wave(u) for u in SPEECH_UTTS] * 7)  # 43.7 s, 4368 frames
     options = FeatureOptions.from_file("fbank", None, {"dither": 0, "num-mel-bins": 80, "snip-edges": False})
-    native = FrontEnd(FrontEndSpec(options)).features("long", wave)
+    native = FrontEnd(FrontEndSpec(options, backend="native")).features("long", wave)
     ours = FrontEnd(FrontEndSpec(options, backend="torch")).features("long", wave)
     assert ours.shape == native.shape and native.shape[0] > torch_backend.BLOCK_FRAMES
     near_peak = native >= native.max(axis=1, keepdims=True) - 10.0
     assert np.abs(ours - native)[near_peak].max() <= 1e-3
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("num_samples", [81, 100, 250, 401])
-def test_torch_backend_reflects_tiny_utterances_like_kaldi(num_samples):
+def test_vectorised_backends_reflect_tiny_utterances_like_kaldi(num_samples, backend):
     """Without snip-edges, utterances shorter than the window reflect more than once."""
     wave = golden_wave("spk1-utt1")[8000:8000 + num_samples]
     options = FeatureOptions.from_file("fbank", None, {"dither": 0, "num-mel-bins": 23, "snip-edges": False})
-    native = FrontEnd(FrontEndSpec(options)).features("tiny", wave)
-    ours = FrontEnd(FrontEndSpec(options, backend="torch")).features("tiny", wave)
+    native = FrontEnd(FrontEndSpec(options, backend="native")).features("tiny", wave)
+    ours = FrontEnd(FrontEndSpec(options, backend=backend)).features("tiny", wave)
     assert ours.shape == native.shape == (options.num_frames(num_samples), 23)
     assert np.abs(ours - native).max() <= 1e-3 * max(1.0, np.abs(native).max())
+
+
+def test_numpy_backend_long_utterance_in_blocks():
+    """A long utterance runs in blocks of frames on threads (and the DC/pre-emphasis/window
+    passes of the dither-0 path): the same frames as in one thread, and Kaldi's within the
+    golden criterion, fbank and MFCC."""
+    from speech_reps.frontend import numpy_backend
+
+    wave = np.concatenate([golden_wave(u) for u in SPEECH_UTTS] * 2)  # 1230 frames: several blocks
+    for kind in ("fbank", "mfcc"):
+        options = FeatureOptions.from_file(kind, None, {"dither": 0, "snip-edges": False})
+        ours = numpy_backend.NumpyBackend(options).compute("long", wave)
+        assert ours.shape[0] > 4 * numpy_backend.BLOCK_FRAMES
+        assert np.array_equal(ours, numpy_backend.NumpyBackend(options, threads=False).compute("long", wave))
+        native = FrontEnd(FrontEndSpec(options, backend="native")).features("long", wave)
+        assert ours.shape == native.shape
+        near_peak = native >= native.max(axis=1, keepdims=True) - 10.0 if kind == "fbank" else np.ones_like(native, bool)
+        assert np.abs(ours - native)[near_peak].max() <= (1e-3 if kind == "fbank" else 5e-3), kind
+
+
+def test_cpu_default_backend_is_numpy():
+    from speech_reps.frontend import choose_backend
+
+    assert choose_backend(None, "cpu") == "numpy" and choose_backend(None, "cuda:0") == "torch"
+    assert choose_backend("native", "cpu") == "native"

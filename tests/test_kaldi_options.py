@@ -80,9 +80,10 @@ def test_bad_values(tmp_path, line, message):
 
 def test_kaldi_only_option_needs_kaldi_backend(tmp_path):
     conf = write_conf(tmp_path / "f.conf", "--vtln-warp=0.9")
-    spec = FrontEndSpec(FeatureOptions.from_file("fbank", conf))
-    with pytest.raises(ConfigError, match="--vtln-warp=0.9: not supported by the native front end"):
-        FrontEnd(spec)
+    for backend in ("numpy", "native", "torch"):
+        spec = FrontEndSpec(FeatureOptions.from_file("fbank", conf), backend=backend)
+        with pytest.raises(ConfigError, match=f"--vtln-warp=0.9: not supported by the {backend} front end"):
+            FrontEnd(spec)
 
 
 def test_kaldi_backend_without_binaries_is_a_clear_error(monkeypatch, tmp_path):

@@ -6,6 +6,7 @@ table, a writable output dir -- before the first utterance (featurize.sh runs it
 console: featurize.py --check-only). ``run.featurize_data_dir(job)`` does the work.
 """
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,9 @@ from speech_reps.kaldi import DataDir
 from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
 from speech_reps.kaldi.xvectors import POOLS
 
-DEFAULT_BATCH_FRAMES = 20000  # padded output frames per model call (200 s of audio at 10 ms)
-DEFAULT_NUM_WORKERS = 1  # one loader process overlaps audio reading and the front end with the model
+# A Job built without them keeps these, as the library always has; steps/featurize.py passes None:
+# the defaults of the model on its device, chosen by measurement (speech_reps/defaults.py).
+LIBRARY_BATCH_FRAMES, LIBRARY_NUM_WORKERS = 20000, 0
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class Job:
     written or pooled (kaldi/vad.py).
     ``num_workers``: processes reading audio and preparing the model's inputs ahead of the model
     (0: in this process); ``batch_frames``: padded output frames per model call. The output
-    depends on neither.
+    depends on neither. None: the model's default on its device (defaults.py), resolved by
+    ``check_job``.
     ``reuse``: a job an earlier run finished with the same fingerprint (inputs, options, code) is
     not redone; a killed run is resumed either way. ``pipe_timeout``: seconds a ``cmd |`` of
     wav.scp may take for one recording. ``progress``: a bar on stderr, else a log line every
@@ -55,8 +58,8 @@ class Job:
     channel: int = None
     pipe_timeout: float = DEFAULT_PIPE_TIMEOUT
     # the engine: the output depends on none of these
-    batch_frames: int = DEFAULT_BATCH_FRAMES
-    num_workers: int = 0
+    batch_frames: int = LIBRARY_BATCH_FRAMES
+    num_workers: int = LIBRARY_NUM_WORKERS
     reuse: bool = False
     progress: bool = True
     log_interval: float = 30.0
@@ -64,9 +67,9 @@ class Job:
     def __post_init__(self):
         if self.pool not in POOLS:
             raise ConfigError(f"--pool {self.pool}: expected one of {', '.join(POOLS)}")
-        if self.batch_frames < 1:
+        if self.batch_frames is not None and self.batch_frames < 1:
             raise ConfigError(f"--batch-frames {self.batch_frames}: expected a positive number of frames")
-        if self.num_workers < 0:
+        if self.num_workers is not None and self.num_workers < 0:
             raise ConfigError(f"--num-workers {self.num_workers}: expected 0 or more processes")
         if self.channel is not None and self.channel < -1:
             raise ConfigError(f"--channel {self.channel}: expected a channel index from 0 (or -1: mono audio)")
@@ -83,7 +86,8 @@ class Job:
 
 @dataclass
 class CheckedJob:
-    """A Job resolved: its data dir, model, input stage, VAD table and output dir."""
+    """A Job resolved: its data dir, model, input stage, VAD table and output dir; ``job`` with
+    its batch size and loader workers decided."""
 
     job: Job
     data: DataDir
@@ -96,12 +100,18 @@ class CheckedJob:
 def check_job(job: Job) -> CheckedJob:
     """What ``job`` needs before its first utterance, checked; a SpeechRepsError names what is
     wrong. Loads the model (and its weights)."""
+    from speech_reps.defaults import default_batch_frames, default_num_workers, featurizer_device
     from speech_reps.engine.input_stage import InputStage
     from speech_reps.kaldi.vad import VoicedFrames
     from speech_reps.models.registry import create
 
     data = DataDir.load(job.data_dir, lenient=True)
     featurizer = create(job.model, **job.model_options)
+    device = featurizer_device(featurizer)
+    if job.batch_frames is None:
+        job = dataclasses.replace(job, batch_frames=default_batch_frames(job.model, device, featurizer.frame_shift))
+    if job.num_workers is None:
+        job = dataclasses.replace(job, num_workers=default_num_workers(job.model, device))
     inputs = InputStage(featurizer, data, job.allow_resample, job.channel, job.num_workers, job.pipe_timeout)
     vad = VoicedFrames(job.vad_scp, featurizer) if job.vad_scp else None
     return CheckedJob(job, data, featurizer, inputs, vad, writable_dir(job.out_dir))

@@ -97,6 +97,7 @@ def featurize_data_dir(job: Job) -> Summary:
     with the same fingerprint -- inputs, option values, code -- is not redone.
     """
     checked = check_job(job)
+    job = checked.job  # its batch size and loader workers decided
     data, featurizer, vad, out_dir = checked.data, checked.featurizer, checked.vad, checked.out_dir
     for problem in data.audio_problems:
         log.error("%s", problem)

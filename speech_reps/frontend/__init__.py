@@ -1,4 +1,4 @@
-"""Kaldi front ends: fbank / MFCC (native, torch or Kaldi's binaries) followed by CMVN.
+"""Kaldi front ends: fbank / MFCC (numpy, native, torch or Kaldi's binaries) followed by CMVN.
 
 Public API: ``FrontEndSpec`` (what to compute), ``FrontEnd`` (computes it),
 ``FeatureOptions`` (Kaldi's options), ``CmvnStats``.
@@ -10,7 +10,7 @@ from speech_reps.errors import ConfigError
 from speech_reps.frontend.cmvn import CMVN_MODES, CmvnStats
 from speech_reps.frontend.options import FeatureOptions
 
-BACKENDS = ("native", "torch", "kaldi")
+BACKENDS = ("numpy", "native", "torch", "kaldi")
 
 
 def is_gpu_batched(spec):
@@ -19,11 +19,13 @@ def is_gpu_batched(spec):
 
 
 def choose_backend(backend, device):
-    """The backend a model's front end uses: the one asked for, else torch when the model runs
-    on a GPU (batched fbank on the device), else native (kaldi-native-fbank)."""
+    """The backend a model's front end uses: the one asked for, else the device's default
+    (speech_reps/defaults.py: torch on a GPU, batched on the device; numpy on a CPU)."""
     if backend is not None:
         return backend
-    return "torch" if getattr(device, "type", str(device).split(":")[0]) == "cuda" else "native"
+    from speech_reps.defaults import default_fbank_backend
+
+    return default_fbank_backend(device)
 
 
 @dataclass
@@ -31,7 +33,7 @@ class FrontEndSpec:
     """A Kaldi feature program with its options, the backend running it, and the CMVN after it."""
 
     options: FeatureOptions
-    backend: str = "native"
+    backend: str = "numpy"
     cmvn: str = "none"  # none | utt | spk
     norm_vars: bool = False
     device: str = "cpu"  # where the torch backend runs
@@ -59,6 +61,9 @@ class FrontEnd:
         elif spec.backend == "torch":
             from speech_reps.frontend.torch_backend import TorchBackend
             self.backend = TorchBackend(spec.options, spec.device)
+        elif spec.backend == "numpy":
+            from speech_reps.frontend.numpy_backend import NumpyBackend
+            self.backend = NumpyBackend(spec.options)
         else:
             from speech_reps.frontend.native import NativeBackend
             self.backend = NativeBackend(spec.options)

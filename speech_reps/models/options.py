@@ -34,9 +34,9 @@ _LIST = [
            help="Kaldi option file for the front end "
                 "(default: the toolkit's conf/fbank.conf; conf/mfcc.conf for mfcc)"),
     Option("backend", flag="--fbank-backend", choices=BACKENDS,
-           help="native: kaldi-native-fbank; torch: batched PyTorch, on the model's "
-                "device; kaldi: Kaldi's compute-*-feats on PATH "
-                "(default: native, torch when the model runs on a GPU)"),
+           help="numpy: vectorised numpy; native: kaldi-native-fbank; torch: batched PyTorch, "
+                "on the model's device; kaldi: Kaldi's compute-*-feats on PATH "
+                "(default: numpy, torch when the model runs on a GPU)"),
     Option("cmvn", choices=CMVN_MODES,
            help="mean normalisation per utterance or per speaker (utt2spk) "
                 "(default: the model's: none for fbank/mfcc, utt for decoar)"),

@@ -128,7 +128,8 @@ class TransformerEncoder(nn.Module):
         """Output of transformer layer ``layer`` (1-based); None: the model output (last layer,
         then the final LayerNorm in pre-LN models), as fairseq's extract_features; a tuple of
         layers: the list of their outputs, from one pass (models/layers.py)."""
-        x = x.masked_fill(padding_mask[..., None], 0.0)
+        if padding_mask is not None:  # None: no padding in the batch
+            x = x.masked_fill(padding_mask[..., None], 0.0)
         x = x + self.pos_conv(x.transpose(1, 2)).transpose(1, 2)
         if not self.layer_norm_first:
             x = self.layer_norm(x)
@@ -161,6 +162,8 @@ class Wav2Vec2Net(nn.Module):
         if layer == 0:
             return x, lengths
         padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None].to(x.device)
+        if int(lengths.min()) == x.shape[1]:  # no padding (batch 1): attention without a mask is faster
+            padding_mask = None
         if isinstance(layer, tuple):
             return with_input(layer, x, lambda deep: self.encoder(x, padding_mask, deep)), lengths
         return self.encoder(x, padding_mask, layer), lengths
