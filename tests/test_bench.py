@@ -73,9 +73,12 @@ def test_gpu_parity_measurements_run_on_the_cpu(decoar_params):
         assert mean is None or mean <= 1e-2, case
 
 
-def test_compress_rate_prints_a_row_per_path(capsys):
+def test_compress_rate_prints_a_row_per_path(capsys, monkeypatch):
     """bench.compress_rate: numpy, a CPU tensor, torch's kernels on the CPU (no GPU asked)."""
     pytest.importorskip("torch")
+    # its import sets OMP_NUM_THREADS=1 unless set: set here, so that it is unset after this test
+    # (a process started later, e.g. Slurm's nproc, would read it)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     from bench.compress_rate import main
 
     main(["--rows", "12", "--cols", "16", "--methods", "1", "--repeats", "1", "--kaldiio", "false",
