@@ -18,26 +18,22 @@ Nothing here imports torch unless a tensor arrives.
 """
 
 import queue
-import sys
 
 import numpy as np
+
+from speech_reps.kaldi.compress import is_tensor
 
 DEFAULT_SLOTS = 2  # pinned buffers: one being filled by the copy engine, one being written
 
 
-def _is_tensor(x):
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
 def on_cuda(x):
-    return _is_tensor(x) and x.is_cuda
+    return is_tensor(x) and x.is_cuda
 
 
 def host_array(x):
     """A host numpy array of one output (a copy only for a tensor on a device); other values
     (a MemoryError standing for an output) as they are."""
-    if not _is_tensor(x):
+    if not is_tensor(x):
         return x
     return x.detach().numpy() if x.device.type == "cpu" else x.detach().cpu().numpy()
 
@@ -142,7 +138,7 @@ class OutputPath:
 
 def all_finite(x):
     """Whether an output (host array or tensor) holds no NaN or Inf."""
-    if _is_tensor(x):
+    if is_tensor(x):
         import torch
 
         return bool(torch.isfinite(x).all())
