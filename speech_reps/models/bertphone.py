@@ -19,7 +19,7 @@ from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
 from speech_reps.models.base import Featurizer
 from speech_reps.models.config import find_params, load_config
 from speech_reps.models.declaration import ModelSpec, WeightFile
-from speech_reps.models.layers import check_layers, stacked_dim
+from speech_reps.models.layers import check_layers, joined, stacked_dim
 from speech_reps.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -155,9 +155,7 @@ class BERTphone(Featurizer):
             padded[row, :end - start] = stacked[i][start:end]
         with torch.inference_mode():
             out = self.net(to_device(padded, self.device, self.dtype), torch.tensor(lengths), self.layer)
-            if isinstance(out, list):  # several layers side by side (models/layers.py)
-                out = torch.cat(out, dim=-1)
-            out = out.float().cpu().numpy()
+            out = joined(out).float().cpu().numpy()
         outputs = [np.zeros((len(x), self.dim), dtype=np.float32) for x in stacked]
         for row, (i, (start, _, keep_start, keep_end)) in enumerate(pieces):
             outputs[i][keep_start:keep_end] = out[row, keep_start - start:keep_end - start]

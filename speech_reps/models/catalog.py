@@ -23,14 +23,12 @@ EXTRAS = {"tensorflow": "pip install 'speech-reps[trill]'", "webrtcvad": "pip in
 def default_weights_path(spec):
     """The weights file (or SavedModel dir) the model loads without --params: its conf's
     ``params`` under the artifacts location; None when the conf names none (or a URL)."""
-    import yaml
-
-    from speech_reps.models.config import default_weights
+    from speech_reps.models.config import _read_yaml, default_weights
 
     path = spec.conf_path()
     if path is None or not path.is_file():
         return None
-    value = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("params")
+    value = _read_yaml(str(path)).get("params")
     if not value or "://" in str(value):
         return None
     return default_weights(value)

@@ -56,8 +56,8 @@ def load_config(cls, path=None, name=None):
     if missing:  # a toolkit bug: conf/<name>.yaml is the one place the defaults are written
         raise ConfigError(f"{default_path}: missing option(s) {', '.join(missing)}")
     if path is not None:
-        _read_yaml.cache_clear()  # a user's file may change between two models built in one process
-        defaults.update(copy.deepcopy(_checked(cls, path, _read_yaml(str(path)))))
+        # uncached: a user's file may change between two models built in one process
+        defaults.update(copy.deepcopy(_checked(cls, path, _read_yaml.__wrapped__(str(path)))))
     return cls(**defaults)
 
 

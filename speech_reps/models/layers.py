@@ -25,6 +25,15 @@ def check_layers(model, layer, last):
         raise ConfigError(f"{model}: --layer {','.join(map(str, layers))}: a layer is named twice")
 
 
+def joined(out):
+    """A network's output: one tensor, or (several --layer) the layers' side by side."""
+    if isinstance(out, list):
+        import torch
+
+        return torch.cat(out, dim=-1)
+    return out
+
+
 def stacked_dim(dim, layer):
     """Output columns: ``dim`` per asked-for layer."""
     return dim * len(as_tuple(layer))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from speech_reps.models.config import load_config
 from speech_reps.models.declaration import ModelSpec, WeightFile
 from speech_reps.models.fairseq_featurizer import FairseqFeaturizer, find_params
-from speech_reps.models.layers import check_layers, stacked_dim
+from speech_reps.models.layers import check_layers, joined, stacked_dim
 from speech_reps.models.registry import register
 from speech_reps.models.wav2vec import conv_frames
 
@@ -77,11 +77,7 @@ class _TransformerSSL(FairseqFeaturizer):
 
     def _forward(self, waves, lengths):
         out, lengths = self.net(waves, lengths, self.layer)
-        if isinstance(out, list):  # several layers side by side (models/layers.py)
-            import torch
-
-            out = torch.cat(out, dim=-1)
-        return out, lengths
+        return joined(out), lengths
 
     def num_frames(self, num_samples):
         return conv_frames(self.conv_layers, num_samples)

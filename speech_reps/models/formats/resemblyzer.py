@@ -31,9 +31,9 @@ def installed_weights(sha256=None):
         raise ConfigError(f"ge2e: resemblyzer {dist.version} is installed but {path} is missing; "
                           f"reinstall it: pip install --no-deps --force-reinstall {RESEMBLYZER_PIN}")
     if sha256 is not None:
-        import hashlib
+        from speech_reps.download import sha
 
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha(path, "sha256")
         if digest != sha256:
             raise ConfigError(f"{path}: SHA-256 {digest}, expected the published {sha256} (resemblyzer "
                               f"{dist.version} is installed; the weights are {RESEMBLYZER_PIN}'s): "
