@@ -38,9 +38,9 @@ SYNTHETIC = ("decoar", "wav2vec", "wav2vec2", "hubert")
 
 def bench_models():
     """Every declared model (models/declaration.py), and the bench's own ``null``."""
-    from speech_reps.models.registry import model_names
+    from speech_reps.models.registry import documented_model_names
 
-    return [m for m in model_names() if m != "null"] + ["null"]
+    return documented_model_names() + ["null"]
 DECOAR_FLOPS_PER_FRAME = 134e6  # 2 x 67.1 M multiply-adds: projection + 2 x 4 LSTM layers of 1024
 
 
@@ -181,9 +181,10 @@ def main():
     import torch
 
     models = [m for m in args.models.split(",") if m]
-    unknown = [m for m in models if m not in bench_models()]
+    known = bench_models()
+    unknown = [m for m in models if m not in known]
     if unknown:
-        raise SystemExit(f"bench: unknown model(s) {', '.join(unknown)}; choose from {', '.join(bench_models())}")
+        raise SystemExit(f"bench: unknown model(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     if args.one_recording:
         seconds = args.minutes * 60
         data = make_corpus(Path(args.work) / f"recording_{args.minutes:g}min", args.minutes, seconds, seconds)

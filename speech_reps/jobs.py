@@ -28,6 +28,7 @@ from speech_reps.kaldi.datadir import DataDir
 from speech_reps.kaldi.output_dir import FEATURE_FILES, subset_data_dir
 from speech_reps.kaldi.split import split_data_dir
 from speech_reps.kaldi.writer import write_scp_like
+from speech_reps.layer_sweep import layer_dir
 from speech_reps.parallel import substitute
 from speech_reps.progress import format_eta
 
@@ -148,7 +149,7 @@ def collect(data_dir, log_dir, feat_dir, name, nj, pool="none", max_failed_frac=
         raise JobsError(f"job(s) {' '.join(map(str, unfinished))} of {nj} did not finish; "
                         f"see {log_dir}/featurize_*.{unfinished[0]}.log")
     outputs = [(feat_dir, data_dir)] if not layers else [  # (its jobs' outputs, the data dir it goes to)
-        (feat_dir / f"layer{n}", data_dir.parent / f"{data_dir.name}_layer{n}") for n in layers]
+        (layer_dir(feat_dir, n), data_dir.parent / f"{data_dir.name}_layer{n}") for n in layers]
     joined = [_joined(src, name, nj, data_dir, utts, log_dir, max_failed_frac, pool, update_data_dir)
               for src, _ in outputs]  # every check before any write
     for (src, target), (entries, frames) in zip(outputs, joined):

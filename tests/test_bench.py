@@ -75,10 +75,11 @@ def test_gpu_parity_measurements_run_on_the_cpu(decoar_params):
 
 def test_compress_rate_prints_a_row_per_path(capsys, monkeypatch):
     """bench.compress_rate: numpy, a CPU tensor, torch's kernels on the CPU (no GPU asked)."""
-    pytest.importorskip("torch")
-    # its import sets OMP_NUM_THREADS=1 unless set: set here, so that it is unset after this test
-    # (a process started later, e.g. Slurm's nproc, would read it)
+    torch = pytest.importorskip("torch")
+    # it runs on one thread (OMP_NUM_THREADS at import, torch's threads in main): both are put
+    # back after this test, which the rest of the suite must not inherit
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     from bench.compress_rate import main
 
     main(["--rows", "12", "--cols", "16", "--methods", "1", "--repeats", "1", "--kaldiio", "false",

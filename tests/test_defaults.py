@@ -29,13 +29,12 @@ def test_batch_frames_by_model_and_device():
     assert defaults.default_batch_frames("wav2vec2", "cuda:0", 0.02) == 20000
 
 
-def test_featurize_with_default_sizes_writes_what_explicit_ones_write(tmp_path):
+def test_featurize_with_default_sizes_writes_what_explicit_ones_write(tmp_path, dither0):
     """None for --batch-frames/--num-workers (featurize.py's defaults) runs the numpy front end in
     the main process, and writes what the former explicit settings (native, 1 worker) write,
     within the golden tolerance."""
     data = make_corpus(tmp_path / "corpus", minutes=0.1, min_seconds=1, max_seconds=3)
-    conf = tmp_path / "fbank.conf"
-    conf.write_text("--num-mel-bins=80\n--dither=0\n")  # no dither: comparable frame by frame
+    conf = dither0  # no dither: comparable frame by frame
     featurize_data_dir(Job(data, tmp_path / "default", model_options={"feature_config": str(conf)},
                            batch_frames=None, num_workers=None, progress=False))
     featurize_data_dir(Job(data, tmp_path / "native", model_options={"feature_config": str(conf), "backend": "native"},

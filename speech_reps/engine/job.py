@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speech_reps.defaults import CPU_BATCH_FRAMES
 from speech_reps.errors import ConfigError
 from speech_reps.kaldi import DataDir
 from speech_reps.kaldi.audio import DEFAULT_PIPE_TIMEOUT
@@ -18,7 +19,7 @@ from speech_reps.kaldi.xvectors import POOLS
 
 # A Job built without them keeps these, as the library always has; steps/featurize.py passes None:
 # the defaults of the model on its device, chosen by measurement (speech_reps/defaults.py).
-LIBRARY_BATCH_FRAMES, LIBRARY_NUM_WORKERS = 20000, 0
+LIBRARY_BATCH_FRAMES, LIBRARY_NUM_WORKERS = CPU_BATCH_FRAMES, 0
 
 
 @dataclass(frozen=True)

@@ -60,10 +60,7 @@ class NumpyBackend:
                               "use --fbank-backend kaldi with Kaldi's binaries on PATH")
         self.options = o = options
         self.size, self.shift = o.window_size, o.window_shift
-        if self.size < 2 or self.shift < 1:
-            raise ConfigError(f"--frame-length={o['frame-length']:g} / --frame-shift={o['frame-shift']:g}: "
-                              f"window of {self.size} samples, shift {self.shift}")
-        self.padded = 1 << (self.size - 1).bit_length() if o["round-to-power-of-two"] else self.size
+        self.padded = o.padded_window_size  # FeatureOptions checked the window, shift and num-ceps
         self.window = window_function(o["window-type"], self.size, o["blackman-coeff"])
         banks = mel_banks(o["num-mel-bins"], o.sample_rate, self.padded, o["low-freq"], o["high-freq"])
         # only the FFT bins some mel bin weighs: the matmul skips the rest (about a fifth at 16 kHz)
@@ -71,8 +68,6 @@ class NumpyBackend:
         self.first, self.last = int(used[0]), int(used[-1]) + 1
         self.mel = _MelSums(banks[:, self.first:self.last])
         if o.kind == "mfcc":
-            if o["num-ceps"] > o["num-mel-bins"]:
-                raise ConfigError(f"--num-ceps={o['num-ceps']} is more than --num-mel-bins={o['num-mel-bins']}")
             self.dct_t = np.ascontiguousarray(dct_matrix(o["num-ceps"], o["num-mel-bins"]).T)
             self.lifter = lifter_coeffs(o["num-ceps"], o["cepstral-lifter"]) if o["cepstral-lifter"] != 0 else None
         self.energy_floor = math.log(o["energy-floor"]) if o["energy-floor"] > 0 else None
@@ -96,9 +91,6 @@ class NumpyBackend:
         if self.options["subtract-mean"]:
             out -= out.mean(axis=0, dtype=np.float64).astype(np.float32)
         return out
-
-    def compute_batch(self, waves):
-        return [self.compute(None, w) for w in waves]
 
     # --- the computation -----------------------------------------------------------------
     def _frames(self, wave, count):
