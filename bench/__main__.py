@@ -225,7 +225,7 @@ def main():
                                  Path(tmp) / f"fbank_{backend}", args)
                     print(row(f"engine, `--fbank-backend {backend}`", result, audio, seed))
             if args.peers:
-                print("\n".join(peer_rows(model, args.dtype, engine, data, audio, tmp)))
+                print("\n".join(peer_rows(model, args.dtype, engine, data, audio, tmp, args.device)))
             if model == "decoar" and engine is not None:
                 for label, r in (("seed-style", seed), ("engine", engine)):
                     if r is not None:

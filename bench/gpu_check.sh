@@ -3,25 +3,33 @@
 # a CUDA build of torch, and no network, it
 #   1. installs the project (pip --no-deps) and the wheels of its dependencies that the host
 #      lacks, from --wheels (bench/gpu_wheels.sh downloads them where a registry is reachable);
-#   2. runs the GPU tests (tests/gpu, marker gpu): every torch model batched vs one by one and
+#   2. runs whole jobs on the GPU (python -m bench.end_to_end): DeCoAR on a corpus of --hours,
+#      compressed and float32 arks against the raw write rate, float32 and bfloat16; wav2vec 2.0
+#      and HuBERT against the model's calls alone; fbank; GPU busy, start-up to first batch;
+#   3. runs the GPU tests (tests/gpu, marker gpu): every torch model batched vs one by one and
 #      GPU vs CPU in float32, TF32 flags, half precision, golden Kaldi fbank/MFCC/CMVN on the GPU,
 #      Kaldi's compressed matrix on the GPU byte for byte against the golden archives,
 #      the out-of-memory retry under a memory cap, the seed-style bench path;
-#   3. prints the tables for docs/benchmarks.md: python -m bench.gpu_parity, python -m bench
-#      (engine vs seed-style), bench/model_throughput.py, python -m bench.compress_rate (Kaldi
-#      compression on the GPU, bytes checked against numpy's).
-# Every step runs even when one before it failed; all of them together stay within --time-limit
-# seconds (a step cut short is reported). Without a CUDA GPU the GPU tests are skipped, with the
-# reason, and the benchmarks are left out. Exit status: non-zero when a step failed.
+#   4. prints the other tables for docs/benchmarks.md: python -m bench.compress_rate (Kaldi
+#      compression on the GPU, bytes checked against numpy's), Hugging Face transformers' loops
+#      on the GPU against the engine (python -m bench --peers; the peers' wheels from --wheels/peers,
+#      installed apart), bench/model_throughput.py, python -m bench.gpu_parity, and python -m bench
+#      (engine vs seed-style).
+# The steps run in that order (the most wanted numbers first); every step runs even when one
+# before it failed; all of them together stay within --time-limit seconds (a step cut short, or
+# not reached, is reported). Without a CUDA GPU the GPU tests are skipped, with the reason, and
+# the benchmarks are left out. Exit status: non-zero when a step failed.
 set -uo pipefail
 
 python=  # default: .venv/bin/python where it exists (a checkout with make venv), else python3
 wheels=.cache/gpu-wheels
 site=/tmp/speech-reps-site
+peers_site=/tmp/speech-reps-peers  # Hugging Face transformers and its dependencies, for one step
 install=true
 device=cuda:0
 minutes=10
-time_limit=340
+hours=10
+time_limit=540
 log=
 help_message="Usage: $0 [options]
  e.g.: $0 --log /tmp/gpu_check.log   # on a CUDA host; first, where pip works: bench/gpu_wheels.sh
@@ -32,6 +40,7 @@ Options:
   --install <true|false> # install first (default: $install)
   --device <dev>         # torch device (default: $device)
   --minutes <n>          # corpus size for python -m bench (default: $minutes)
+  --hours <n>            # corpus size for python -m bench.end_to_end (default: $hours)
   --time-limit <s>       # all steps together (default: $time_limit)
   --log <file>           # also write everything printed there"
 
@@ -108,8 +117,16 @@ EOF
     "$python" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
       --target "$site" $missing || return 1
   fi
-  "$python" -m pip install --quiet --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir \
-    --upgrade --target "$site" . || return 1
+  if ! "$python" -m pip install --quiet --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir \
+      --upgrade --target "$site" .; then
+    # (no setuptools on the host, say): the steps still run, from this checkout
+    echo "the project did not install; the steps import it from $PWD"
+    export PYTHONPATH="$PWD:$PYTHONPATH"
+  fi
+  if ls "$wheels"/peers/*.whl >/dev/null 2>&1; then  # Hugging Face's, for the peers step only
+    "$python" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target "$peers_site" "$wheels"/peers/*.whl || echo "the peers' wheels did not install"
+  fi
   (cd /tmp && "$python" -c 'import kaldiio, kaldi_native_fbank, soundfile, soxr, tqdm, yaml, speech_reps
 from speech_reps.conf_dir import conf_dir
 print("installed: speech_reps", speech_reps.__version__, "in", speech_reps.__file__, "with", conf_dir())')
@@ -132,29 +149,39 @@ else
   echo "no CUDA GPU visible to torch: the GPU tests are skipped (with the reason) and the benchmarks left out"
 fi
 
+if [ -n "$cuda" ]; then
+  step "whole jobs on the GPU (python -m bench.end_to_end), $hours h" 230 \
+    "$python" -m bench.end_to_end --device "$device" --hours "$hours" --budget 200 --run-timeout 45 \
+      --work .cache/gpu-check/e2e
+fi
+
 # -rP: what passing tests print (half-precision errors, the memory cap used)
-step "GPU tests (pytest tests/gpu)" 170 "$python" -m pytest tests/gpu -v -rsP --durations=10 -p no:cacheprovider
+step "GPU tests (pytest tests/gpu)" 150 "$python" -m pytest tests/gpu -v -rsP --durations=10 -p no:cacheprovider
 
 if [ -n "$cuda" ]; then
-  # short (about 20 s): before the long steps, so --time-limit never leaves it out
-  step "Kaldi compression on the GPU (python -m bench.compress_rate)" 45 \
+  step "Kaldi compression on the GPU (python -m bench.compress_rate)" 40 \
     "$python" -m bench.compress_rate --rows 100,1000 --methods 1,2,3 --kaldiio false --repeats 3 \
       --device "$device"
+  # the Hugging Face loops on the GPU against the engine, same 20 min of audio, start-up included
+  step "against Hugging Face on the GPU (python -m bench --peers)" 80 \
+    env PYTHONPATH="$peers_site:${PYTHONPATH:-}" BENCH_PEERS_PYTHON="$python" \
+    "$python" -m bench --models wav2vec2 --minutes 20 --device "$device" --seed-style false --peers \
+      --work .cache/gpu-check/peers
+  # one process for every model_throughput table (torch and CUDA start once)
+  step "one model call at a time (bench/model_throughput.py)" 60 "$python" -c '
+import sys
+from bench.model_throughput import main
+for model, batch in (("decoar", "128"), ("wav2vec2", "32")):
+    for dtype in ("float32", "bfloat16"):
+        main(["--model", model, "--dtype", dtype, "--device", sys.argv[1], "--seconds", "15", "--batch", batch,
+              "--repeats", "2"])
+        print(flush=True)
+' "$device"
   step "GPU parity tables (python -m bench.gpu_parity)" 90 \
     "$python" -m bench.gpu_parity --device "$device" --work .cache/gpu-check/checkpoints
   step "engine vs seed-style (python -m bench), $minutes min" 130 \
     "$python" -m bench --models fbank,decoar,wav2vec2 --minutes "$minutes" --device "$device" \
-      --num-workers 4 --work .cache/gpu-check/bench
-  # one process for every model_throughput table (torch and CUDA start once)
-  step "one model call at a time (bench/model_throughput.py)" 90 "$python" -c '
-import sys
-from bench.model_throughput import main
-for args in (["--model", "decoar"], ["--model", "decoar", "--dtype", "bfloat16"], ["--model", "wav2vec"],
-             ["--model", "wav2vec2"]):
-    main([*args, "--device", sys.argv[1], "--seconds", "30", "--batch", "8", "--repeats", "3"])
-    print(flush=True)
-main(["--model", "wav2vec2", "--device", sys.argv[1], "--seconds", "10", "--batch", "128", "--repeats", "2"])
-' "$device"
+      --work .cache/gpu-check/bench
 fi
 
 echo

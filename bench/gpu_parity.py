@@ -95,12 +95,15 @@ def model_inputs(featurizer, waves):
 
 
 def outputs(featurizer, inputs, num_samples, together=True):
-    """The model's outputs: all inputs in one batch, or one at a time."""
+    """The model's outputs as host arrays: all inputs in one batch, or one at a time."""
     from speech_reps.models.base import Batch
+    from speech_reps.models.torch_device import host_array
 
     if together:
-        return featurizer.featurize(Batch([f"u{i}" for i in range(len(inputs))], inputs, num_samples))
-    return [featurizer.featurize(Batch(["u"], [x], [n]))[0] for x, n in zip(inputs, num_samples)]
+        out = featurizer.featurize(Batch([f"u{i}" for i in range(len(inputs))], inputs, num_samples))
+    else:
+        out = [featurizer.featurize(Batch(["u"], [x], [n]))[0] for x, n in zip(inputs, num_samples)]
+    return [host_array(x) for x in out]
 
 
 def max_diff(a, b):

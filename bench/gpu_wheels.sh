@@ -33,5 +33,16 @@ mkdir -p "$dest"
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
   "${packages[@]}"
-ls "$dest"
+# The Hugging Face peer of `python -m bench --peers` on the GPU (bench/peers.py), with its own
+# dependencies (numpy left out: the host's), into peers/: gpu_check.sh installs them apart from
+# the project's, for that step only.
+peers=(transformers==5.23.0)  # the Makefile's pin (PEERS)
+mkdir -p "$dest/peers"
+"$python" -m pip download --quiet --only-binary=:all: --dest "$dest/peers" \
+  --python-version "$python_version" --implementation cp \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
+  "${peers[@]}"
+rm -f "$dest"/peers/numpy-*.whl
+ls "$dest" "$dest/peers"
 du -sh "$dest"

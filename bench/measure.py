@@ -6,6 +6,11 @@ Paths:
           length buckets, writer thread
   seed    the original toolkit's way: one utterance at a time, batch 1, the front end built and
           run per file, written as it comes
+  network the model's calls alone: the engine's batches (same length buckets and batch size),
+          their inputs made beforehand and held in memory, the outputs left on the device; the
+          rate the engine's data path is measured against
+The engine's JSON also has ``first_batch``: the wall-clock time (time.time()) its first model
+call started, for the parent's start-up-to-first-batch, and ``end``.
 --model null (bench/null_model.py) measures the engine's data path alone.
 """
 
@@ -18,7 +23,7 @@ from pathlib import Path
 
 def get_args():
     p = argparse.ArgumentParser()
-    p.add_argument("--path", choices=("engine", "seed"), required=True)
+    p.add_argument("--path", choices=("engine", "seed", "network"), required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--options", default="{}", help="model options, JSON")
     p.add_argument("--num-workers", type=int, default=None, help="default: the toolkit's")
@@ -41,6 +46,7 @@ def seed_style(model, options, data_dir, out):
     from speech_reps.kaldi import DataDir
     from speech_reps.models.base import Batch
     from speech_reps.models.registry import create
+    from speech_reps.models.torch_device import host_array
 
     featurizer = create(model, **options)
     # the reader returns audio; the model's own front end (the torch one on a GPU) runs below
@@ -53,10 +59,47 @@ def seed_style(model, options, data_dir, out):
             if featurizer.input == "fbank":
                 frontend = FrontEnd(featurizer.frontend)  # front end set up per file, as the seed did
                 x = frontend.normalise(utt.utt, frontend.features(utt.utt, x))
-            feats = featurizer.featurize(Batch([utt.utt], [x], [n]))[0]
+            feats = host_array(featurizer.featurize(Batch([utt.utt], [x], [n]))[0])  # .cpu(), as the seed
             writer(utt.utt, feats)
             frames += len(feats)
     return frames
+
+
+def network_alone(model, options, data_dir, batch_frames):
+    """Seconds the model's calls take over the engine's batches of ``data_dir`` (inputs made
+    first, outside the clock; outputs dropped on the device), and the frames they make."""
+    import torch
+
+    from speech_reps.defaults import default_batch_frames, featurizer_device
+    from speech_reps.engine.batching import LengthBucketer
+    from speech_reps.engine.input_stage import InputStage
+    from speech_reps.kaldi import DataDir
+    from speech_reps.models.base import Batch
+    from speech_reps.models.registry import create
+
+    featurizer = create(model, **options)
+    device = featurizer_device(featurizer)
+    if batch_frames is None:
+        batch_frames = default_batch_frames(model, device, featurizer.frame_shift)
+    stage = InputStage(featurizer, DataDir.load(data_dir))
+    errors = []
+    groups = list(LengthBucketer(batch_frames).batches((item, item.frames)
+                                                       for item in stage.stream(DataDir.load(data_dir).utterances,
+                                                                                errors.append)))
+    batches = [Batch([i.utt.utt for i in g], stage.model_inputs(g), [i.num_samples for i in g]) for g in groups]
+    cuda = str(device).startswith("cuda")
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    featurizer.featurize(batches[0])  # warm-up: kernels chosen, workspaces allocated
+    sync()
+    start = time.perf_counter()
+    for batch in batches:
+        featurizer.featurize(batch)
+    sync()
+    return time.perf_counter() - start, sum(featurizer.num_frames(n) for b in batches for n in b.num_samples)
 
 
 def main():
@@ -74,6 +117,21 @@ def main():
     if args.path == "engine":
         from speech_reps.engine.job import Job  # imported before the clock starts, as Kaldi's binary is loaded
         from speech_reps.engine.run import featurize_data_dir
+    marks = {}
+    if args.path == "engine":  # the wall-clock time of the first model call
+        import speech_reps.engine.run as engine_run
+
+        call = engine_run._featurize_within_memory
+
+        def first_call_marked(featurizer, batch):
+            marks.setdefault("first_batch", time.time())
+            return call(featurizer, batch)
+
+        engine_run._featurize_within_memory = first_call_marked
+    if args.path == "network":
+        wall, frames = network_alone(args.model, options, args.data, args.batch_frames)
+        print(json.dumps({"wall": wall, "frames": frames}))
+        return
     start = time.perf_counter()
     if args.path == "engine":
         # None: featurize.py's defaults for the model and device (speech_reps/defaults.py)
@@ -95,7 +153,8 @@ def main():
         if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
             gpu = torch.cuda.max_memory_allocated()
     written = sum(p.stat().st_size for p in Path(args.out).glob("*.ark"))
-    print(json.dumps({"wall": wall, "frames": frames, "padding": padding, "gpu_bytes": gpu, "bytes": written}))
+    print(json.dumps({"wall": wall, "frames": frames, "padding": padding, "gpu_bytes": gpu, "bytes": written,
+                      "end": time.time(), **marks}))
 
 
 if __name__ == "__main__":

@@ -84,8 +84,9 @@ def python_peer(module, args, data, out):
     return {"wall": result[0], "rss": result[1], "frames": inner["frames"]}
 
 
-def peers_for(model, dtype):
-    """[(label, run(data, out) -> result, or the reason it is not run)] for ``model``."""
+def peers_for(model, dtype, device="cpu"):
+    """[(label, run(data, out) -> result, or the reason it is not run)] for ``model`` (the
+    Hugging Face loops on ``device``; Kaldi and lhotse compute on the CPU)."""
     if model == "fbank":
         rows = []
         if kaldi_binary():
@@ -104,14 +105,15 @@ def peers_for(model, dtype):
             return [(f"Hugging Face `{name}`", "not installed: make bench-peers")]
         rows = []
         for batch, how in ((1, "batch 1"), (8, "length-sorted padded batches of 8")):
-            args = ["--model", model, "--dtype", dtype, "--batch", str(batch)]
-            rows.append((f"Hugging Face `{name}`, {how}, {dtype}",
+            args = ["--model", model, "--dtype", dtype, "--batch", str(batch), "--device", device]
+            where = "" if device == "cpu" else f", on {device}"
+            rows.append((f"Hugging Face `{name}`, {how}, {dtype}{where}",
                          lambda data, out, args=args: python_peer("bench.peer_transformers", args, data, out)))
         return rows
     return []
 
 
-def peer_rows(model, dtype, ours, data, audio, tmp):
+def peer_rows(model, dtype, ours, data, audio, tmp, device="cpu"):
     """Markdown lines: each peer of ``model`` against ``ours`` (the engine row of the same run)."""
     lines = ["", f"**{model} vs what users would run instead** (same audio; each its own process, "
                  "start-up included; ours / peer: time ratio, > 1 means ours is faster)", "",
@@ -119,7 +121,7 @@ def peer_rows(model, dtype, ours, data, audio, tmp):
     if ours is not None:
         lines.append(f"| ours (the engine row above) | {ours['process']:.1f} | {audio / ours['process']:,.1f} | "
                      f"{ours['frames'] / ours['process']:,.0f} | {ours['rss'] / 2**30:.2f} | 1.00x |")
-    for i, (label, peer) in enumerate(peers_for(model, dtype)):
+    for i, (label, peer) in enumerate(peers_for(model, dtype, device)):
         if isinstance(peer, str):
             lines.append(f"| {label} | {peer} | | | | |")
             continue

@@ -17,6 +17,10 @@ TRANSFORMERS = ("wav2vec2", "hubert")  # one network; DeCoAR 2.0 and BERTphone a
 # is 10 GB for 1,600 s of audio.
 GPU_BATCH_SECONDS = 1600.0
 GPU_LARGE_BATCHES = ("decoar", "fbank", "mfcc")
+# A model at 5,000x real time on a GPU takes 80 M samples a second: 320 MB/s of float32 audio
+# read, decoded and pickled by the loader workers; one worker's share is about 0.2-0.4 GB/s of
+# pickling alone (measured on the CPU), so a GPU job reads with four (GPU hosts have the cores).
+GPU_NUM_WORKERS = 4
 CPU_BATCH_FRAMES = 20000  # other models: 200 s of 10 ms frames, as before (bounded memory)
 
 
@@ -56,7 +60,10 @@ def default_num_workers(model, device):
     """Loader processes reading audio (and computing a CPU front end) ahead of the model.
     fbank/MFCC on a CPU: none, the front end runs in the main process: a spawned worker costs
     its own start-up (imports) and the model it would overlap with costs nothing (measured:
-    docs/benchmarks.md). Models: one, reading ahead while the model computes."""
-    if model in ("fbank", "mfcc") and device_type(device) != "cuda":
+    docs/benchmarks.md). Models on a CPU: one, reading ahead while the model computes. On a
+    GPU: GPU_NUM_WORKERS, as the device outruns one reader (below)."""
+    if device_type(device) == "cuda":
+        return GPU_NUM_WORKERS
+    if model in ("fbank", "mfcc"):
         return 0
     return 1

@@ -14,7 +14,7 @@ def test_front_end_and_workers_by_device():
     assert defaults.default_fbank_backend("cpu") == defaults.default_fbank_backend(None) == "numpy"
     assert defaults.default_fbank_backend("cuda:1") == "torch"
     assert defaults.default_num_workers("fbank", "cpu") == defaults.default_num_workers("mfcc", None) == 0
-    assert defaults.default_num_workers("fbank", "cuda:0") == 1
+    assert defaults.default_num_workers("fbank", "cuda:0") == defaults.default_num_workers("decoar", "cuda") == 4
     assert defaults.default_num_workers("decoar", "cpu") == defaults.default_num_workers("wav2vec2", "cpu") == 1
 
 

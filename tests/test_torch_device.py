@@ -9,7 +9,8 @@ import torch
 from conftest import golden_wav
 from decoar_files import random_weights, write_torch_checkpoint
 from speech_reps import cli
-from speech_reps.models.torch_device import exact_float32, place, set_tf32, tf32_flags
+from speech_reps.models.torch_device import (exact_float32, host_array, padded_batch, per_utterance, place, set_tf32,
+                                             tf32_flags)
 
 ON, OFF = (True, True, "high"), (False, False, "highest")
 
@@ -69,3 +70,27 @@ def test_cli_accepts_dtype_tf32(tmp_path):
         outputs[dtype] = np.load(out)
     assert outputs["tf32"].shape == (318, 64)
     assert np.array_equal(outputs["tf32"], outputs["float32"])
+
+
+def test_padded_batch_pads_arrays_and_device_tensors_alike_with_zeros():
+    """Host arrays are padded on the host; tensors already on the model's device (the GPU front
+    end's views) are padded there: the same batch either way, zeros beyond each length."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((t, 3)).astype(np.float32) for t in (4, 7, 1)]
+    want = np.zeros((3, 7, 3), np.float32)
+    for row, x in enumerate(arrays):
+        want[row, :len(x)] = x
+    from_arrays = padded_batch(arrays, torch.device("cpu"))
+    base = torch.from_numpy(want.copy())
+    views = [base[row, :len(x)] for row, x in enumerate(arrays)]
+    from_views = padded_batch(views, "cpu", torch.bfloat16)
+    assert np.array_equal(from_arrays.numpy(), want)
+    assert from_views.dtype == torch.bfloat16 and torch.equal(from_views, torch.from_numpy(want).bfloat16())
+
+
+def test_per_utterance_outputs_are_contiguous_host_arrays_from_a_cpu_tensor():
+    out = torch.arange(2 * 5 * 3, dtype=torch.bfloat16).reshape(2, 5, 3)
+    first, second = per_utterance(out, [5, 2])
+    assert isinstance(first, np.ndarray) and first.dtype == np.float32 and first.flags.c_contiguous
+    assert np.array_equal(second, out[1, :2].float().numpy()) and second.flags.c_contiguous
+    assert host_array(first) is first and np.array_equal(host_array(out[0].float()), first)

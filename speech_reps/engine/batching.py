@@ -6,7 +6,9 @@ whose *padded* size (longest utterance x count) stays within ``batch_frames`` ou
 memory per call is bounded. A batch also ends before an utterance more than 1/(1 - max_padding)
 times as long as its first, so padding is under ``max_padding`` (10%) of every call: short
 utterances come in many per call, and without that rule one call could span 1 s to 5 s.
-What is left over (less than one batch) waits for the next pool.
+What is left over (less than one batch) waits for the next pool. The first pool is one batch's
+worth and each next one twice the last, up to ``pool_batches``: the model's first call waits
+for one batch of audio, not eight (on a GPU, 1,600 s of it against 12,800 s).
 
 The plan depends only on the sequence of (utterance, length) and the two sizes, never on timing
 or on the number of workers, so a rerun makes the same batches (resume relies on it).
@@ -44,17 +46,18 @@ class LengthBucketer:
             raise ValueError(f"batch_frames must be positive, got {batch_frames}")
         self.batch_frames = batch_frames
         self.max_padding = max_padding
-        self.pool_frames = batch_frames * max(1, pool_batches)
+        self.pool_batches = max(1, pool_batches)
         self.stats = PaddingStats()
 
     def batches(self, stream):
-        pool, pooled = [], 0
+        pool, pooled, pool_batches = [], 0, 1  # the pool grows to self.pool_batches (module doc)
         for item, frames in stream:
             pool.append((frames, len(pool), item))
             pooled += frames
-            if pooled >= self.pool_frames:
+            if pooled > self.batch_frames * pool_batches:  # >: a full batch and the next to close it
                 pool = yield from self._cut(pool, final=False)
                 pooled = sum(f for f, _, _ in pool)
+                pool_batches = min(2 * pool_batches, self.pool_batches)
         yield from self._cut(pool, final=True)
 
     def _cut(self, pool, final):

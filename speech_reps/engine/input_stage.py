@@ -88,9 +88,10 @@ class InputStage:
             yield Ready(utt, x, n, frames)
 
     def model_inputs(self, items):
-        """The model's inputs of a batch of Ready items: theirs, or the batched front end's."""
+        """The model's inputs of a batch of Ready items: theirs, or the batched front end's
+        (left on the GPU for a model whose ``device_inputs`` says it takes them there)."""
         if not self.batched:
             return [item.input for item in items]
         keys, waves = [item.utt.utt for item in items], [item.input for item in items]
         stats = None if self.spk_stats is None else [self.spk_stats[item.utt.spk] for item in items]
-        return self.frontend.features_batch(keys, waves, stats)
+        return self.frontend.features_batch(keys, waves, stats, on_device=self.featurizer.device_inputs)

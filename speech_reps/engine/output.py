@@ -22,6 +22,7 @@ import queue
 import numpy as np
 
 from speech_reps.kaldi.compress import is_tensor
+from speech_reps.models.torch_device import host_array
 
 DEFAULT_SLOTS = 2  # pinned buffers: one being filled by the copy engine, one being written
 
@@ -30,21 +31,18 @@ def on_cuda(x):
     return is_tensor(x) and x.is_cuda
 
 
-def host_array(x):
-    """A host numpy array of one output (a copy only for a tensor on a device); other values
-    (a MemoryError standing for an output) as they are."""
-    if not is_tensor(x):
-        return x
-    return x.detach().numpy() if x.device.type == "cpu" else x.detach().cpu().numpy()
 
 
 class HostOutputs:
-    """One batch's outputs as the writer takes them: ``wait()``, read ``arrays``, ``release()``."""
+    """One batch's outputs as the writer takes them: ``wait()``, read ``arrays``, ``release()``.
+    ``stream``: for CUDA tensors left on the device (compressed by the writer), the output path's
+    own CUDA stream, for the writer thread's device work on them (``writer_stream``)."""
 
-    def __init__(self, arrays, event=None, on_release=None):
+    def __init__(self, arrays, event=None, on_release=None, stream=None):
         self.arrays = arrays
         self._event = event
         self._on_release = on_release
+        self.stream = stream
 
     @property
     def deferred(self):
@@ -54,6 +52,18 @@ class HostOutputs:
     def wait(self):
         if self._event is not None:
             self._event.synchronize()
+
+    def writer_stream(self):
+        """Called in the writer's thread after ``wait``: that thread's CUDA work (finiteness
+        checks, the compressor) goes on ``stream`` from now on. On the default stream, each of
+        the compressor's few synchronisations would also wait for the model's next batch,
+        queued there meanwhile; on a stream of its own it waits for its own kernels only (the
+        outputs are complete: ``wait`` saw the event recorded after them)."""
+        if self.stream is not None:
+            import torch
+
+            if torch.cuda.current_stream(self.stream.device) != self.stream:
+                torch.cuda.set_stream(self.stream)
 
     def release(self):
         if self._on_release is not None:
@@ -87,7 +97,8 @@ class OutputPath:
         self._check = check
         self._slots_count = slots
         self._free = None  # queue of free _PinnedSlot, made at the first CUDA batch
-        self._stream = None
+        self._stream = None  # the copies' (made at the first CUDA batch)
+        self._writer_stream = None  # the writer thread's device work with --compress
 
     def take(self, outputs):
         tensors = [x for x in outputs if on_cuda(x)]
@@ -99,7 +110,11 @@ class OutputPath:
         done = torch.cuda.Event()
         if self.compress:  # the writer compresses them on the device
             done.record(torch.cuda.current_stream(device))
-            return HostOutputs(list(outputs), done)
+            if self._writer_stream is None:
+                self._writer_stream = torch.cuda.Stream(device)
+            for x in tensors:  # their memory is not reused before the writer's work on them ran
+                x.record_stream(self._writer_stream)
+            return HostOutputs(list(outputs), done, stream=self._writer_stream)
         return self._copy_out(torch, device, outputs)
 
     def _free_slot(self):

@@ -19,7 +19,7 @@ from speech_reps import __version__
 from speech_reps.engine.batching import LengthBucketer, PaddingStats
 from speech_reps.engine.input_stage import InputStage, Ready, Replayed
 from speech_reps.engine.job import Job, check_job
-from speech_reps.engine.output import OutputPath, all_finite, host_array
+from speech_reps.engine.output import OutputPath, all_finite
 from speech_reps.engine.writer import BackgroundWriter
 from speech_reps.errors import AudioError
 from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
@@ -33,6 +33,7 @@ from speech_reps.kaldi.writer import write_scp_like
 from speech_reps.layer_sweep import open_writer, outputs, sweep_layers
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
+from speech_reps.models.torch_device import host_array
 from speech_reps.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ def _settle(checked, keys, num_samples, host):
     cause (logged)."""
     job, featurizer, vad = checked.job, checked.featurizer, checked.vad
     host.wait()
+    host.writer_stream()  # this is the writer's thread
     ops = []
     for key, n, feats in zip(keys, num_samples, host.arrays):
         if isinstance(feats, MemoryError):
@@ -308,7 +310,7 @@ class FileFeaturizer:
         batch = Batch([utt.utt], self._inputs.model_inputs(items), [items[0].num_samples])
         outputs = self.featurizer.featurize(batch)
         self.featurizer.check_output(batch, outputs)
-        return outputs[0]
+        return host_array(outputs[0])  # a numpy array, also from a model on a GPU
 
 
 def featurize_file(path, model="fbank", model_options=None, allow_resample=False, channel=None,

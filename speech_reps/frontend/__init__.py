@@ -75,9 +75,11 @@ class FrontEnd:
         per utterance in the loader workers (torch on the CPU too: one thread per worker)."""
         return is_gpu_batched(self.spec)
 
-    def features_batch(self, keys, waves, speaker_stats=None):
+    def features_batch(self, keys, waves, speaker_stats=None, on_device=False):
         """CMVN'd features of several utterances (torch backend); ``speaker_stats``: each
-        utterance's speaker's CmvnStats (--cmvn spk), applied after the batch's raw features."""
+        utterance's speaker's CmvnStats (--cmvn spk), applied after the batch's raw features.
+        numpy arrays, or with ``on_device`` and a GPU backend (no speaker statistics), views of
+        the batch's tensor left on the GPU for a model there."""
         from speech_reps.frontend.torch_backend import unpadded, utterance_cmvn
 
         if speaker_stats is not None:
@@ -86,7 +88,7 @@ class FrontEnd:
         feats, counts = self.backend.padded_features(waves)
         if self.spec.cmvn == "utt" and feats.shape[1] > 0:
             feats = utterance_cmvn(feats, counts, self.spec.norm_vars)
-        return unpadded(feats, counts)
+        return unpadded(feats, counts, on_device)
 
     def features(self, key, wave):
         """Raw fbank/MFCC of one utterance (no CMVN)."""

@@ -227,9 +227,13 @@ class TorchBackend:
         return ceps
 
 
-def unpadded(feats, counts):
-    """A padded (B, T, D) tensor as a list of (T_i, D) float32 arrays."""
-    feats = feats.float().cpu().numpy()
+def unpadded(feats, counts, on_device=False):
+    """A padded (B, T, D) tensor as a list of (T_i, D) float32 arrays; with ``on_device`` and
+    a tensor on a GPU, as views of it there."""
+    feats = feats.float()
+    if on_device and feats.device.type != "cpu":
+        return [feats[b, :n] for b, n in enumerate(counts)]
+    feats = feats.cpu().numpy()
     return [np.ascontiguousarray(feats[b, :n]) for b, n in enumerate(counts)]
 
 

@@ -10,8 +10,10 @@ A subclass must define:
   ``frontend``     a FrontEndSpec when ``input == "fbank"``, else None
   ``num_frames(num_samples)``  the exact number of output frames for an utterance
   ``featurize(batch)``         a list of (T_i, dim) float32 arrays, one per utterance: numpy
-                               arrays, or torch tensors on the model's device (the engine
-                               copies them out: engine/output.py)
+                               arrays, or float32 torch tensors on the model's device, left
+                               there (the engine copies them out or compresses them there:
+                               engine/output.py; ``host_array`` in models/torch_device.py
+                               brings one to the host)
   ``from_options(**options)``  classmethod building the model from CLI/recipe options
 
 Optional:
@@ -25,6 +27,9 @@ Optional:
                          audio unchanged. ``prepare_wave(wave)`` applies it.
   ``pool(feats, how)``    one vector from an utterance's (T, dim) output for ``--pool``;
                          default: kaldi.xvectors.pool (the mean).
+  ``device_inputs``      True when ``featurize`` takes the GPU front end's features as tensors
+                         on the model's device (``padded_batch`` in models/torch_device.py pads
+                         them there); default False: numpy arrays.
   ``frame_spans(num_samples)``  (starts, ends): the audio each output frame stands for, in
                          samples, used to map 10 ms VAD decisions onto the frames (``--vad-scp``,
                          kaldi/vad.py); default: consecutive hops of ``frame_shift``, offset
@@ -56,6 +61,7 @@ class Featurizer(ABC):
     sample_rate = None
     input = None
     frontend = None
+    device_inputs = False
 
     @classmethod
     @abstractmethod

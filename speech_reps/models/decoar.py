@@ -9,7 +9,6 @@ variances (conf/decoar.yaml).
 import logging
 from dataclasses import dataclass
 
-import numpy as np
 
 from speech_reps.errors import ConfigError
 from speech_reps.frontend import FeatureOptions, FrontEndSpec, choose_backend
@@ -49,6 +48,7 @@ class DeCoARConfig:  # values: conf/decoar.yaml
 @register(SPEC)
 class DeCoAR(Featurizer):
     input = "fbank"
+    device_inputs = True  # the GPU front end's features, padded on the GPU (padded_batch)
     frame_shift = 0.01
     sample_rate = 16000
 
@@ -108,19 +108,14 @@ class DeCoAR(Featurizer):
     def featurize(self, batch):
         import torch
 
-        from speech_reps.models.torch_device import to_device
+        from speech_reps.models.torch_device import padded_batch, per_utterance
 
         lengths = [len(x) for x in batch.inputs]
-        padded = np.zeros((len(lengths), max(lengths), self.input_dim), dtype=np.float32)
-        for row, x in enumerate(batch.inputs):
-            padded[row, :len(x)] = x
         with torch.inference_mode():
-            feats = to_device(padded, self.device, self.dtype)
+            feats = padded_batch(batch.inputs, self.device, self.dtype)
             if self.device.type == "cpu" and self.dtype == torch.float32:
                 out = torch.empty((len(lengths), max(lengths), self.dim))  # written in place
                 self.net(feats, torch.tensor(lengths), out=out)
             else:
-                out = self.net(feats, torch.tensor(lengths)).float().cpu()
-        out = out.numpy()
-        return [out[row, :n] if len(lengths) == 1 else np.ascontiguousarray(out[row, :n])
-                for row, n in enumerate(lengths)]
+                out = self.net(feats, torch.tensor(lengths))
+        return per_utterance(out, lengths)

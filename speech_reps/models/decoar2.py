@@ -131,14 +131,10 @@ class DeCoAR2(Featurizer):
     def featurize(self, batch):
         import torch
 
-        from speech_reps.models.torch_device import to_device
+        from speech_reps.models.torch_device import padded_batch, per_utterance
 
         inputs = [subsample(x) for x in batch.inputs]
         lengths = [len(x) for x in inputs]
-        padded = np.zeros((len(inputs), max(lengths), inputs[0].shape[1]), dtype=np.float32)
-        for i, x in enumerate(inputs):
-            padded[i, :len(x)] = x
         with torch.inference_mode():
-            out = self.net(to_device(padded, self.device, self.dtype), torch.tensor(lengths), self.layer)
-            out = joined(out).float().cpu().numpy()
-        return [np.ascontiguousarray(out[i, :n]) for i, n in enumerate(lengths)]
+            out = self.net(padded_batch(inputs, self.device, self.dtype), torch.tensor(lengths), self.layer)
+        return per_utterance(joined(out), lengths)

@@ -10,7 +10,7 @@ from speech_reps.errors import ConfigError
 from speech_reps.models import config
 from speech_reps.models.base import Featurizer
 from speech_reps.models.formats.fairseq import build_net, load_fairseq_checkpoint, load_state_strict, model_config
-from speech_reps.models.torch_device import place, resolve_device, to_device
+from speech_reps.models.torch_device import per_utterance, place, resolve_device, to_device
 
 log = logging.getLogger(__name__)
 INT16_SCALE = 32768.0
@@ -65,12 +65,12 @@ class FairseqFeaturizer(Featurizer):
             padded[i, :len(x)] = x
         with torch.inference_mode():
             out, out_lengths = self._forward(to_device(padded, self.device, self.dtype), torch.tensor(lengths))
-            out = out.float().cpu().numpy()
-        return [self.align(np.ascontiguousarray(out[i, :int(out_lengths[i])]), lengths[i])
-                for i in range(len(waves))]
+        outputs = per_utterance(out, [int(n) for n in out_lengths])
+        return [self.align(x, n) for x, n in zip(outputs, lengths)]
 
     def align(self, feats, num_samples):
-        """Hook for frame-count alignment rules; by default the model's frames as they are."""
+        """Hook for frame-count alignment rules (``feats``: a numpy array, or a tensor on the
+        model's GPU); by default the model's frames as they are."""
         return feats
 
     def describe(self):

@@ -11,6 +11,7 @@ OPTIONS = ("feature_config", "cmvn", "norm_vars", "backend", "device", "gpu")
 
 class KaldiFeatures(Featurizer):
     input = "fbank"
+    device_inputs = True  # the GPU front end's features stay there: the engine copies them out
     kind = None  # "fbank" | "mfcc"
 
     def __init__(self, frontend: FrontEndSpec):

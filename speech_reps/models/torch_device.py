@@ -11,6 +11,8 @@ a library user who trains in the same process gets them too, and the last model 
 
 from contextlib import contextmanager
 
+import numpy as np
+
 from speech_reps.errors import ConfigError
 
 # tf32: float32 tensors, with matmuls and convolutions on a GPU's TF32 units (~1e-3 relative
@@ -108,3 +110,43 @@ def resolve_device(device=None, gpu=None):
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible")
     return dev
+
+
+def padded_batch(inputs, device, dtype=None):
+    """One zero-padded (B, T_max, ...) tensor on ``device`` (cast to ``dtype`` there) of a
+    batch's inputs: numpy arrays (padded on the host, copied once through pinned memory) or
+    tensors already on ``device`` (the GPU front end's: padded there, nothing crosses the bus)."""
+    import torch
+
+    device = torch.device(device)
+    if all(isinstance(x, torch.Tensor) and x.device.type == device.type for x in inputs):
+        padded = torch.nn.utils.rnn.pad_sequence(list(inputs), batch_first=True)
+        return padded.to(device, dtype)  # a no-op when already there in that dtype
+    inputs = [x.cpu().numpy() if isinstance(x, torch.Tensor) else x for x in inputs]
+    host = np.zeros((len(inputs), max(len(x) for x in inputs), *inputs[0].shape[1:]), dtype=np.float32)
+    for row, x in enumerate(inputs):
+        host[row, :len(x)] = x
+    return to_device(host, device, dtype)
+
+
+def per_utterance(out, lengths):
+    """A padded (B, T, ...) output as one float32 (T_i, ...) per utterance. From a CPU tensor:
+    C-contiguous numpy arrays (views where they already are). From a GPU: views of the tensor on the device, left
+    there: the engine copies them out behind the next batch's computation, or compresses them on
+    the device (engine/output.py); ``host_array`` brings one to the host."""
+    out = out.float()
+    if out.device.type != "cpu":
+        return [out[row, :n] for row, n in enumerate(lengths)]
+    out = out.numpy()
+    return [np.ascontiguousarray(out[row, :n]) for row, n in enumerate(lengths)]  # no copy when contiguous
+
+
+def host_array(x):
+    """One output as a host numpy array (a copy only for a tensor on a device); a numpy array
+    or another value as it is."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(x, torch.Tensor):
+        return x
+    return x.detach().numpy() if x.device.type == "cpu" else x.detach().cpu().numpy()

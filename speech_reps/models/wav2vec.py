@@ -101,8 +101,13 @@ class Wav2Vec(FairseqFeaturizer):
 
     def align(self, feats, num_samples):
         missing = self.num_frames(num_samples) - len(feats)
-        if missing > 0:
-            feats = np.concatenate([feats, np.repeat(feats[-1:], missing, axis=0)])
+        if missing > 0:  # the last frame repeated
+            last = feats[-1:]
+            if isinstance(feats, np.ndarray):
+                return np.concatenate([feats, np.repeat(last, missing, axis=0)])
+            import torch
+
+            return torch.cat([feats, last.expand(missing, -1)])
         return feats
 
     def describe(self):

@@ -17,6 +17,7 @@ from fairseq_files import wav2vec2_checkpoint
 from test_bench import assert_seed_style_is_the_engine
 from speech_reps.models.base import Batch
 from speech_reps.models.registry import create
+from speech_reps.models.torch_device import host_array
 from speech_reps.engine.job import Job
 from speech_reps.engine.run import featurize_data_dir
 
@@ -57,7 +58,8 @@ def test_out_of_memory_batch_goes_one_by_one_and_too_long_fails_alone(tmp_path, 
     short = [k for k in waves if k != "long"]
     model.featurize(Batch(["w"], [waves["a0"][:RATE]], [RATE]))  # workspaces kept for later calls: not measured
 
-    alone, one_peak = peak_bytes(lambda: {k: model.featurize(Batch([k], [waves[k]], [30 * RATE]))[0] for k in short})
+    alone, one_peak = peak_bytes(lambda: {k: host_array(model.featurize(Batch([k], [waves[k]], [30 * RATE]))[0])
+                                          for k in short})
     _, batch_peak = peak_bytes(lambda: model.featurize(Batch(short, [waves[k] for k in short], [30 * RATE] * 8)))
     assert batch_peak > 4 * one_peak, (one_peak, batch_peak)
     del model
