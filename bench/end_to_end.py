@@ -19,7 +19,8 @@ first sets the corpus size of the DeCoAR runs: --hours when the probe predicts e
 its timeout, else what fits.
 
 Usage: python -m bench.end_to_end [--device cuda:0] [--hours 10] [--base-minutes 30]
-                                  [--runs decoar,wav2vec2,hubert,fbank] [--budget S] [--work DIR]
+                                  [--runs decoar,fbank,wav2vec2,hubert,decoar-arks] [--budget S]
+                                  [--work DIR]
 """
 
 import argparse
@@ -46,7 +47,8 @@ def get_args(argv=None):
     p.add_argument("--hours", type=float, default=10.0, help="corpus size of the DeCoAR and fbank runs")
     p.add_argument("--transformer-hours", type=float, default=1.0, help="corpus size of wav2vec2/HuBERT")
     p.add_argument("--base-minutes", type=float, default=30.0, help="distinct audio, listed again up to --hours")
-    p.add_argument("--runs", default="decoar,wav2vec2,hubert,fbank")
+    p.add_argument("--runs", default="decoar,fbank,wav2vec2,hubert,decoar-arks",
+                   help="decoar: compressed; decoar-arks: float32 arks (after decoar, on its corpus)")
     p.add_argument("--run-timeout", type=float, default=60.0, help="seconds per run before it is cut short")
     p.add_argument("--budget", type=float, default=None, help="seconds for all runs; the runs left then are not run")
     p.add_argument("--num-workers", type=int, default=None, help="default: the toolkit's")
@@ -108,8 +110,9 @@ class GpuSampler:
 DEADLINE = [float("inf")]  # time.monotonic() by which every run has ended (--budget)
 
 
-def measure(path, model, options, data, out, timeout, compress=False, num_workers=None):
-    """One bench.measure child: its JSON (plus "started", "busy", "busy_all") or a reason."""
+def measure(path, model, options, data, out, timeout, compress=False, num_workers=None, extra=()):
+    """One bench.measure child: its JSON (plus "started", "busy", "busy_all") or a reason.
+    ``extra``: more bench.measure arguments (an A/B of a default)."""
     timeout = min(timeout, DEADLINE[0] - time.monotonic())
     if timeout < 5:
         return "not run: --budget spent"
@@ -117,6 +120,7 @@ def measure(path, model, options, data, out, timeout, compress=False, num_worker
            json.dumps(options), "--compress", "true" if compress else "false", str(data), str(out)]
     if num_workers is not None:
         cmd += ["--num-workers", str(num_workers)]
+    cmd += list(extra)
     sampler = GpuSampler() if path == "engine" else None
     started = time.time()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -144,17 +148,31 @@ def pct(x):
     return "-" if x is None else f"{x:.0f}%"
 
 
+def after_first_batch(result):
+    """Seconds from the first model call to the end of the run."""
+    return result["end"] - result["first_batch"]
+
+
 def engine_row(label, result, audio):
     if isinstance(result, str):
-        return f"| {label} | {result} | | | | | |"
-    startup = result["first_batch"] - result["started"] if "first_batch" in result else None
-    return (f"| {label} | {result['wall']:.1f} | {audio / result['wall']:,.0f} | {result['bytes'] / result['wall'] / 1e9:.2f} | "
-            f"{'-' if startup is None else f'{startup:.1f}'} | {pct(result.get('busy'))} ({pct(result.get('busy_all'))}) | "
-            f"{(result.get('gpu_bytes') or 0) / 2**30:.1f} |")
+        return f"| {label} | {result} | | | | | | | |"
+    startup = result["first_batch"] - result["started"]
+    steady = after_first_batch(result)
+    st = result["stages"]
+    main_thread = ("front_end", "model", "output", "queue")
+    rest = steady - sum(st[k] for k in main_thread)
+    stages = (" / ".join(f"{st[k]:.1f}" for k in main_thread) + f" / {rest:.1f} | "
+              f"{st['writer']:.1f} ({st['device']:.1f})")
+    return (f"| {label} | {result['wall']:.1f} | {audio / result['wall']:,.0f} | {audio / steady:,.0f} | "
+            f"{result['bytes'] / result['wall'] / 1e9:.2f} | {startup:.1f} | "
+            f"{pct(result.get('busy'))} ({pct(result.get('busy_all'))}) | {(result.get('gpu_bytes') or 0) / 2**30:.1f} | "
+            f"{stages} |")
 
 
-HEADER = ("| run | wall s | x real time | output GB/s | start-up to first batch, s | GPU busy from the first batch "
-          "(whole run) | GPU mem GB |\n|---|---|---|---|---|---|---|")
+HEADER = ("| run | wall s | x real time | x real time from the first batch | output GB/s | start-up to first batch, s | "
+          "GPU busy from the first batch (whole run) | GPU mem GB | main thread s: front end / model / output / "
+          "writer queue / other (loader wait) | writer thread s (waiting for the GPU) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main(argv=None):
@@ -180,14 +198,16 @@ def main(argv=None):
 
     options_dir = work / "options"
     options_dir.mkdir(exist_ok=True)
+    decoar = None  # (data dir, seconds of audio, options): set by the DeCoAR runs, for "decoar-arks"
     if "decoar" in runs:
         one, _ = replicated(base, base_seconds / 3600, base_seconds, work)  # one copy
         fp32 = model_options("decoar", argparse.Namespace(device=args.device, dtype="float32"), options_dir)
         probe = measure("engine", "decoar", fp32, one, fresh("probe"), args.run_timeout, True, args.num_workers)
         hours = args.hours
-        if isinstance(probe, dict):
-            rate = base_seconds / probe["wall"]
-            fits = 0.8 * args.run_timeout * rate / 3600
+        if isinstance(probe, dict):  # the rate once started, and the start-up, predict a run's time
+            rate = base_seconds / after_first_batch(probe)
+            startup = probe["first_batch"] - probe["started"]
+            fits = (0.8 * args.run_timeout - startup) * rate / 3600
             if fits < hours:
                 hours = max(base_seconds / 3600, fits)
         data, copies = replicated(base, hours, base_seconds, work)
@@ -200,6 +220,56 @@ def main(argv=None):
                              args.num_workers)
             print(engine_row(f"{dtype}, `--compress true`", result, audio))
             shutil.rmtree(out / f"decoar_{dtype}_c", ignore_errors=True)
+        # the batches DeCoAR had before its recurrent defaults (defaults.py): 1600 s, at most 10% padding
+        before = measure("engine", "decoar", {**fp32, "dtype": "bfloat16"}, data, fresh("decoar_before"),
+                         args.run_timeout, True, args.num_workers,
+                         ["--batch-frames", "160000", "--max-padding", "0.1"])
+        print(engine_row("bfloat16, `--compress true`, former batches (1600 s, padding <= 10%)", before, audio))
+        shutil.rmtree(out / "decoar_before", ignore_errors=True)
+        decoar = data, audio, fp32
+        print()
+
+    if "fbank" in runs:
+        data, copies = replicated(base, args.hours, base_seconds, work)
+        audio = copies * base_seconds
+        options = model_options("fbank", argparse.Namespace(device=args.device, dtype="float32"), options_dir)
+        print(f"## fbank (80 bins, torch front end on the GPU), {audio / 3600:.1f} h\n\n{HEADER}")
+        for compress in (False, True):
+            result = measure("engine", "fbank", options, data, fresh("fbank"), args.run_timeout, compress,
+                             args.num_workers)
+            print(engine_row("Kaldi-compressed arks" if compress else "float32 arks", result, audio))
+        print()
+    for model in ("wav2vec2", "hubert"):
+        if model not in runs:
+            continue
+        data, copies = replicated(base, args.transformer_hours, base_seconds, work)
+        audio = copies * base_seconds
+        print(f"## {model} (base size, random weights), {audio / 3600:.1f} h\n\n{HEADER}")
+        written = model_options(model, argparse.Namespace(device=args.device, dtype="float32"), options_dir)
+        ratios = []
+        for dtype in ("float32", "bfloat16"):
+            options = {**written, "dtype": dtype}
+            alone = measure("network", model, options, data, fresh(f"{model}_net"), args.run_timeout)
+            engine = measure("engine", model, options, data, fresh(f"{model}_{dtype}"), args.run_timeout, True,
+                             args.num_workers)
+            print(engine_row(f"{dtype}, `--compress true`", engine, audio))
+            if dtype == "bfloat16":  # the model's calls alone without rounding their shapes up
+                free = measure("network", model, options, data, fresh(f"{model}_net"), args.run_timeout,
+                               extra=["--shape-grid", "false"])
+                free_text = free if isinstance(free, str) else f"{audio / free['wall']:,.0f}"
+                ratios.append(f"| {dtype}, shapes not rounded up | {free_text} | | |")
+            if isinstance(engine, str) or isinstance(alone, str):
+                alone_text = alone if isinstance(alone, str) else f"{audio / alone['wall']:,.0f}"
+                ratios.append(f"| {dtype} | {alone_text} | | |")
+                continue
+            ratios.append(f"| {dtype} | {audio / alone['wall']:,.0f} | {100 * alone['wall'] / after_first_batch(engine):.0f}% | "
+                          f"{100 * alone['wall'] / engine['wall']:.0f}% |")
+        print("\n| dtype | the model's calls alone (same batches, inputs in memory), x real time | engine from its first "
+              "batch / alone | engine, whole run / alone |\n|---|---|---|---|")
+        print("\n".join(ratios) + "\n")
+    if "decoar-arks" in runs and decoar is not None:
+        data, audio, fp32 = decoar
+        print(f"## DeCoAR, float32 arks, {audio / 3600:.1f} h\n\n{HEADER}")
         raw_rows = []
         for dtype in ("float32", "bfloat16"):
             options = {**fp32, "dtype": dtype}
@@ -215,40 +285,6 @@ def main(argv=None):
         print("\n| DeCoAR float32 arks | GB written | engine GB/s | raw write of the same bytes, GB/s | engine / raw |\n"
               "|---|---|---|---|---|")
         print("\n".join(raw_rows) + "\n")
-    for model in ("wav2vec2", "hubert"):
-        if model not in runs:
-            continue
-        data, copies = replicated(base, args.transformer_hours, base_seconds, work)
-        audio = copies * base_seconds
-        print(f"## {model} (base size, random weights), {audio / 3600:.1f} h\n\n"
-              "| dtype | engine wall s | engine x real time | model calls alone, x real time | engine / alone | "
-              "start-up to first batch, s | GPU busy from the first batch (whole run) |\n|---|---|---|---|---|---|---|")
-        written = model_options(model, argparse.Namespace(device=args.device, dtype="float32"), options_dir)
-        for dtype in ("float32", "bfloat16"):
-            options = {**written, "dtype": dtype}
-            alone = measure("network", model, options, data, fresh(f"{model}_net"), args.run_timeout)
-            engine = measure("engine", model, options, data, fresh(f"{model}_{dtype}"), args.run_timeout, True,
-                             args.num_workers)
-            if isinstance(engine, str) or isinstance(alone, str):
-                engine_text = engine if isinstance(engine, str) else f"{engine['wall']:.1f}"
-                alone_text = alone if isinstance(alone, str) else f"{audio / alone['wall']:,.0f}"
-                print(f"| {dtype} | {engine_text} | | {alone_text} | | | |")
-                continue
-            startup = engine["first_batch"] - engine["started"]
-            print(f"| {dtype} | {engine['wall']:.1f} | {audio / engine['wall']:,.0f} | {audio / alone['wall']:,.0f} | "
-                  f"{100 * alone['wall'] / engine['wall']:.0f}% | {startup:.1f} | "
-                  f"{pct(engine.get('busy'))} ({pct(engine.get('busy_all'))}) |")
-        print()
-    if "fbank" in runs:
-        data, copies = replicated(base, args.hours, base_seconds, work)
-        audio = copies * base_seconds
-        options = model_options("fbank", argparse.Namespace(device=args.device, dtype="float32"), options_dir)
-        print(f"## fbank (80 bins, torch front end on the GPU), {audio / 3600:.1f} h\n\n{HEADER}")
-        for compress in (False, True):
-            result = measure("engine", "fbank", options, data, fresh("fbank"), args.run_timeout, compress,
-                             args.num_workers)
-            print(engine_row("Kaldi-compressed arks" if compress else "float32 arks", result, audio))
-        print()
     shutil.rmtree(out, ignore_errors=True)
 
 

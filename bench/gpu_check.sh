@@ -132,6 +132,17 @@ from speech_reps.conf_dir import conf_dir
 print("installed: speech_reps", speech_reps.__version__, "in", speech_reps.__file__, "with", conf_dir())')
 }
 
+# the Hugging Face loops on the GPU against the engine, same 20 min of audio, start-up included
+hf_peers() {
+  local left=$((time_limit - (SECONDS - start)))
+  [ "$left" -gt 80 ] && left=80
+  PYTHONPATH="$peers_site:${PYTHONPATH:-}" "$python" -c 'import transformers
+print("Hugging Face transformers", transformers.__version__)' 2>&1 | tail -3
+  PYTHONPATH="$peers_site:${PYTHONPATH:-}" BENCH_PEERS_PYTHON="$python" timeout --kill-after=10 "$left" \
+    "$python" -m bench --models wav2vec2 --minutes 20 --device "$device" --seed-style false --peers \
+      --work .cache/gpu-check/peers
+}
+
 echo "# speech-reps GPU check: $(git rev-parse --short HEAD 2>/dev/null || echo '(no git)'), $(date -u '+%Y-%m-%d %H:%M UTC')"
 if [ "$install" = true ]; then
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
@@ -150,9 +161,9 @@ else
 fi
 
 if [ -n "$cuda" ]; then
-  step "whole jobs on the GPU (python -m bench.end_to_end), $hours h" 230 \
-    "$python" -m bench.end_to_end --device "$device" --hours "$hours" --budget 200 --run-timeout 45 \
-      --work .cache/gpu-check/e2e
+  step "whole jobs on the GPU (python -m bench.end_to_end), $hours h" 250 \
+    "$python" -m bench.end_to_end --device "$device" --hours "$hours" --budget 230 --run-timeout 45 \
+      --runs decoar,fbank,wav2vec2,decoar-arks --work .cache/gpu-check/e2e
 fi
 
 # -rP: what passing tests print (half-precision errors, the memory cap used)
@@ -162,11 +173,7 @@ if [ -n "$cuda" ]; then
   step "Kaldi compression on the GPU (python -m bench.compress_rate)" 40 \
     "$python" -m bench.compress_rate --rows 100,1000 --methods 1,2,3 --kaldiio false --repeats 3 \
       --device "$device"
-  # the Hugging Face loops on the GPU against the engine, same 20 min of audio, start-up included
-  step "against Hugging Face on the GPU (python -m bench --peers)" 80 \
-    env PYTHONPATH="$peers_site:${PYTHONPATH:-}" BENCH_PEERS_PYTHON="$python" \
-    "$python" -m bench --models wav2vec2 --minutes 20 --device "$device" --seed-style false --peers \
-      --work .cache/gpu-check/peers
+  step "against Hugging Face on the GPU (python -m bench --peers)" 80 hf_peers
   # one process for every model_throughput table (torch and CUDA start once)
   step "one model call at a time (bench/model_throughput.py)" 60 "$python" -c '
 import sys

@@ -30,6 +30,10 @@ def get_args():
     p.add_argument("--batch-frames", type=int, default=None, help="default: the toolkit's")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--compress", choices=("true", "false"), default="false")
+    p.add_argument("--max-padding", type=float, default=None,
+                   help="engine: the length buckets' padding bound (default: the toolkit's, speech_reps/defaults.py)")
+    p.add_argument("--shape-grid", choices=("true", "false"), default="true",
+                   help="fairseq models on a GPU: round each call's shape up (models/fairseq_featurizer.py)")
     p.add_argument("data")
     p.add_argument("out")
     return p.parse_args()
@@ -63,6 +67,49 @@ def seed_style(model, options, data_dir, out):
             writer(utt.utt, feats)
             frames += len(feats)
     return frames
+
+
+def time_stages(marks):
+    """Seconds the engine spends in each stage, summed over the run (a dict filled as it goes),
+    by wrapping the engine's functions; also ``marks["first_batch"]``, the wall-clock time of
+    the first model call. Main thread: ``front_end`` (the input stage's model inputs: the GPU
+    front end), ``model`` (featurize: on a GPU mostly launching kernels), ``output`` (taking
+    the outputs: copies queued, a free pinned buffer awaited), ``queue`` (waiting for the
+    writer's queue: the writer is behind); the rest of the main loop's time is waiting for the
+    loader workers. Writer thread: ``writer`` (all of its work), of which ``device`` (waiting
+    for a batch's copies, i.e. for the GPU)."""
+    import speech_reps.engine.run as engine_run
+    from speech_reps.engine.input_stage import InputStage
+    from speech_reps.engine.output import HostOutputs, OutputPath
+    from speech_reps.engine.writer import BackgroundWriter
+
+    stages = {name: 0.0 for name in ("front_end", "model", "output", "queue", "writer", "device")}
+
+    def timed(owner, attr, name, first=False):
+        inner = getattr(owner, attr)
+        depth = [0]  # the writer's _apply calls itself: the outermost call counts
+
+        def wrapper(*a, **kw):
+            if first:
+                marks.setdefault("first_batch", time.time())
+            start = time.perf_counter()
+            depth[0] += 1
+            try:
+                return inner(*a, **kw)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    stages[name] += time.perf_counter() - start
+
+        setattr(owner, attr, wrapper)
+
+    timed(engine_run, "_featurize_within_memory", "model", first=True)
+    timed(InputStage, "model_inputs", "front_end")
+    timed(OutputPath, "take", "output")
+    timed(BackgroundWriter, "put", "queue")
+    timed(BackgroundWriter, "_apply", "writer")
+    timed(HostOutputs, "wait", "device")
+    return stages
 
 
 def network_alone(model, options, data_dir, batch_frames):
@@ -118,16 +165,16 @@ def main():
         from speech_reps.engine.job import Job  # imported before the clock starts, as Kaldi's binary is loaded
         from speech_reps.engine.run import featurize_data_dir
     marks = {}
-    if args.path == "engine":  # the wall-clock time of the first model call
+    if args.path == "engine":
+        marks["stages"] = time_stages(marks)
+    if args.max_padding is not None:  # an A/B of the toolkit's default
         import speech_reps.engine.run as engine_run
 
-        call = engine_run._featurize_within_memory
+        engine_run.default_max_padding = lambda model, device: args.max_padding
+    if args.shape_grid == "false":
+        from speech_reps.models.fairseq_featurizer import FairseqFeaturizer
 
-        def first_call_marked(featurizer, batch):
-            marks.setdefault("first_batch", time.time())
-            return call(featurizer, batch)
-
-        engine_run._featurize_within_memory = first_call_marked
+        FairseqFeaturizer.shape_grid = False
     if args.path == "network":
         wall, frames = network_alone(args.model, options, args.data, args.batch_frames)
         print(json.dumps({"wall": wall, "frames": frames}))

@@ -17,6 +17,15 @@ TRANSFORMERS = ("wav2vec2", "hubert")  # one network; DeCoAR 2.0 and BERTphone a
 # is 10 GB for 1,600 s of audio.
 GPU_BATCH_SECONDS = 1600.0
 GPU_LARGE_BATCHES = ("decoar", "fbank", "mfcc")
+# Recurrent models on a GPU (DeCoAR's LSTMs): a call costs one step per frame of its longest
+# utterance, each step about as long for 10 utterances as for 300 (a small matrix product per
+# layer; measured on an H200: 1.5 h of speech in batches padded to at most 10% ran at ~370x,
+# most of it in ~20,000 sequential steps of batches of ~17 utterances). So their calls hold
+# more utterances of a wider spread of lengths: up to twice the shortest's (padding up to 50%,
+# computed by the GPU in the same steps) and RECURRENT_BATCH_SECONDS of padded audio.
+RECURRENT = ("decoar",)
+RECURRENT_BATCH_SECONDS = 3200.0
+RECURRENT_MAX_PADDING = 0.5
 # A model at 5,000x real time on a GPU takes 80 M samples a second: 320 MB/s of float32 audio
 # read, decoded and pickled by the loader workers; one worker's share is about 0.2-0.4 GB/s of
 # pickling alone (measured on the CPU), so a GPU job reads with four (GPU hosts have the cores).
@@ -50,10 +59,20 @@ def default_fbank_backend(device):
 def default_batch_frames(model, device, frame_shift=0.01):
     """Padded output frames per model call (``frame_shift``: the model's, in seconds)."""
     if device_type(device) == "cuda":
+        if model in RECURRENT:
+            return int(RECURRENT_BATCH_SECONDS / frame_shift)
         return int(GPU_BATCH_SECONDS / frame_shift) if model in GPU_LARGE_BATCHES else CPU_BATCH_FRAMES
     if model in TRANSFORMERS:
         return 1  # every utterance a call of its own
     return CPU_BATCH_FRAMES
+
+
+def default_max_padding(model, device):
+    """The most padding a model call may hold, as a fraction of its padded frames
+    (engine/batching.py): MAX_PADDING, but RECURRENT_MAX_PADDING for recurrent models on a GPU."""
+    from speech_reps.engine.batching import MAX_PADDING
+
+    return RECURRENT_MAX_PADDING if model in RECURRENT and device_type(device) == "cuda" else MAX_PADDING
 
 
 def default_num_workers(model, device):

@@ -37,8 +37,8 @@ def build_parser():
     parser.add_argument("--batch-frames", type=whole_number(1), default=None,
                         help="padded output frames per model call: utterances are bucketed by length "
                              "into calls of at most this size (default: by model and device, measured: "
-                             "1, one utterance a call, for wav2vec2/hubert on a CPU; 1600 s of audio for "
-                             "decoar and fbank/mfcc on a GPU; else 20000; speech_reps/defaults.py)")
+                             "1, one utterance a call, for wav2vec2/hubert on a CPU; 3200 s of audio for "
+                             "decoar and 1600 s for fbank/mfcc on a GPU; else 20000; speech_reps/defaults.py)")
     parser.add_argument("--num-workers", type=whole_number(0), default=None,
                         help="processes reading audio and computing the CPU front end ahead of the "
                              "model; 0: in the main process. The output does not depend on it "

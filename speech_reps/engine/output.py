@@ -38,11 +38,19 @@ class HostOutputs:
     ``stream``: for CUDA tensors left on the device (compressed by the writer), the output path's
     own CUDA stream, for the writer thread's device work on them (``writer_stream``)."""
 
-    def __init__(self, arrays, event=None, on_release=None, stream=None):
+    def __init__(self, arrays, event=None, on_release=None, stream=None, finite=None):
         self.arrays = arrays
         self._event = event
         self._on_release = on_release
         self.stream = stream
+        self._finite = finite  # (pinned bool tensor, index of each output in it or None)
+
+    def finite(self, i):
+        """Whether output ``i`` holds no NaN or Inf (after ``wait``): a CUDA output's flag was
+        computed on its device with the batch and copied with it; others are checked here."""
+        if self._finite is not None and self._finite[1][i] is not None:
+            return bool(self._finite[0][self._finite[1][i]])
+        return all_finite(self.arrays[i])
 
     @property
     def deferred(self):
@@ -107,6 +115,7 @@ class OutputPath:
         import torch
 
         device = tensors[0].device
+        finite = _finite_flags(torch, outputs)
         done = torch.cuda.Event()
         if self.compress:  # the writer compresses them on the device
             done.record(torch.cuda.current_stream(device))
@@ -114,8 +123,8 @@ class OutputPath:
                 self._writer_stream = torch.cuda.Stream(device)
             for x in tensors:  # their memory is not reused before the writer's work on them ran
                 x.record_stream(self._writer_stream)
-            return HostOutputs(list(outputs), done, stream=self._writer_stream)
-        return self._copy_out(torch, device, outputs)
+            return HostOutputs(list(outputs), done, stream=self._writer_stream, finite=finite)
+        return self._copy_out(torch, device, outputs, finite)
 
     def _free_slot(self):
         """A buffer the writer is done with: waits while every one is still being written."""
@@ -126,7 +135,7 @@ class OutputPath:
                 if self._check is not None:
                     self._check()
 
-    def _copy_out(self, torch, device, outputs):
+    def _copy_out(self, torch, device, outputs, finite):
         if self._free is None:
             self._stream = torch.cuda.Stream(device)
             self._free = queue.Queue()
@@ -148,7 +157,23 @@ class OutputPath:
                 arrays.append(flat[offset:offset + size].reshape(tuple(x.shape)))
                 offset += size
             slot.event.record(self._stream)
-        return HostOutputs(arrays, slot.event, lambda: self._free.put(slot))
+        return HostOutputs(arrays, slot.event, lambda: self._free.put(slot), finite=finite)
+
+
+def _finite_flags(torch, outputs):
+    """(pinned bool tensor, index per output or None): whether each CUDA output is finite,
+    reduced on its device in the model's stream and copied back behind it (non-blocking: a few
+    bytes), so the host never scans the floats for NaN/Inf (``HostOutputs.finite``)."""
+    index, flags = [], []
+    for x in outputs:
+        if on_cuda(x):
+            index.append(len(flags))
+            flags.append(torch.isfinite(x).all())
+        else:
+            index.append(None)
+    host = torch.empty(len(flags), dtype=torch.bool).pin_memory()
+    host.copy_(torch.stack(flags), non_blocking=True)
+    return host, index
 
 
 def all_finite(x):

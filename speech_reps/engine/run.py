@@ -16,10 +16,11 @@ from pathlib import Path
 import yaml
 
 from speech_reps import __version__
+from speech_reps.defaults import default_max_padding, featurizer_device
 from speech_reps.engine.batching import LengthBucketer, PaddingStats
 from speech_reps.engine.input_stage import InputStage, Ready, Replayed
 from speech_reps.engine.job import Job, check_job
-from speech_reps.engine.output import OutputPath, all_finite
+from speech_reps.engine.output import OutputPath
 from speech_reps.engine.writer import BackgroundWriter
 from speech_reps.errors import AudioError
 from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
@@ -174,7 +175,7 @@ def _run(checked, writer):
     # what an earlier run finished, read before the writer thread starts changing it
     done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
     todo = [u for u in data.utterances if u.utt not in done]
-    bucketer = LengthBucketer(job.batch_frames)
+    bucketer = LengthBucketer(job.batch_frames, max_padding=default_max_padding(job.model, featurizer_device(featurizer)))
     meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=job.model,
                      bar=job.progress, interval=job.log_interval)
     background = BackgroundWriter(writer)
@@ -226,11 +227,11 @@ def _settle(checked, keys, num_samples, host):
     host.wait()
     host.writer_stream()  # this is the writer's thread
     ops = []
-    for key, n, feats in zip(keys, num_samples, host.arrays):
+    for i, (key, n, feats) in enumerate(zip(keys, num_samples, host.arrays)):
         if isinstance(feats, MemoryError):
             source, cause = "model", (f"the model ran out of memory on {n / featurizer.sample_rate:.0f} s of audio "
                                       f"({feats}); cut the recording with a segments file")
-        elif not all_finite(feats):
+        elif not host.finite(i):
             source, cause = "model output", "model output contains NaN or Inf"
         elif vad is not None and isinstance(voiced := vad.select(key, n, host_array(feats)), AudioError):
             source, cause = voiced.source, voiced.cause

@@ -206,7 +206,7 @@ class TorchBackend:
         power = spectrum.real.square() + spectrum.imag.square()
         if o.kind == "fbank" and not o["use-power"]:
             power = power.sqrt()
-        mel = torch.matmul(power, self._t["banks"].T)
+        mel = _batch_invariant_matmul(power, self._t["banks"].T)
         if o.kind == "mfcc" or o["use-log-fbank"]:
             mel = mel.clamp(min=FLT_EPSILON).log()
         if energy is not None and self._energy_floor is not None:
@@ -216,7 +216,7 @@ class TorchBackend:
                 return mel
             parts = [mel, energy.unsqueeze(-1)] if o["htk-compat"] else [energy.unsqueeze(-1), mel]
             return torch.cat(parts, dim=-1)
-        ceps = torch.matmul(mel, self._t["dct"].T)
+        ceps = _batch_invariant_matmul(mel, self._t["dct"].T)
         if "lifter" in self._t:
             ceps = ceps * self._t["lifter"]
         if energy is not None:
@@ -225,6 +225,16 @@ class TorchBackend:
             c0 = ceps[..., :1] if energy is not None else ceps[..., :1] * math.sqrt(2)
             ceps = torch.cat([ceps[..., 1:], c0], dim=-1)
         return ceps
+
+
+def _batch_invariant_matmul(x, weights):
+    """``x @ weights`` in float32, whatever the batch around each row: computed in float64 and
+    rounded. In float32 the GPU's matrix kernels, chosen by the number of rows (the whole batch's
+    frames), sum in orders that differ by ~1e-7 relative, and a low-variance column of a short
+    utterance amplifies that through CMVN's variance normalisation (3e-5 measured on an H200,
+    breaking "a batch equals its utterances one by one"); float64's differences vanish in the
+    rounding. The cost is small: the mel and DCT matrices are a few hundred columns."""
+    return (x.double() @ weights.double()).float()
 
 
 def unpadded(feats, counts, on_device=False):

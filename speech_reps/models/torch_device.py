@@ -74,10 +74,16 @@ def exact_float32(device):
 def place(net, device, dtype="float32"):
     """``net`` in eval mode on ``device`` in ``dtype`` (a DTYPES name), and the torch dtype its
     inputs take. On a CUDA device this sets the process-wide TF32 flags (see the module doc)."""
+    import torch
+
     torch_dtype = resolve_dtype(dtype)
     if device.type == "cuda":
         set_tf32(dtype == "tf32")
-    return net.eval().to(device, torch_dtype), torch_dtype
+    net = net.eval().to(device, torch_dtype)
+    for module in net.modules():
+        if isinstance(module, torch.nn.RNNBase):  # one weight buffer for cuDNN, not compacted at every call
+            module.flatten_parameters()
+    return net, torch_dtype
 
 
 def to_device(array, device, dtype=None):

@@ -57,7 +57,7 @@ def test_pinned_copies_are_exact_and_buffers_are_reused_only_once_released():
 @pytest.mark.parametrize("compress", [False, True])
 def test_cuda_outputs_are_written_as_numpy_outputs(compress, tmp_path):
     wavs = ["spk1-utt1", "spk2-utt1", "spk3-chirp", "spk3-short"]
-    data = make_data_dir(tmp_path / "data", {f"u{i}": str(golden_wav(wavs[i % 4])) for i in range(12)})
+    data = make_data_dir(tmp_path / "data", {f"u{i:02d}": str(golden_wav(wavs[i % 4])) for i in range(12)})
     conf = write_conf(tmp_path / "fbank.conf", "--dither=0", "--num-mel-bins=40")
     arks = []
     for model in ("fbank", "fbank-on-cuda"):
