@@ -22,11 +22,13 @@ def test_batch_frames_by_model_and_device():
     # transformers on a CPU: one utterance per call; other models: 200 s of 10 ms frames
     assert defaults.default_batch_frames("wav2vec2", "cpu", 0.02) == defaults.default_batch_frames("hubert", None) == 1
     assert defaults.default_batch_frames("decoar", "cpu") == 20000
-    # a GPU: DeCoAR (and fbank) 1600 s of audio a call, in the model's own frames (>= 128
-    # utterances of 1-20 s); the models not measured there keep 20000
-    assert defaults.default_batch_frames("decoar", "cuda:0", 0.01) == 160000
+    # a GPU: fbank 1600 s of audio a call, DeCoAR (recurrent) 3200 s with up to 50% padding, in the
+    # model's own frames; the models not measured there keep 20000
+    assert defaults.default_batch_frames("decoar", "cuda:0", 0.01) == 320000
     assert defaults.default_batch_frames("fbank", "cuda:0", 0.01) == 160000
     assert defaults.default_batch_frames("wav2vec2", "cuda:0", 0.02) == 20000
+    assert defaults.default_max_padding("decoar", "cuda") == 0.5
+    assert defaults.default_max_padding("decoar", "cpu") == defaults.default_max_padding("fbank", "cuda:0") == 0.1
 
 
 def test_featurize_with_default_sizes_writes_what_explicit_ones_write(tmp_path, dither0):
