@@ -157,6 +157,12 @@ def engine_row(label, result, audio):
     if isinstance(result, str):
         return f"| {label} | {result} | | | | | | | |"
     startup = result["first_batch"] - result["started"]
+    phases = [result.get(k) for k in ("main", "imported", "checked")]
+    if None not in phases:  # interpreter and bench imports / engine imports / the job's check (model) / to the first call
+        marks = [result["started"], *phases, result["first_batch"]]
+        startup = f"{startup:.1f} = " + " + ".join(f"{b - a:.1f}" for a, b in zip(marks, marks[1:]))
+    else:
+        startup = f"{startup:.1f}"
     steady = after_first_batch(result)
     st = result["stages"]
     main_thread = ("front_end", "model", "output", "queue")
@@ -164,12 +170,13 @@ def engine_row(label, result, audio):
     stages = (" / ".join(f"{st[k]:.1f}" for k in main_thread) + f" / {rest:.1f} | "
               f"{st['writer']:.1f} ({st['device']:.1f})")
     return (f"| {label} | {result['wall']:.1f} | {audio / result['wall']:,.0f} | {audio / steady:,.0f} | "
-            f"{result['bytes'] / result['wall'] / 1e9:.2f} | {startup:.1f} | "
+            f"{result['bytes'] / result['wall'] / 1e9:.2f} | {startup} | "
             f"{pct(result.get('busy'))} ({pct(result.get('busy_all'))}) | {(result.get('gpu_bytes') or 0) / 2**30:.1f} | "
             f"{stages} |")
 
 
-HEADER = ("| run | wall s | x real time | x real time from the first batch | output GB/s | start-up to first batch, s | "
+HEADER = ("| run | wall s | x real time | x real time from the first batch | output GB/s | start-up to first batch, s (= python "
+          "and imports + engine imports + job check, model loaded + to the first call) | "
           "GPU busy from the first batch (whole run) | GPU mem GB | main thread s: front end / model / output / "
           "writer queue / other (loader wait) | writer thread s (waiting for the GPU) |\n"
           "|---|---|---|---|---|---|---|---|---|---|")

@@ -103,6 +103,16 @@ def time_stages(marks):
 
         setattr(owner, attr, wrapper)
 
+    check_job = engine_run.check_job
+
+    def checked_marked(job):  # the model loaded (and CUDA started)
+        marks["imported"] = marks.get("imported", time.time())
+        try:
+            return check_job(job)
+        finally:
+            marks["checked"] = time.time()
+
+    engine_run.check_job = checked_marked
     timed(engine_run, "_featurize_within_memory", "model", first=True)
     timed(InputStage, "model_inputs", "front_end")
     timed(OutputPath, "take", "output")
@@ -150,6 +160,7 @@ def network_alone(model, options, data_dir, batch_frames):
 
 
 def main():
+    main_started = time.time()  # after the interpreter and this module's imports
     args = get_args()
     options = json.loads(args.options)
     if isinstance(options.get("layer"), list):  # a layer sweep (JSON has no tuples)
@@ -164,7 +175,7 @@ def main():
     if args.path == "engine":
         from speech_reps.engine.job import Job  # imported before the clock starts, as Kaldi's binary is loaded
         from speech_reps.engine.run import featurize_data_dir
-    marks = {}
+    marks = {"main": main_started}
     if args.path == "engine":
         marks["stages"] = time_stages(marks)
     if args.max_padding is not None:  # an A/B of the toolkit's default
