@@ -260,11 +260,6 @@ def main(argv=None):
             engine = measure("engine", model, options, data, fresh(f"{model}_{dtype}"), args.run_timeout, True,
                              args.num_workers)
             print(engine_row(f"{dtype}, `--compress true`", engine, audio))
-            if dtype == "bfloat16":  # the model's calls alone without rounding their shapes up
-                free = measure("network", model, options, data, fresh(f"{model}_net"), args.run_timeout,
-                               extra=["--shape-grid", "false"])
-                free_text = free if isinstance(free, str) else f"{audio / free['wall']:,.0f}"
-                ratios.append(f"| {dtype}, shapes not rounded up | {free_text} | | |")
             if isinstance(engine, str) or isinstance(alone, str):
                 alone_text = alone if isinstance(alone, str) else f"{audio / alone['wall']:,.0f}"
                 ratios.append(f"| {dtype} | {alone_text} | | |")

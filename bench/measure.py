@@ -32,8 +32,7 @@ def get_args():
     p.add_argument("--compress", choices=("true", "false"), default="false")
     p.add_argument("--max-padding", type=float, default=None,
                    help="engine: the length buckets' padding bound (default: the toolkit's, speech_reps/defaults.py)")
-    p.add_argument("--shape-grid", choices=("true", "false"), default="true",
-                   help="fairseq models on a GPU: round each call's shape up (models/fairseq_featurizer.py)")
+
     p.add_argument("data")
     p.add_argument("out")
     return p.parse_args()
@@ -182,10 +181,6 @@ def main():
         import speech_reps.engine.run as engine_run
 
         engine_run.default_max_padding = lambda model, device: args.max_padding
-    if args.shape_grid == "false":
-        from speech_reps.models.fairseq_featurizer import FairseqFeaturizer
-
-        FairseqFeaturizer.shape_grid = False
     if args.path == "network":
         wall, frames = network_alone(args.model, options, args.data, args.batch_frames)
         print(json.dumps({"wall": wall, "frames": frames}))

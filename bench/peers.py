@@ -23,7 +23,12 @@ TRANSFORMER_MODELS = ("wav2vec2", "hubert")
 
 
 def peers_python():
-    return Path(os.environ.get("BENCH_PEERS_PYTHON", PEERS_PYTHON))
+    """The peers' interpreter: $BENCH_PEERS_PYTHON (a path, or a command name found on PATH),
+    else the bench-peers venv's."""
+    chosen = os.environ.get("BENCH_PEERS_PYTHON")
+    if chosen is None:
+        return PEERS_PYTHON
+    return Path(shutil.which(chosen) or chosen)
 
 
 def kaldi_binary(name="compute-fbank-feats"):

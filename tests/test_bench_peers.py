@@ -34,6 +34,13 @@ def test_peers_not_installed_are_named_and_the_run_goes_on(tmp_path):
     assert ours and float(ours.group(1)) > 0, out
 
 
+def test_peers_python_may_be_a_command_on_path(monkeypatch):
+    """make gpu-check names the GPU host's interpreter as a command (python3): found on PATH."""
+    monkeypatch.setenv("BENCH_PEERS_PYTHON", Path(sys.executable).name)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    assert peers.peers_python() == Path(sys.executable) and peers.installed("json")
+
+
 def test_transformers_peer_named_missing_without_the_venv(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_PEERS_PYTHON", str(tmp_path / "none"))
     assert peers.peers_for("hubert", "bfloat16") == [("Hugging Face `HubertModel`", "not installed: make bench-peers")]

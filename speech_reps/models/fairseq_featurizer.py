@@ -14,12 +14,6 @@ from speech_reps.models.torch_device import per_utterance, place, resolve_device
 
 log = logging.getLogger(__name__)
 INT16_SCALE = 32768.0
-# On a GPU, a call's shape goes up to these multiples (rows of silence, longer padding: outputs
-# of the real rows are those of any batch): every new (utterances, samples) shape makes cuDNN
-# plan the feature extractor's convolutions anew, which on an H200 in bfloat16 cost more than the
-# network itself (1 h of varied lengths: 310x real time against 5,900x for a fixed shape).
-SHAPE_GRID_ROWS = 4
-SHAPE_GRID_SAMPLES = 8000  # 0.5 s at 16 kHz
 
 
 def find_params(params, default, spec):
@@ -34,7 +28,6 @@ class FairseqFeaturizer(Featurizer):
     sample_rate = 16000
     normalize = False  # the task's "normalize": zero mean, unit variance per utterance
     one_by_one = False  # set when a config cannot be batched exactly
-    shape_grid = True  # on a GPU, round each call's shape up (SHAPE_GRID_*)
 
     @classmethod
     def _build(cls, path, net_class, defaults, unsupported, training_only, device=None, gpu=None,
@@ -63,10 +56,7 @@ class FairseqFeaturizer(Featurizer):
         import torch
 
         lengths = [len(w) for w in waves]
-        rows, width = len(waves), max(lengths)
-        if self.shape_grid and self.device.type == "cuda":
-            rows, width = -(-rows // SHAPE_GRID_ROWS) * SHAPE_GRID_ROWS, -(-width // SHAPE_GRID_SAMPLES) * SHAPE_GRID_SAMPLES
-        padded = np.zeros((rows, width), dtype=np.float32)
+        padded = np.zeros((len(waves), max(lengths)), dtype=np.float32)
         for i, w in enumerate(waves):
             x = np.asarray(w, dtype=np.float32) / INT16_SCALE
             if self.normalize:  # fairseq: F.layer_norm(wav, wav.shape), eps 1e-5
@@ -74,10 +64,8 @@ class FairseqFeaturizer(Featurizer):
                 x = ((x64 - x64.mean()) / np.sqrt(x64.var() + 1e-5)).astype(np.float32)
             padded[i, :len(x)] = x
         with torch.inference_mode():
-            # rows of silence are whole (no padding): nothing in them is masked or divided by zero
-            call_lengths = torch.tensor(lengths + [width] * (rows - len(waves)))
-            out, out_lengths = self._forward(to_device(padded, self.device, self.dtype), call_lengths)
-        outputs = per_utterance(out[:len(waves)], [int(n) for n in out_lengths[:len(waves)]])
+            out, out_lengths = self._forward(to_device(padded, self.device, self.dtype), torch.tensor(lengths))
+        outputs = per_utterance(out, [int(n) for n in out_lengths])
         return [self.align(x, n) for x, n in zip(outputs, lengths)]
 
     def align(self, feats, num_samples):
