@@ -344,6 +344,72 @@ def test_torch_kernels_equal_numpy_on_edge_cases(name, mat):
         assert on_device(mat, method) == cm.compress(mat, method).tobytes(), method
 
 
+def _batchable(mats):
+    """(name, float32 tensor) of matrices compress_batch_on_device takes (>= 5 rows and columns),
+    grouped by column count."""
+    groups = {}
+    for name, mat in mats:
+        mat = np.array(mat, np.float32)
+        if mat.ndim == 2 and mat.shape[0] >= 5 and mat.shape[1] > 0 and np.isfinite(mat).all():
+            groups.setdefault(mat.shape[1], []).append((name, torch.from_numpy(mat)))
+    return groups
+
+
+@needs_torch
+def test_batched_kernels_are_byte_identical_to_kaldi(fbank80, wide, wide_sha256):
+    """A batch's matrices compressed together (the GPU's writer path, here on the CPU) give
+    real Kaldi's kSpeechFeature bytes of each."""
+    for cols, group in _batchable(fbank80).items():
+        got = cm.compress_batch_on_device([t for _, t in group])
+        assert [bytes(g) for g in got] == [cm.compress(t.numpy(), cm.Method.SPEECH_FEATURE).tobytes() for _, t in group]
+    compared, groups = 0, _batchable(wide)
+    for cols, group in groups.items():
+        for (key, _), obj in zip(group, cm.compress_batch_on_device([t for _, t in group])):
+            assert (len(obj), hashlib.sha256(obj).hexdigest()) == wide_sha256["wide_method2.ark", key], key
+            compared += 1
+    assert compared == sum(map(len, groups.values())) >= len(wide) - 1  # one has 1 row
+
+
+@needs_torch
+def test_batched_kernels_equal_numpy_on_edge_cases_and_padded_views():
+    """Constant columns, outliers, the slow path, 5..8 rows; and views of one padded tensor,
+    as a model's outputs are: each matrix's bytes as compressed alone."""
+    for cols, group in _batchable(_torch_edge_matrices()).items():
+        got = cm.compress_batch_on_device([t for _, t in group])
+        for (name, t), obj in zip(group, got):
+            assert bytes(obj) == cm.compress(t.numpy(), cm.Method.SPEECH_FEATURE).tobytes(), name
+    rng = np.random.default_rng(3)
+    lengths = [300, 9, 140, 77]
+    padded = torch.from_numpy(rng.normal(0, 4, (len(lengths), max(lengths), 48)).astype(np.float32))
+    views = [padded[b, :n] for b, n in enumerate(lengths)]
+    assert [bytes(x) for x in cm.compress_batch_on_device(views)] == \
+        [cm.compress(v.numpy()).tobytes() for v in views]  # AUTOMATIC above 8 rows: kSpeechFeature
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        cm.compress_batch_on_device([views[0], torch.full((20, 48), float("nan"))])
+
+
+def test_batches_of_matrices_stay_within_their_size_and_column_count(monkeypatch):
+    monkeypatch.setattr(cm, "_BATCH_ELEMENTS", 64 * 300)
+    mats = [np.zeros((n, c), np.float32) for n, c in
+            [(5, 64), (6, 64), (9, 64), (12, 64), (100, 64), (37, 64), (300, 64), (20, 32), (20, 32), (400, 64)]]
+    assert list(cm._groups(mats, list(range(len(mats))))) == [[0, 1, 2, 3], [4, 5], [6], [7, 8], [9]]
+
+
+@needs_torch
+def test_compress_many_is_compress_of_each():
+    """Host arrays and CPU tensors go one by one (only a GPU's are batched): every method, every
+    shape, the same bytes."""
+    mats = [m for _, m in _torch_edge_matrices() if np.isfinite(np.asarray(m, np.float64)).all()
+            and np.asarray(m).ndim == 2]
+    mats = [torch.from_numpy(np.asarray(m, np.float32)) if i % 2 else m for i, m in enumerate(mats)]
+    for method in METHODS:
+        try:
+            want = [cm.compress(m, method).tobytes() for m in mats]
+        except ValueError:  # a fixed-range method refusing a matrix: checked elsewhere
+            continue
+        assert [bytes(x) for x in cm.compress_many(mats, method)] == want, method
+
+
 @needs_torch
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float64"])
 def test_torch_half_precision_is_converted_to_float32_first(dtype):

@@ -408,6 +408,88 @@ def compress_on_device(t, method=Method.AUTOMATIC):
     return out
 
 
+def compress_many(mats, method=Method.AUTOMATIC):
+    """``[compress(m, method) for m in mats]``, the same bytes, with the matrices on a GPU
+    compressed together (``compress_batch_on_device``): a batch's few dozen kernels and three
+    synchronisations in place of each matrix's. Others (host arrays, CPU tensors, matrices of
+    up to 8 rows or with no columns, other methods) one by one."""
+    method = Method(method)
+    out = [None] * len(mats)
+    together = [i for i, m in enumerate(mats)
+                if is_tensor(m) and m.device.type != "cpu" and m.ndim == 2 and m.shape[1] > 0
+                and data_format(method, m.shape[0]) == 1 and m.shape[0] >= 5]
+    for group in _groups([mats[i] for i in together], together):
+        for i, packed in zip(group, compress_batch_on_device([mats[i] for i in group])):
+            out[i] = packed
+    return [compress(m, method) if packed is None else packed for m, packed in zip(mats, out)]
+
+
+_BATCH_ELEMENTS = 1 << 27  # padded float32 elements compressed at once (0.5 GB; a few times that in temporaries)
+
+
+def _groups(mats, index):
+    """``index`` cut into runs of consecutive matrices of the same column count whose padded
+    size (count x longest x columns) stays within _BATCH_ELEMENTS."""
+    group, longest, cols = [], 0, None
+    for m, i in zip(mats, index):
+        rows = max(longest, m.shape[0])
+        if group and (m.shape[1] != cols or (len(group) + 1) * rows * cols > _BATCH_ELEMENTS):
+            yield group
+            group, rows = [], m.shape[0]
+        group.append(i)
+        longest, cols = rows, m.shape[1]
+    if group:
+        yield group
+
+
+def compress_batch_on_device(mats):
+    """The CM format (``Method.SPEECH_FEATURE``; ``AUTOMATIC`` above 8 rows) of several 2-D
+    tensors on one device with the same number of columns and at least 5 rows each, computed
+    together: the same bytes as ``compress_on_device`` of each (a CPU tensor too, for the tests).
+
+    The matrices are padded with +Inf after their rows and sorted per column as one
+    (matrices, columns, rows) tensor: each matrix's order statistics are its first rows there.
+    Each one's percentiles, global header and FloatToChar codes follow from the same element-wise
+    kernels, broadcast over the matrices; the bytes of all of them (headers too) are gathered
+    on the device and cross to the host in one copy. A matrix with NaN or Inf is refused."""
+    import torch
+
+    xp = _TorchNamespace(torch)
+    device = mats[0].device
+    rows = [m.shape[0] for m in mats]
+    cols = mats[0].shape[1]
+    padded = torch.nn.utils.rnn.pad_sequence([m.detach().to(torch.float32) for m in mats], batch_first=True,
+                                             padding_value=float("inf"))
+    columns = padded.transpose(1, 2).contiguous()  # (B, cols, longest)
+    ordered = torch.sort(columns, dim=2).values  # NaN after the padding's +Inf
+    picks = torch.tensor([_picks(n) for n in rows], device=device)  # (B, 4): n >= 5
+    stats = ordered.gather(2, picks[:, None, :].expand(-1, cols, -1)).permute(2, 0, 1)  # (4, B, cols)
+    lo, hi = stats[0], stats[3]  # each matrix's columns' min and max (rows 0 and n - 1)
+    extremes = torch.stack([lo.min(dim=1).values, hi.max(dim=1).values]).cpu().numpy()
+    headers, ranges = [], []
+    for b, n in enumerate(rows):
+        min_value, range_ = global_range(*extremes[:, b])  # ValueError: NaN or Inf
+        headers.append(_header(1, min_value, range_, n, cols))
+        ranges.append((min_value, range_))
+    mn, rg = torch.tensor(ranges, dtype=torch.float32, device=device).T[:, :, None]  # (B, 1) each
+    u = column_codes(xp, stats, mn, rg)  # (4, B, cols) int32 on torch
+    p = uint16_to_float(xp, u, mn, rg)
+    bases, scales, fast = char_scales(xp, p, lo, hi)  # (B, cols)
+    codes = float_to_char_fast(xp, columns, *([v[:, :, None] for v in w] for w in (bases, scales)))
+    if not bool(fast.all()):
+        b, c = torch.nonzero(~fast, as_tuple=True)
+        codes[b, c] = float_to_char(xp, columns[b, c], *(v[b, c][:, None] for v in p))
+    head = torch.from_numpy(np.frombuffer(b"".join(headers), np.uint8).copy()).to(device)
+    col_headers = u.permute(1, 2, 0).contiguous().to(torch.int16).view(torch.uint8)  # (B, cols, 8): <u2 each
+    pieces, at, sizes = [], 0, []
+    for b, n in enumerate(rows):
+        pieces += [head[at:at + len(headers[b])], col_headers[b].reshape(-1), codes[b, :, :n].reshape(-1)]
+        at += len(headers[b])
+        sizes.append(len(headers[b]) + _body_size(1, n, cols))
+    flat = torch.cat(pieces).cpu().numpy()  # the one copy to the host: every matrix's bytes
+    return np.split(flat, np.cumsum(sizes)[:-1])
+
+
 def _uint16_bytes(torch, values):
     """Little-endian uint16 bytes of int32 values in [0, 65535] (torch has no uint16 arithmetic):
     the low 16 bits as int16, viewed as bytes."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
-from speech_reps.kaldi.compress import compress, is_tensor
+from speech_reps.kaldi.compress import compress, compress_many, is_tensor
 
 COMPRESSION_METHOD = 1  # Kaldi's kAutomaticMethod, copy-feats' default
 
@@ -138,8 +138,9 @@ class FeatureWriter:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="compress")
         packed = self._pool.map(lambda m: compress(m, COMPRESSION_METHOD), [feats for _, feats in on_host])
-        # a GPU's matrices here, one after another, while the threads do the host's
-        self._packed.update((key, compress(feats, COMPRESSION_METHOD)) for key, feats in on_device)
+        # a GPU's matrices here, together (compress_many), while the threads do the host's
+        self._packed.update(zip([key for key, _ in on_device],
+                                compress_many([feats for _, feats in on_device], COMPRESSION_METHOD)))
         self._packed.update(zip([key for key, _ in on_host], packed))
 
     def write(self, key, feats, planned_frames=None, seconds=0.0):

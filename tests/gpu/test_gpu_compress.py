@@ -63,3 +63,22 @@ def test_writer_compresses_gpu_tensors_on_the_gpu(tmp_path, goldens):
         for key, mat in fbank80:
             w.write(key, torch.tensor(mat, device=DEVICE))
     assert (tmp_path / "feats.ark").read_bytes() == (GOLDEN / "fbank80_method1.ark").read_bytes()
+
+
+def test_a_batch_compressed_together_on_the_gpu_is_each_compressed_alone():
+    """compress_many (the writer's path for a GPU batch): views of one padded tensor and other
+    matrices, every method; the bytes of numpy's compression of each."""
+    from test_compress import _torch_edge_matrices
+
+    rng = np.random.default_rng(5)
+    lengths = [300, 9, 140, 77, 3, 8]
+    padded = torch.tensor(rng.normal(0, 4, (len(lengths), max(lengths), 48)), dtype=torch.float32, device=DEVICE)
+    mats = [padded[b, :n] for b, n in enumerate(lengths)]
+    mats += [torch.tensor(np.asarray(m, np.float32), device=DEVICE) for _, m in _torch_edge_matrices()
+             if np.asarray(m).ndim == 2 and np.isfinite(np.asarray(m, np.float64)).all()]
+    for method in METHODS:
+        try:
+            want = [cm.compress(m.cpu().numpy(), method).tobytes() for m in mats]
+        except ValueError:
+            continue
+        assert [bytes(x) for x in cm.compress_many(mats, method)] == want, method
