@@ -158,7 +158,7 @@ def engine_row(label, result, audio):
         return f"| {label} | {result} | | | | | | | |"
     startup = result["first_batch"] - result["started"]
     phases = [result.get(k) for k in ("main", "imported", "checked")]
-    if None not in phases:  # interpreter and bench imports / engine imports / the job's check (model) / to the first call
+    if None not in phases:  # python and bench imports / engine imports / the job's check / to the first call
         marks = [result["started"], *phases, result["first_batch"]]
         startup = f"{startup:.1f} = " + " + ".join(f"{b - a:.1f}" for a, b in zip(marks, marks[1:]))
     else:
@@ -171,11 +171,13 @@ def engine_row(label, result, audio):
               f"{st['writer']:.1f} ({st['device']:.1f})")
     return (f"| {label} | {result['wall']:.1f} | {audio / result['wall']:,.0f} | {audio / steady:,.0f} | "
             f"{result['bytes'] / result['wall'] / 1e9:.2f} | {startup} | "
-            f"{pct(result.get('busy'))} ({pct(result.get('busy_all'))}) | {(result.get('gpu_bytes') or 0) / 2**30:.1f} | "
+            f"{pct(result.get('busy'))} ({pct(result.get('busy_all'))}) | "
+            f"{(result.get('gpu_bytes') or 0) / 2**30:.1f} | "
             f"{stages} |")
 
 
-HEADER = ("| run | wall s | x real time | x real time from the first batch | output GB/s | start-up to first batch, s (= python "
+HEADER = ("| run | wall s | x real time | x real time from the first batch | output GB/s | "
+          "start-up to first batch, s (= python "
           "and imports + engine imports + job check, model loaded + to the first call) | "
           "GPU busy from the first batch (whole run) | GPU mem GB | main thread s: front end / model / output / "
           "writer queue / other (loader wait) | writer thread s (waiting for the GPU) |\n"
@@ -264,9 +266,11 @@ def main(argv=None):
                 alone_text = alone if isinstance(alone, str) else f"{audio / alone['wall']:,.0f}"
                 ratios.append(f"| {dtype} | {alone_text} | | |")
                 continue
-            ratios.append(f"| {dtype} | {audio / alone['wall']:,.0f} | {100 * alone['wall'] / after_first_batch(engine):.0f}% | "
+            steady = after_first_batch(engine)
+            ratios.append(f"| {dtype} | {audio / alone['wall']:,.0f} | {100 * alone['wall'] / steady:.0f}% | "
                           f"{100 * alone['wall'] / engine['wall']:.0f}% |")
-        print("\n| dtype | the model's calls alone (same batches, inputs in memory), x real time | engine from its first "
+        print("\n| dtype | the model's calls alone (same batches, inputs in memory), x real time | "
+              "engine from its first "
               "batch / alone | engine, whole run / alone |\n|---|---|---|---|")
         print("\n".join(ratios) + "\n")
     if "decoar-arks" in runs and decoar is not None:
@@ -284,7 +288,8 @@ def main(argv=None):
                 rate = result["bytes"] / result["wall"]
                 raw_rows.append(f"| {dtype} | {result['bytes'] / 1e9:.1f} | {rate / 1e9:.2f} | {raw / 1e9:.2f} | "
                                 f"{100 * rate / raw:.0f}% |")
-        print("\n| DeCoAR float32 arks | GB written | engine GB/s | raw write of the same bytes, GB/s | engine / raw |\n"
+        print("\n| DeCoAR float32 arks | GB written | engine GB/s | raw write of the same bytes, GB/s | "
+              "engine / raw |\n"
               "|---|---|---|---|---|")
         print("\n".join(raw_rows) + "\n")
     shutil.rmtree(out, ignore_errors=True)

@@ -175,7 +175,8 @@ def _run(checked, writer):
     # what an earlier run finished, read before the writer thread starts changing it
     done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
     todo = [u for u in data.utterances if u.utt not in done]
-    bucketer = LengthBucketer(job.batch_frames, max_padding=default_max_padding(job.model, featurizer_device(featurizer)))
+    max_padding = default_max_padding(job.model, featurizer_device(featurizer))
+    bucketer = LengthBucketer(job.batch_frames, max_padding=max_padding)
     meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=job.model,
                      bar=job.progress, interval=job.log_interval)
     background = BackgroundWriter(writer)

@@ -254,7 +254,9 @@ def _log_energy(frames):
 def _mask(counts, length, device):
     import torch
 
-    return (torch.arange(length, device=device)[None, :] < torch.tensor(counts, device=device)[:, None]).double()
+    from speech_reps.models.torch_device import small_to_device
+
+    return (torch.arange(length, device=device)[None, :] < small_to_device(counts, device)[:, None]).double()
 
 
 def utterance_cmvn(feats, counts, norm_vars):

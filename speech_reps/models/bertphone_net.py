@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from speech_reps.models.layers import run_blocks, with_input
+from speech_reps.models.torch_device import small_to_device
 
 LAYER_NORM_EPS = 1e-12
 
@@ -69,7 +70,7 @@ class BERTEncoder(nn.Module):
         T = x.shape[1]
         if T > self.position_weight.shape[0]:
             raise ValueError(f"{T} frames: more than the {self.position_weight.shape[0]} learned positions")
-        padding = torch.arange(T, device=x.device)[None, :] >= lengths[:, None].to(x.device)
+        padding = torch.arange(T, device=x.device)[None, :] >= small_to_device(lengths, x.device)[:, None]
         x = self.layer_norm(x + self.position_weight[:T])
         if isinstance(layer, tuple):  # several layers, one pass (models/layers.py)
             return [y.masked_fill(padding[..., None], 0.0) for y in

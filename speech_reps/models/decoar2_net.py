@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from speech_reps.models.layers import with_input
+from speech_reps.models.torch_device import small_to_device
 from speech_reps.models.wav2vec2_net import TransformerEncoder
 
 
@@ -25,7 +26,7 @@ class DeCoAR2Net(nn.Module):
         x = self.post_extract_proj(x)
         if layer == 0:
             return x
-        padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None].to(x.device)
+        padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= small_to_device(lengths, x.device)[:, None]
         if isinstance(layer, tuple):  # several layers, one pass (models/layers.py)
             return with_input(layer, x, lambda deep: self.encoder(x, padding_mask, deep))
         return self.encoder(x, padding_mask, layer)

@@ -16,6 +16,8 @@ a real frame and no packing is needed.
 import torch
 from torch import nn
 
+from speech_reps.models.torch_device import small_to_device
+
 CHUNK_FRAMES = 1000
 
 
@@ -43,7 +45,7 @@ class DeCoAREncoder(nn.Module):
         H = self.proj.out_features
         if out is None:
             out = feats.new_empty((B, T, 2 * H))
-        lengths = lengths.to(feats.device)
+        lengths = small_to_device(lengths, feats.device)
         if not feats.is_cuda:
             self._left_to_right(feats, chunk, out[:, :, :H])
             self._right_to_left(feats, lengths, chunk, out[:, :, H:])

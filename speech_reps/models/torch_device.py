@@ -156,3 +156,18 @@ def host_array(x):
     if torch is None or not isinstance(x, torch.Tensor):
         return x
     return x.detach().numpy() if x.device.type == "cpu" else x.detach().cpu().numpy()
+
+
+def small_to_device(values, device):
+    """A few host values (lengths, frame counts) as a tensor on ``device``, without stopping the
+    host. CUDA runs a copy from pageable memory only after everything queued on the stream
+    before it, and the host waits for that: the main thread, preparing batch k+1, would wait for
+    the GPU to finish batch k. From pinned memory the copy is queued like a kernel (torch keeps
+    the pinned block until it ran)."""
+    import torch
+
+    device = torch.device(device)
+    values = torch.as_tensor(values)
+    if device.type != "cuda":
+        return values.to(device)
+    return values.pin_memory().to(device, non_blocking=True)

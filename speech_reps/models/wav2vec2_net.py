@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from speech_reps.models.layers import run_blocks, with_input
+from speech_reps.models.torch_device import small_to_device
 from speech_reps.models.wav2vec_net import conv_lengths, eval_layers, masked_group_norm
 
 
@@ -161,7 +162,7 @@ class Wav2Vec2Net(nn.Module):
             x = self.post_extract_proj(x)
         if layer == 0:
             return x, lengths
-        padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None].to(x.device)
+        padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= small_to_device(lengths, x.device)[:, None]
         if int(lengths.min()) == x.shape[1]:  # no padding (batch 1): attention without a mask is faster
             padding_mask = None
         if isinstance(layer, tuple):
