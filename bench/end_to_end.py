@@ -75,12 +75,12 @@ def replicated(data, hours, base_seconds, root):
 class GpuSampler:
     """nvidia-smi's utilization.gpu every 100 ms, with its timestamps, while a run goes on."""
 
-    def __init__(self):
+    def __init__(self, index=0):
         self.samples = []  # (epoch seconds, percent)
         try:
             self._proc = subprocess.Popen(
                 ["nvidia-smi", "--query-gpu=timestamp,utilization.gpu", "--format=csv,noheader,nounits",
-                 "-lms", "100", "-i", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                 "-lms", "100", "-i", str(index)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         except OSError:
             self._proc = None
             return
@@ -108,6 +108,7 @@ class GpuSampler:
 
 
 DEADLINE = [float("inf")]  # time.monotonic() by which every run has ended (--budget)
+GPU_INDEX = [0]  # nvidia-smi's index of --device (without CUDA_VISIBLE_DEVICES remapping it)
 
 
 def measure(path, model, options, data, out, timeout, compress=False, num_workers=None, extra=()):
@@ -121,7 +122,7 @@ def measure(path, model, options, data, out, timeout, compress=False, num_worker
     if num_workers is not None:
         cmd += ["--num-workers", str(num_workers)]
     cmd += list(extra)
-    sampler = GpuSampler() if path == "engine" else None
+    sampler = GpuSampler(GPU_INDEX[0]) if path == "engine" else None
     started = time.time()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -190,6 +191,8 @@ def main(argv=None):
 
     if args.budget is not None:
         DEADLINE[0] = time.monotonic() + args.budget
+    if args.device.startswith("cuda:"):
+        GPU_INDEX[0] = int(args.device.split(":")[1])
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     base = make_corpus(work / f"corpus_{args.base_minutes:g}min", args.base_minutes)

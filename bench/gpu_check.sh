@@ -143,7 +143,7 @@ print("Hugging Face transformers", transformers.__version__)' 2>&1 | tail -3
       --work .cache/gpu-check/peers
 }
 
-echo "# speech-reps GPU check: $(git rev-parse --short HEAD 2>/dev/null || echo '(no git)'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "# speech-reps GPU check: $(git describe --always --dirty 2>/dev/null || echo "(no git)"), $(date -u '+%Y-%m-%d %H:%M UTC')"
 if [ "$install" = true ]; then
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
   export PATH="$site/bin:$PATH"

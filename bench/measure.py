@@ -126,6 +126,7 @@ def network_alone(model, options, data_dir, batch_frames):
     first, outside the clock; outputs dropped on the device), and the frames they make."""
     import torch
 
+    import speech_reps.engine.run as engine_run
     from speech_reps.defaults import default_batch_frames, featurizer_device
     from speech_reps.engine.batching import LengthBucketer
     from speech_reps.engine.input_stage import InputStage
@@ -139,7 +140,8 @@ def network_alone(model, options, data_dir, batch_frames):
         batch_frames = default_batch_frames(model, device, featurizer.frame_shift)
     stage = InputStage(featurizer, DataDir.load(data_dir))
     errors = []
-    groups = list(LengthBucketer(batch_frames).batches((item, item.frames)
+    max_padding = engine_run.default_max_padding(model, device)  # the engine's (and --max-padding's)
+    groups = list(LengthBucketer(batch_frames, max_padding=max_padding).batches((item, item.frames)
                                                        for item in stage.stream(DataDir.load(data_dir).utterances,
                                                                                 errors.append)))
     batches = [Batch([i.utt.utt for i in g], stage.model_inputs(g), [i.num_samples for i in g]) for g in groups]

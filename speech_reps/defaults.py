@@ -19,16 +19,19 @@ GPU_BATCH_SECONDS = 1600.0
 GPU_LARGE_BATCHES = ("decoar", "fbank", "mfcc")
 # Recurrent models on a GPU (DeCoAR's LSTMs): a call costs one step per frame of its longest
 # utterance, each step about as long for 10 utterances as for 300 (a small matrix product per
-# layer; measured on an H200: 1.5 h of speech in batches padded to at most 10% ran at ~370x,
-# most of it in ~20,000 sequential steps of batches of ~17 utterances). So their calls hold
-# more utterances of a wider spread of lengths: up to twice the shortest's (padding up to 50%,
-# computed by the GPU in the same steps) and RECURRENT_BATCH_SECONDS of padded audio.
+# layer). Calls padded to at most 10% hold ~17 utterances of 1-20 s. So their calls hold more
+# utterances of a wider spread of lengths: up to twice the shortest's (padding up to 50%,
+# computed by the GPU in the same steps) and RECURRENT_BATCH_SECONDS of padded audio. Measured
+# on an H200, the same 6 h job in bfloat16: 1,353x real time, against 831x with 1600 s calls
+# padded to at most 10% (docs/benchmarks.md, section GPU).
 RECURRENT = ("decoar",)
 RECURRENT_BATCH_SECONDS = 3200.0
 RECURRENT_MAX_PADDING = 0.5
 # A model at 5,000x real time on a GPU takes 80 M samples a second: 320 MB/s of float32 audio
 # read, decoded and pickled by the loader workers; one worker's share is about 0.2-0.4 GB/s of
 # pickling alone (measured on the CPU), so a GPU job reads with four (GPU hosts have the cores).
+# Not yet compared with other counts on a GPU (with four, fbank's 10 h job on an H200 still
+# waited 3.0 s of 5.9 s for them).
 GPU_NUM_WORKERS = 4
 CPU_BATCH_FRAMES = 20000  # other models: 200 s of 10 ms frames, as before (bounded memory)
 

@@ -42,8 +42,8 @@ def test_buckets_cap_padded_size_and_keep_every_utterance_once():
 
 
 def test_the_first_batch_waits_for_one_batch_of_audio_not_the_whole_pool():
-    """The pool ramps up (1, 2, 4, 8 batches' worth): the model's first call comes after about
-    one batch of input is read; later pools are full size."""
+    """The first pool is one batch's worth: the model's first call comes after about one batch
+    of input is read; later pools are full size."""
     read = []
 
     def stream():
@@ -57,7 +57,7 @@ def test_the_first_batch_waits_for_one_batch_of_audio_not_the_whole_pool():
     for batch in batches:
         if len(read) != pools[-1]:
             pools.append(len(read))
-    assert pools[:5] == [11, 31, 71, 151, 231]  # read ahead: 1, 2, 4, 8, 8 batches
+    assert pools[:3] == [11, 91, 171]  # read ahead: 1, then 8 batches a pool
 
 
 def test_bucket_plan_is_deterministic_and_handles_long_utterances():
@@ -180,3 +180,12 @@ def test_torch_front_end_in_workers_matches_native(corpus, tmp_path):
         near_peak = native >= native.max(axis=1, keepdims=True) - 10.0
         assert torch_feats.shape == native.shape
         assert np.abs(torch_feats - native)[near_peak].max() <= 1e-3, key
+
+
+def test_an_utterance_longer_than_a_batch_does_not_make_every_later_call_a_batch_of_one():
+    """A left-over batch that is already full is cut at once: the long utterance is a call of
+    its own and the short ones after it still share calls."""
+    lengths = [900] + [10] * 40
+    batches, _ = plan(lengths, 100)
+    assert [0] in batches and len(batches) <= 6, batches
+    assert sorted(i for b in batches for i in b) == list(range(41))

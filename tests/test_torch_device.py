@@ -10,7 +10,7 @@ from conftest import golden_wav
 from decoar_files import random_weights, write_torch_checkpoint
 from speech_reps import cli
 from speech_reps.models.torch_device import (exact_float32, host_array, padded_batch, per_utterance, place, set_tf32,
-                                             tf32_flags)
+                                             small_to_device, tf32_flags)
 
 ON, OFF = (True, True, "high"), (False, False, "highest")
 
@@ -94,3 +94,9 @@ def test_per_utterance_outputs_are_contiguous_host_arrays_from_a_cpu_tensor():
     assert isinstance(first, np.ndarray) and first.dtype == np.float32 and first.flags.c_contiguous
     assert np.array_equal(second, out[1, :2].float().numpy()) and second.flags.c_contiguous
     assert host_array(first) is first and np.array_equal(host_array(out[0].float()), first)
+
+
+def test_small_to_device_gives_the_values_as_a_tensor_there():
+    assert torch.equal(small_to_device([3, 1, 2], "cpu"), torch.tensor([3, 1, 2]))
+    lengths = torch.tensor([5, 7])
+    assert torch.equal(small_to_device(lengths, torch.device("cpu")), lengths)

@@ -85,13 +85,13 @@ class _PinnedSlot:
 
     def __init__(self, torch):
         self.torch = torch
-        self.buffer = torch.empty(0, dtype=torch.float32).pin_memory()
+        self.buffer = torch.empty(0, dtype=torch.float32, pin_memory=True)
         self.event = torch.cuda.Event()
 
     def reserve(self, elements):
         if self.buffer.numel() < elements:
             grown = max(elements, int(self.buffer.numel() * 1.25))
-            self.buffer = self.torch.empty(grown, dtype=self.torch.float32).pin_memory()
+            self.buffer = self.torch.empty(grown, dtype=self.torch.float32, pin_memory=True)  # no pageable copy first
         return self.buffer
 
 
@@ -120,7 +120,7 @@ class OutputPath:
         if self.compress:  # the writer compresses them on the device
             done.record(torch.cuda.current_stream(device))
             if self._writer_stream is None:
-                self._writer_stream = torch.cuda.Stream(device)
+                self._writer_stream = _own_stream(torch, device)
             for x in tensors:  # their memory is not reused before the writer's work on them ran
                 x.record_stream(self._writer_stream)
             return HostOutputs(list(outputs), done, stream=self._writer_stream, finite=finite)
@@ -137,7 +137,7 @@ class OutputPath:
 
     def _copy_out(self, torch, device, outputs, finite):
         if self._free is None:
-            self._stream = torch.cuda.Stream(device)
+            self._stream = _own_stream(torch, device)
             self._free = queue.Queue()
             for _ in range(self._slots_count):
                 self._free.put(_PinnedSlot(torch))
@@ -160,6 +160,13 @@ class OutputPath:
         return HostOutputs(arrays, slot.event, lambda: self._free.put(slot), finite=finite)
 
 
+def _own_stream(torch, device):
+    """A CUDA stream for the output path's work, from torch's high-priority pool: the streams a
+    model makes come round robin from the normal-priority pool, and sharing one with the model
+    would make each wait for the other's kernels."""
+    return torch.cuda.Stream(device, priority=-1)
+
+
 def _finite_flags(torch, outputs):
     """(pinned bool tensor, index per output or None): whether each CUDA output is finite,
     reduced on its device in the model's stream and copied back behind it (non-blocking: a few
@@ -171,7 +178,7 @@ def _finite_flags(torch, outputs):
             flags.append(torch.isfinite(x).all())
         else:
             index.append(None)
-    host = torch.empty(len(flags), dtype=torch.bool).pin_memory()
+    host = torch.empty(len(flags), dtype=torch.bool, pin_memory=True)
     host.copy_(torch.stack(flags), non_blocking=True)
     return host, index
 

@@ -461,9 +461,11 @@ def compress_batch_on_device(mats):
     padded = torch.nn.utils.rnn.pad_sequence([m.detach().to(torch.float32) for m in mats], batch_first=True,
                                              padding_value=float("inf"))
     columns = padded.transpose(1, 2).contiguous()  # (B, cols, longest)
+    del padded  # temporaries go as soon as used: this runs beside the model on its GPU
     ordered = torch.sort(columns, dim=2).values  # NaN after the padding's +Inf
     picks = torch.tensor([_picks(n) for n in rows], device=device)  # (B, 4): n >= 5
     stats = ordered.gather(2, picks[:, None, :].expand(-1, cols, -1)).permute(2, 0, 1)  # (4, B, cols)
+    del ordered
     lo, hi = stats[0], stats[3]  # each matrix's columns' min and max (rows 0 and n - 1)
     extremes = torch.stack([lo.min(dim=1).values, hi.max(dim=1).values]).cpu().numpy()
     headers, ranges = [], []

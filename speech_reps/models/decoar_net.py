@@ -35,6 +35,7 @@ class DeCoAREncoder(nn.Module):
         self.proj = nn.Linear(input_dim, hidden)
         self.forward_lstm = nn.LSTM(hidden, hidden, layers, batch_first=True)
         self.backward_lstm = nn.LSTM(hidden, hidden, layers, batch_first=True)
+        self._side_streams = {}  # device -> the backward direction's CUDA stream
 
     def forward(self, feats, lengths, chunk=CHUNK_FRAMES, out=None):
         """feats (B, T, in), zero padded after each utterance's ``lengths`` (B,); returns
@@ -51,13 +52,22 @@ class DeCoAREncoder(nn.Module):
             self._right_to_left(feats, lengths, chunk, out[:, :, H:])
             return out
         main = torch.cuda.current_stream(feats.device)
-        side = torch.cuda.Stream(feats.device)
+        side = self._side_stream(feats.device)
         side.wait_stream(main)  # feats, lengths and out are ready
         with torch.cuda.stream(side):
             self._right_to_left(feats, lengths, chunk, out[:, :, H:])
         self._left_to_right(feats, chunk, out[:, :, :H])
         main.wait_stream(side)  # what comes after sees both halves; nothing is freed before
         return out
+
+    def _side_stream(self, device):
+        """The backward direction's stream on ``device``, made once: torch hands out new streams
+        round robin from a pool of 32, so a stream made per call would, every so often, be one
+        the engine's writer or copies work on (engine/output.py), and each would wait for the
+        other's work."""
+        if device not in self._side_streams:
+            self._side_streams[device] = torch.cuda.Stream(device)
+        return self._side_streams[device]
 
     def _left_to_right(self, feats, chunk, out):
         state = None

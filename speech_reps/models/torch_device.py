@@ -168,6 +168,6 @@ def small_to_device(values, device):
 
     device = torch.device(device)
     values = torch.as_tensor(values)
-    if device.type != "cuda":
+    if device.type != "cuda" or values.device.type != "cpu":
         return values.to(device)
     return values.pin_memory().to(device, non_blocking=True)
