@@ -228,12 +228,14 @@ class TorchBackend:
 
 
 def _batch_invariant_matmul(x, weights):
-    """``x @ weights`` in float32, whatever the batch around each row: computed in float64 and
-    rounded. In float32 the GPU's matrix kernels, chosen by the number of rows (the whole batch's
-    frames), sum in orders that differ by ~1e-7 relative, and a low-variance column of a short
-    utterance amplifies that through CMVN's variance normalisation (3e-5 measured on an H200,
-    breaking "a batch equals its utterances one by one"); float64's differences vanish in the
-    rounding. The cost is small: the mel and DCT matrices are a few hundred columns."""
+    """``x @ weights`` in float32, (almost always) the same whatever the batch around each row:
+    computed in float64 and rounded. In float32 the GPU's matrix kernels, chosen by the number of
+    rows (the whole batch's frames), sum in orders that differ by ~1e-7 relative, and a
+    low-variance column of a short utterance amplifies that through CMVN's variance
+    normalisation (3e-5 measured on an H200, breaking "a batch equals its utterances one by
+    one"); float64's differences, ~1e-16 relative, change the float32 rounding of only the rare
+    element that lies that close to a rounding boundary. The cost is small: the mel and DCT
+    matrices are a few hundred columns."""
     return (x.double() @ weights.double()).float()
 
 
