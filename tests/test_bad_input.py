@@ -348,7 +348,9 @@ def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
     from speech_reps.engine.job import Job
     from speech_reps.engine.run import featurize_data_dir
 
-    data = many_utterances(tmp_path / "data", 30)
+    # no bad utterance: the writer's error surfaces in the main loop, with the readers suspended
+    wav = {f"u{i:03d}": golden_wav(["spk1-utt1", "spk2-utt1", "spk3-chirp"][i % 3]) for i in range(30)}
+    data = make_data_dir(tmp_path / "data", wav, utt2spk={u: u for u in wav})
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "feats.ark.tmp").symlink_to("/dev/full")
     gc.disable()  # as when no collection comes before exit
@@ -356,7 +358,7 @@ def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
         with pytest.raises(OSError, match="No space left on device"):
             featurize_data_dir(Job(data, tmp_path / "out", model_options={"feature_config": dither0},
                                progress=False, num_workers=1, batch_frames=700))
-        alive = [g.__name__ for g in gc.get_objects() if type(g) is types.GeneratorType]
+        alive = [g.__name__ for g in gc.get_objects() if type(g) is types.GeneratorType and g.gi_frame is not None]
         assert "read_ahead" not in alive and "stream" not in alive
     finally:
         gc.enable()
