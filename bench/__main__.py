@@ -28,6 +28,7 @@ from pathlib import Path
 import soundfile as sf
 
 from bench.corpus import make_corpus
+from bench.measure import command as measure_command
 from bench.peers import peer_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,12 +89,7 @@ def sgemm_gflops(device="cpu", n=2048, repeats=10):
 def run(path, model, options, data, out, args, workers=None, compress=False):
     """One measurement in a child process: its JSON result plus its peak RSS (bytes)."""
     workers = args.num_workers if workers is None else workers
-    cmd = [sys.executable, "-m", "bench.measure", "--path", path, "--model", model,
-           "--options", json.dumps(options), "--compress", "true" if compress else "false", str(data), str(out)]
-    if args.batch_frames is not None:
-        cmd += ["--batch-frames", str(args.batch_frames)]
-    if workers is not None:
-        cmd += ["--num-workers", str(workers)]
+    cmd = measure_command(path, model, options, data, out, compress, workers, args.batch_frames)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = proc.stdout.read(), proc.stderr.read()

@@ -38,6 +38,7 @@ import soundfile as sf
 
 from bench.__main__ import REPO, model_options, raw_write_rate
 from bench.corpus import make_corpus
+from bench.measure import command as measure_command
 
 
 def get_args(argv=None):
@@ -117,11 +118,7 @@ def measure(path, model, options, data, out, timeout, compress=False, num_worker
     timeout = min(timeout, DEADLINE[0] - time.monotonic())
     if timeout < 5:
         return "not run: --budget spent"
-    cmd = [sys.executable, "-m", "bench.measure", "--path", path, "--model", model, "--options",
-           json.dumps(options), "--compress", "true" if compress else "false", str(data), str(out)]
-    if num_workers is not None:
-        cmd += ["--num-workers", str(num_workers)]
-    cmd += list(extra)
+    cmd = measure_command(path, model, options, data, out, compress, num_workers, extra=extra)
     sampler = GpuSampler(GPU_INDEX[0]) if path == "engine" else None
     started = time.time()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

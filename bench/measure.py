@@ -21,6 +21,17 @@ import time
 from pathlib import Path
 
 
+def command(path, model, options, data, out, compress=False, num_workers=None, batch_frames=None, extra=()):
+    """The command line of one measurement (for the parent benches to run)."""
+    cmd = [sys.executable, "-m", "bench.measure", "--path", path, "--model", model, "--options",
+           json.dumps(options), "--compress", "true" if compress else "false", str(data), str(out)]
+    if batch_frames is not None:
+        cmd += ["--batch-frames", str(batch_frames)]
+    if num_workers is not None:
+        cmd += ["--num-workers", str(num_workers)]
+    return cmd + list(extra)
+
+
 def get_args():
     p = argparse.ArgumentParser()
     p.add_argument("--path", choices=("engine", "seed", "network"), required=True)
@@ -126,8 +137,7 @@ def network_alone(model, options, data_dir, batch_frames):
     first, outside the clock; outputs dropped on the device), and the frames they make."""
     import torch
 
-    import speech_reps.engine.run as engine_run
-    from speech_reps.defaults import default_batch_frames, featurizer_device
+    from speech_reps import defaults
     from speech_reps.engine.batching import LengthBucketer
     from speech_reps.engine.input_stage import InputStage
     from speech_reps.kaldi import DataDir
@@ -135,15 +145,14 @@ def network_alone(model, options, data_dir, batch_frames):
     from speech_reps.models.registry import create
 
     featurizer = create(model, **options)
-    device = featurizer_device(featurizer)
+    device = defaults.featurizer_device(featurizer)
     if batch_frames is None:
-        batch_frames = default_batch_frames(model, device, featurizer.frame_shift)
-    stage = InputStage(featurizer, DataDir.load(data_dir))
-    errors = []
-    max_padding = engine_run.default_max_padding(model, device)  # the engine's (and --max-padding's)
-    groups = list(LengthBucketer(batch_frames, max_padding=max_padding).batches((item, item.frames)
-                                                       for item in stage.stream(DataDir.load(data_dir).utterances,
-                                                                                errors.append)))
+        batch_frames = defaults.default_batch_frames(model, device, featurizer.frame_shift)
+    data = DataDir.load(data_dir)
+    stage = InputStage(featurizer, data)
+    max_padding = defaults.default_max_padding(model, device)  # the engine's (and --max-padding's)
+    items = ((item, item.frames) for item in stage.stream(data.utterances, lambda error: None))
+    groups = list(LengthBucketer(batch_frames, max_padding=max_padding).batches(items))
     batches = [Batch([i.utt.utt for i in g], stage.model_inputs(g), [i.num_samples for i in g]) for g in groups]
     cuda = str(device).startswith("cuda")
 
@@ -180,9 +189,9 @@ def main():
     if args.path == "engine":
         marks["stages"] = time_stages(marks)
     if args.max_padding is not None:  # an A/B of the toolkit's default
-        import speech_reps.engine.run as engine_run
+        import speech_reps.defaults
 
-        engine_run.default_max_padding = lambda model, device: args.max_padding
+        speech_reps.defaults.default_max_padding = lambda model, device: args.max_padding
     if args.path == "network":
         wall, frames = network_alone(args.model, options, args.data, args.batch_frames)
         print(json.dumps({"wall": wall, "frames": frames}))

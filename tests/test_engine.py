@@ -130,19 +130,26 @@ def test_writer_writes_a_tensor_as_the_same_bytes(compress, tmp_path):
     assert (tmp_path / "np.ark").read_bytes() == (tmp_path / "torch.ark").read_bytes()
 
 
+def fbank_arks(tmp_path, models, compress, utterances, bins, batch_frames):
+    """The feats.ark bytes each of ``models`` (fbank, or fbank-like models registered by a test)
+    writes for ``utterances`` golden utterances; each job must write them all."""
+    wavs = ["spk1-utt1", "spk2-utt1", "spk3-chirp", "spk3-short"]
+    data = make_data_dir(tmp_path / "data", {f"u{i:02d}": str(golden_wav(wavs[i % 4])) for i in range(utterances)})
+    conf = write_conf(tmp_path / "fbank.conf", "--dither=0", f"--num-mel-bins={bins}")
+    arks = []
+    for model in models:
+        out = tmp_path / model
+        summary = featurize_data_dir(Job(data, out, model=model, model_options={"feature_config": conf},
+                                         compress=compress, batch_frames=batch_frames, progress=False))
+        assert (summary.done, summary.failed) == (utterances, 0)
+        arks.append((out / "feats.ark").read_bytes())
+    return arks
+
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_tensor_outputs_are_written_as_numpy_outputs(compress, tmp_path):
     """A model returning torch tensors goes through the output path to byte-identical output."""
-    wavs = ["spk1-utt1", "spk2-utt1", "spk3-chirp", "spk3-short"]
-    data = make_data_dir(tmp_path / "data", {f"u{i}": str(golden_wav(wavs[i % 4])) for i in range(6)})
-    conf = write_conf(tmp_path / "fbank.conf", "--dither=0", "--num-mel-bins=23")
-    arks = []
-    for model in ("fbank", "fbank-as-tensors"):
-        out = tmp_path / model
-        summary = featurize_data_dir(Job(data, out, model=model, model_options={"feature_config": conf},
-                                         compress=compress, batch_frames=500, progress=False))
-        assert (summary.done, summary.failed) == (6, 0)
-        arks.append((out / "feats.ark").read_bytes())
+    arks = fbank_arks(tmp_path, ("fbank", "fbank-as-tensors"), compress, utterances=6, bins=23, batch_frames=500)
     assert arks[0] == arks[1] and len(arks[0]) > 1000
 
 

@@ -96,26 +96,29 @@ class CheckedJob:
     inputs: object  # input_stage.InputStage
     vad: object  # kaldi.vad.VoicedFrames, or None
     out_dir: Path
+    max_padding: float  # the length buckets' bound for this model and device (defaults.py)
 
 
 def check_job(job: Job) -> CheckedJob:
     """What ``job`` needs before its first utterance, checked; a SpeechRepsError names what is
     wrong. Loads the model (and its weights)."""
-    from speech_reps.defaults import default_batch_frames, default_num_workers, featurizer_device
+    from speech_reps import defaults
     from speech_reps.engine.input_stage import InputStage
     from speech_reps.kaldi.vad import VoicedFrames
     from speech_reps.models.registry import create
 
     data = DataDir.load(job.data_dir, lenient=True)
     featurizer = create(job.model, **job.model_options)
-    device = featurizer_device(featurizer)
+    device = defaults.featurizer_device(featurizer)
     if job.batch_frames is None:
-        job = dataclasses.replace(job, batch_frames=default_batch_frames(job.model, device, featurizer.frame_shift))
+        job = dataclasses.replace(job, batch_frames=defaults.default_batch_frames(job.model, device,
+                                                                                  featurizer.frame_shift))
     if job.num_workers is None:
-        job = dataclasses.replace(job, num_workers=default_num_workers(job.model, device))
+        job = dataclasses.replace(job, num_workers=defaults.default_num_workers(job.model, device))
     inputs = InputStage(featurizer, data, job.allow_resample, job.channel, job.num_workers, job.pipe_timeout)
     vad = VoicedFrames(job.vad_scp, featurizer) if job.vad_scp else None
-    return CheckedJob(job, data, featurizer, inputs, vad, writable_dir(job.out_dir))
+    return CheckedJob(job, data, featurizer, inputs, vad, writable_dir(job.out_dir),
+                      defaults.default_max_padding(job.model, device))
 
 
 def writable_dir(out_dir):

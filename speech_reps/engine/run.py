@@ -16,7 +16,6 @@ from pathlib import Path
 import yaml
 
 from speech_reps import __version__
-from speech_reps.defaults import default_max_padding, featurizer_device
 from speech_reps.engine.batching import LengthBucketer, PaddingStats
 from speech_reps.engine.input_stage import InputStage, Ready, Replayed
 from speech_reps.engine.job import Job, check_job
@@ -175,8 +174,7 @@ def _run(checked, writer):
     # what an earlier run finished, read before the writer thread starts changing it
     done, planned, failed = writer.processed, dict(writer.planned_frames), set(writer.failures)
     todo = [u for u in data.utterances if u.utt not in done]
-    max_padding = default_max_padding(job.model, featurizer_device(featurizer))
-    bucketer = LengthBucketer(job.batch_frames, max_padding=max_padding)
+    bucketer = LengthBucketer(job.batch_frames, max_padding=checked.max_padding)
     meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=job.model,
                      bar=job.progress, interval=job.log_interval)
     background = BackgroundWriter(writer)

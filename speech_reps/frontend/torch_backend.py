@@ -241,12 +241,10 @@ def _batch_invariant_matmul(x, weights):
 
 def unpadded(feats, counts, on_device=False):
     """A padded (B, T, D) tensor as a list of (T_i, D) float32 arrays; with ``on_device`` and
-    a tensor on a GPU, as views of it there."""
-    feats = feats.float()
-    if on_device and feats.device.type != "cpu":
-        return [feats[b, :n] for b, n in enumerate(counts)]
-    feats = feats.cpu().numpy()
-    return [np.ascontiguousarray(feats[b, :n]) for b, n in enumerate(counts)]
+    a tensor on a GPU, as views of it there (models/torch_device.py's per_utterance)."""
+    from speech_reps.models.torch_device import per_utterance
+
+    return per_utterance(feats if on_device else feats.cpu(), counts)
 
 
 def _log_energy(frames):

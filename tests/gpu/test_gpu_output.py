@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import golden_wav, make_data_dir, write_conf
-from speech_reps.engine.job import Job
 from speech_reps.engine.output import OutputPath
-from speech_reps.engine.run import featurize_data_dir
 from speech_reps.models.kaldi_features import Fbank
 from speech_reps.models.registry import register
+from test_engine import fbank_arks
 
 pytestmark = pytest.mark.gpu
 DEVICE = "cuda:0"
@@ -56,14 +54,5 @@ def test_pinned_copies_are_exact_and_buffers_are_reused_only_once_released():
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_cuda_outputs_are_written_as_numpy_outputs(compress, tmp_path):
-    wavs = ["spk1-utt1", "spk2-utt1", "spk3-chirp", "spk3-short"]
-    data = make_data_dir(tmp_path / "data", {f"u{i:02d}": str(golden_wav(wavs[i % 4])) for i in range(12)})
-    conf = write_conf(tmp_path / "fbank.conf", "--dither=0", "--num-mel-bins=40")
-    arks = []
-    for model in ("fbank", "fbank-on-cuda"):
-        out = tmp_path / model
-        summary = featurize_data_dir(Job(data, out, model=model, model_options={"feature_config": conf},
-                                         compress=compress, batch_frames=400, progress=False))
-        assert (summary.done, summary.failed) == (12, 0)
-        arks.append((out / "feats.ark").read_bytes())
+    arks = fbank_arks(tmp_path, ("fbank", "fbank-on-cuda"), compress, utterances=12, bins=40, batch_frames=400)
     assert arks[0] == arks[1]
