@@ -19,7 +19,8 @@ PYTEST_ARGS ?=
 
 # System packages, installed here and never as a side effect of a test or a recipe stage:
 # sox (wav.scp pipes), Asterisk's recorded prompts (the mini recipe's speech), a single-node
-# Slurm with munge (tests/test_slurm.py), gcc (webrtcvad, built in the GE2E parity venv).
+# Slurm with munge (tests/test_slurm.py), gcc (the compressor's compiled kernels, setup.py; webrtcvad,
+# built in the GE2E parity venv).
 # Nothing is installed when every package is present; without root, the missing ones are named.
 SYSDEPS := sox asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-es-wav \
            slurmctld slurmd slurm-client munge gcc
@@ -33,7 +34,7 @@ sysdeps:
 	apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
 	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml setup.py speech_reps/kaldi/_compress_kernels.c Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
@@ -48,12 +49,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 venv: $(VENV)/.installed
 
-test: venv sysdeps
+# sysdeps first: the venv's install compiles with gcc
+test: sysdeps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The main job: the mini recipe, offline. fbank and ge2e (its weights come with the venv) always;
 # every other model whose weights are in artifacts/.
-demo: venv sysdeps
+demo: sysdeps venv
 	cd egs/mini && ./run.sh --model ge2e
 	@cd egs/mini && for m in $$($(PY) -c 'from speech_reps.download import artifacts; print(*sorted({m for m, _ in artifacts().values()}))'); do \
 	  ./run.sh --stage 3 --model $$m --download false 2>/dev/null || echo "demo: $$m skipped (no weights in artifacts/)"; \
@@ -87,7 +89,7 @@ $(PEERS_VENV)/.installed: Makefile
 bench-peers: $(PEERS_VENV)/.installed
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache speech_reps/kaldi/_compress_kernels*.so
 
 # The GPU check, one command on a host with a CUDA GPU and no network: installs the project and
 # the carried wheels (make gpu-wheels, run beforehand where pip reaches a registry, fills

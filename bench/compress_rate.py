@@ -14,7 +14,9 @@ machine). --clock cpu times the CPU rows by this process's CPU time (one thread:
 does while it runs, without the turns other processes take on a shared machine); wall by the
 clock. GPU rows are always wall-clock time, input on the GPU, bytes on the host.
 
-Rows: ``numpy`` (an array); ``torch cpu`` (a CPU tensor: numpy's path on its memory, no copy);
+Rows: ``compiled`` (an array: the compiled per-column kernels, speech_reps/kaldi/_compress_kernels.c,
+where they were built); ``numpy`` (the same without them: what an install without a C compiler
+runs); ``torch cpu`` (a CPU tensor: an array's path on its memory, no copy);
 ``torch kernels, cpu`` (compress_on_device on a CPU tensor: the GPU's algorithm, here only for
 comparison, torch's CPU sort is slow); ``torch <cuda device>`` (compress on the GPU).
 """
@@ -28,7 +30,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # single thread: the rate is per 
 
 import numpy as np  # noqa: E402
 
+from speech_reps.kaldi import compress as compress_module  # noqa: E402
 from speech_reps.kaldi.compress import compress, compress_on_device  # noqa: E402
+
+
+def numpy_only(fn):
+    """``fn`` run without the compiled kernels."""
+    def run():
+        kernels, compress_module._kernels = compress_module._kernels, None
+        try:
+            fn()
+        finally:
+            compress_module._kernels = kernels
+    return run
 
 
 def get_args(argv=None):
@@ -94,17 +108,21 @@ def main(argv=None):
             mat = np.tanh(rng.normal(0, 1.5, (rows, args.cols))).astype(np.float32)
             shape = f"{rows} x {args.cols}"
             ours = best_rate(lambda: compress(mat, method), mat.nbytes, args.repeats, cpu_clock)
+            plain = best_rate(numpy_only(lambda: compress(mat, method)), mat.nbytes, args.repeats,
+                              cpu_clock)
+            theirs = None
             if args.kaldiio == "true":
                 fn = kaldiio_compress(method)
                 theirs = best_rate(lambda: fn(mat), mat.nbytes, max(1, args.repeats // 2), cpu_clock)
-                print(f"| numpy | {method} | {shape} | {ours:.3f} | {theirs:.3f} | {ours / theirs:.1f} |")
-            else:
-                print(f"| numpy | {method} | {shape} | {ours:.3f} | - | - |")
+            for name, rate in (("compiled" if compress_module._kernels else "numpy (not built)", ours),
+                               ("numpy", plain)):
+                ratio = f"{theirs:.3f} | {rate / theirs:.1f}" if theirs else "- | -"
+                print(f"| {name} | {method} | {shape} | {rate:.3f} | {ratio} |")
             if torch is None:
                 continue
             t = torch.from_numpy(mat)
             rate = best_rate(lambda: compress(t, method), mat.nbytes, args.repeats, cpu_clock)
-            print(f"| torch cpu (numpy's path) | {method} | {shape} | {rate:.3f} | - | - |")
+            print(f"| torch cpu (the array's path) | {method} | {shape} | {rate:.3f} | - | - |")
             rate = best_rate(lambda: compress_on_device(t, method), mat.nbytes, 1, cpu_clock)
             print(f"| torch kernels, cpu | {method} | {shape} | {rate:.3f} | - | - |")
             if device is not None:

@@ -74,7 +74,8 @@ def test_gpu_parity_measurements_run_on_the_cpu(decoar_params):
 
 
 def test_compress_rate_prints_a_row_per_path(capsys, monkeypatch):
-    """bench.compress_rate: numpy, a CPU tensor, torch's kernels on the CPU (no GPU asked)."""
+    """bench.compress_rate: the compiled kernels, numpy alone, a CPU tensor, torch's kernels on
+    the CPU (no GPU asked)."""
     torch = pytest.importorskip("torch")
     # it runs on one thread (OMP_NUM_THREADS at import, torch's threads in main): both are put
     # back after this test, which the rest of the suite must not inherit
@@ -85,5 +86,6 @@ def test_compress_rate_prints_a_row_per_path(capsys, monkeypatch):
     main(["--rows", "12", "--cols", "16", "--methods", "1", "--repeats", "1", "--kaldiio", "false",
           "--device", "none"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "12 x 16" in line]
-    assert [row.split(" | ")[0] for row in rows] == ["| numpy", "| torch cpu (numpy's path)", "| torch kernels, cpu"]
+    assert [row.split(" | ")[0] for row in rows] == ["| compiled", "| numpy", "| torch cpu (the array's path)",
+                                                      "| torch kernels, cpu"]
     assert all(float(row.split(" | ")[3]) > 0 for row in rows)

@@ -18,6 +18,22 @@ GOLDEN = DATA / "compressed"
 METHODS = range(1, 8)
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def implementation(request, monkeypatch):
+    """Each test that takes it runs twice: with the compiled per-column kernels
+    (speech_reps/kaldi/_compress_kernels.c) and with numpy's, which stand in where the module
+    was not built."""
+    if request.param == "numpy":
+        monkeypatch.setattr(cm, "_kernels", None)
+    return request.param
+
+
+def test_the_compiled_kernels_are_built():
+    assert cm._kernels is not None, (
+        "speech_reps.kaldi._compress_kernels was not built: `pip install -e .` needs a C compiler "
+        "and Python's headers (make sysdeps installs gcc)")
+
+
 def ark_objects(raw):
     """[(key, object bytes)] of a binary ark of compressed (CM/CM2/CM3) or FM matrices."""
     out, pos = [], 0
@@ -67,7 +83,7 @@ def wide_sha256():
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_fbank80_archive_is_byte_identical_to_kaldi(fbank80, method):
+def test_fbank80_archive_is_byte_identical_to_kaldi(fbank80, method, implementation):
     golden = (GOLDEN / f"fbank80_method{method}.ark").read_bytes()
     ours = ark((key, cm.compress(mat, method)) for key, mat in fbank80)
     assert len(ours) == len(golden)
@@ -76,7 +92,7 @@ def test_fbank80_archive_is_byte_identical_to_kaldi(fbank80, method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_wide_matrices_are_byte_identical_to_kaldi(wide, wide_sha256, method):
+def test_wide_matrices_are_byte_identical_to_kaldi(wide, wide_sha256, method, implementation):
     """1, 5, 8, 9, 17, 200 rows of 2048 columns, constant columns, a 1e4 outlier."""
     name = f"wide_method{method}.ark"
     for key, mat in wide:
@@ -92,7 +108,7 @@ def test_format_follows_the_method(wide):
         assert tokens[key][5] == tokens[key][6] == tokens[key][7] == b"CM3 "
 
 
-def test_decompression_equals_kaldis(fbank80, wide, wide_sha256):
+def test_decompression_equals_kaldis(fbank80, wide, wide_sha256, implementation):
     golden = dict(kaldiio.load_ark(str(GOLDEN / "fbank80_method1_decompressed.ark")))
     objects = ark_objects((GOLDEN / "fbank80_method1.ark").read_bytes())
     for key, obj in objects:
@@ -148,6 +164,15 @@ def _char(x, p0, p25, p75, p100):
     return min(max(ans, lo), hi)
 
 
+def _kaldi_min_max(mat):
+    """MatrixBase::Min and Max: the first of equal values in row-major order (-0.0 == 0.0)."""
+    flat = mat.reshape(-1)
+    lo = hi = flat[0]
+    for v in flat[1:]:
+        lo, hi = (v if v < lo else lo), (v if v > hi else hi)
+    return F(lo), F(hi)
+
+
 def reference_compress(mat, method):
     mat = np.asarray(mat, F)
     rows, cols = mat.shape
@@ -157,7 +182,7 @@ def reference_compress(mat, method):
     if method in (4, 6, 7):
         lo, rng = {4: (F(-32768), F(65535)), 6: (F(0), F(255)), 7: (F(0), F(1))}[method]
     else:
-        lo, hi = F(mat.min()), F(mat.max())
+        lo, hi = _kaldi_min_max(mat)
         if lo == hi:
             hi = F(float(lo) + (1.0 + abs(float(lo))))
         rng = F(hi - lo)
@@ -201,15 +226,49 @@ def _tricky_matrices():
     yield "huge_values", np.array([[1.5e38, -1.5e38], [1.0, 2.0], [0.0, 5.0]] * 4)
     yield "pcm", rng.integers(-40000, 40000, size=(11, 5)).astype(float)
     yield "unit", rng.uniform(-0.5, 1.5, size=(11, 5))
+    # the header's min or max a zero: Kaldi keeps the first zero, whatever its sign
+    signed = np.abs(rng.normal(size=(12, 5)))
+    signed[3, 1], signed[7, 4], signed[9, 0] = -0.0, 0.0, -0.0
+    yield "zero_min_negative_first", signed
+    yield "zero_min_positive_first", np.where(signed == 0, np.float32(0) * np.array([[1.0], [-1.0]] * 6), signed)
+    yield "zero_max_negative_first", -signed
 
 
 @pytest.mark.parametrize("name,mat", list(_tricky_matrices()))
-def test_edge_cases_match_kaldis_arithmetic(name, mat):
+def test_edge_cases_match_kaldis_arithmetic(name, mat, implementation):
     """1 to 12 rows (the n < 5 branch, kAutomaticMethod's switch at 8), ties, constant
     columns and matrices, outliers, percentiles that collide in float32, out-of-range values
     for the fixed-range methods."""
     for method in METHODS:
         assert cm.compress(mat, method).tobytes() == reference_compress(mat, method), method
+
+
+def _selection_matrices():
+    """What the compiled order statistics (buckets of the values, narrowed until few) and
+    tiles of FloatToChar meet: many ties, one bucket holding most values, ranges too small or
+    too large for a float scale, rows and columns that fill no tile evenly, a long matrix."""
+    rng = np.random.default_rng(11)
+    yield "speech_like", np.tanh(rng.normal(0, 1.5, (1000, 2048)))
+    yield "ties", rng.integers(0, 3, (333, 70)).astype(float)
+    yield "mostly_zero", np.where(rng.random((500, 65)) < 0.9, 0.0, rng.normal(size=(500, 65)))
+    clustered = 1 + rng.normal(size=(400, 9)) * 1e-6
+    clustered[::50] = 1e3  # an outlier: the other values all fall in the lowest bucket
+    yield "clustered", clustered
+    yield "tiny_range", 1 + rng.integers(0, 2, (64, 10)) * np.float32(2.0 ** -23)
+    yield "subnormal", rng.normal(size=(100, 20)) * 1e-44
+    yield "near_float_max_range", np.concatenate([np.full((1, 3), -1.6e38), np.full((1, 3), 1.6e38),
+                                                  rng.normal(size=(50, 3))])
+    yield "odd_shape", rng.normal(size=(71, 1027))
+    yield "five_rows", rng.normal(size=(5, 130))
+    yield "long", rng.normal(size=(70000, 3))
+
+
+@pytest.mark.parametrize("name,mat", list(_selection_matrices()))
+def test_compiled_kernels_equal_numpy(name, mat, monkeypatch):
+    mat = np.asarray(mat, np.float32)
+    compiled = [cm.compress(mat, method).tobytes() for method in (1, 2)]
+    monkeypatch.setattr(cm, "_kernels", None)
+    assert compiled == [cm.compress(mat, method).tobytes() for method in (1, 2)]
 
 
 def _half_up_is_exact(z):
@@ -243,7 +302,7 @@ def test_short_columns_space_the_percentiles():
     assert heads.tolist() == [[0, 65533, 65534, 65535], [65532, 65533, 65534, 65535]]
 
 
-def test_constant_matrix_round_trips_exactly():
+def test_constant_matrix_round_trips_exactly(implementation):
     for value in (-3.5, 0.0, 1234.5):
         mat = np.full((20, 6), value, np.float32)
         for method in (1, 2, 3, 5):
@@ -254,12 +313,13 @@ def test_constant_matrix_round_trips_exactly():
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_input_is_refused(bad):
-    mat = np.zeros((10, 3), np.float32)
-    mat[4, 1] = bad
-    for method in METHODS:
-        with pytest.raises(ValueError, match="NaN or Inf"):
-            cm.compress(mat, method)
+def test_non_finite_input_is_refused(bad, implementation):
+    for shape, at in (((10, 3), (4, 1)), ((300, 70), (299, 69)), ((300, 70), (0, 0))):
+        mat = np.zeros(shape, np.float32)
+        mat[at] = bad
+        for method in METHODS:
+            with pytest.raises(ValueError, match="NaN or Inf"):
+                cm.compress(mat, method)
 
 
 def test_empty_matrix_is_an_empty_cm_header_that_kaldiio_reads():
