@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 
 # System packages, installed here and never as a side effect of a test or a recipe stage:
 # sox (wav.scp pipes), Asterisk's recorded prompts (the mini recipe's speech), a single-node
-# Slurm with munge (tests/test_slurm.py), gcc (the compressor's compiled kernels, setup.py; webrtcvad,
+# Slurm with munge (tests/test_slurm.py), gcc (the compiled kernels of setup.py; webrtcvad,
 # built in the GE2E parity venv).
 # Nothing is installed when every package is present; without root, the missing ones are named.
 SYSDEPS := sox asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-es-wav \
@@ -34,7 +34,8 @@ sysdeps:
 	apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
 	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
-$(VENV)/.installed: pyproject.toml setup.py speech_reps/kaldi/_compress_kernels.c Makefile
+$(VENV)/.installed: pyproject.toml setup.py speech_reps/kaldi/_compress_kernels.c \
+                    speech_reps/frontend/_fbank_kernels.c Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
@@ -89,7 +90,7 @@ $(PEERS_VENV)/.installed: Makefile
 bench-peers: $(PEERS_VENV)/.installed
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache speech_reps/kaldi/_compress_kernels*.so
+	rm -rf $(VENV) build *.egg-info .pytest_cache speech_reps/*/_*_kernels*.so
 
 # The GPU check, one command on a host with a CUDA GPU and no network: installs the project and
 # the carried wheels (make gpu-wheels, run beforehand where pip reaches a registry, fills

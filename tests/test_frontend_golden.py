@@ -1,6 +1,7 @@
 """fbank / MFCC / CMVN against the outputs of the real Kaldi binaries (tests/data/kaldi_golden),
-for the numpy (the CPU default), native (kaldi-native-fbank) and torch backends, which must meet
-the same tolerances."""
+for the numpy (the CPU default, its per-frame work compiled), numpy-plain (the same without the
+compiled kernels, as where they were not built), native (kaldi-native-fbank) and torch backends,
+which must meet the same tolerances."""
 
 import numpy as np
 import pytest
@@ -16,9 +17,26 @@ FBANK_CASES = {
 }
 
 
+def front_end(options, backend):
+    """FrontEnd of ``backend``; "numpy-plain": numpy's without the compiled per-frame kernels."""
+    front = FrontEnd(FrontEndSpec(options, backend="numpy" if backend == "numpy-plain" else backend))
+    if backend == "numpy-plain":
+        front.backend.compiled = None
+    return front
+
+
 def compute(kind, overrides, utt, backend="native"):
     options = FeatureOptions.from_file(kind, None, {"dither": 0, **overrides})
-    return FrontEnd(FrontEndSpec(options, backend=backend)).features(utt, golden_wave(utt)), options
+    return front_end(options, backend).features(utt, golden_wave(utt)), options
+
+
+def test_the_compiled_frame_kernels_are_built():
+    from speech_reps.frontend import numpy_backend
+
+    assert numpy_backend._fbank_kernels is not None, (
+        "speech_reps.frontend._fbank_kernels was not built: `pip install -e .` needs a C compiler "
+        "and Python's headers (make sysdeps installs gcc)")
+    assert numpy_backend.NumpyBackend(FeatureOptions("fbank")).compiled is not None
 
 
 def assert_fbank_close(ours, kaldi, utt):
@@ -30,7 +48,7 @@ def assert_fbank_close(ours, kaldi, utt):
     assert diff.mean() <= 1e-2, (utt, diff.mean())
 
 
-CPU_BACKENDS = ["numpy", "native", "torch"]
+CPU_BACKENDS = ["numpy", "numpy-plain", "native", "torch"]
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
@@ -102,7 +120,7 @@ def test_torch_batch_with_cmvn_matches_apply_cmvn_and_single_utterances():
     {"window-type": "sine", "use-log-fbank": False, "low-freq": 64, "high-freq": -400},
     {"window-type": "rectangular", "snip-edges": False, "frame-length": 20, "frame-shift": 8},
 ])
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", "numpy-plain", "torch"])
 def test_vectorised_backends_equal_native_on_other_options(overrides, backend):
     """Options the golden files do not cover, against kaldi-native-fbank (Kaldi's algorithms)."""
     for kind in ("fbank", "mfcc"):
@@ -143,14 +161,14 @@ def test_torch_backend_long_utterance_in_frame_blocks():
     assert np.abs(ours - native)[near_peak].max() <= 1e-3
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", "numpy-plain", "torch"])
 @pytest.mark.parametrize("num_samples", [81, 100, 250, 401])
 def test_vectorised_backends_reflect_tiny_utterances_like_kaldi(num_samples, backend):
     """Without snip-edges, utterances shorter than the window reflect more than once."""
     wave = golden_wave("spk1-utt1")[8000:8000 + num_samples]
     options = FeatureOptions.from_file("fbank", None, {"dither": 0, "num-mel-bins": 23, "snip-edges": False})
     native = FrontEnd(FrontEndSpec(options, backend="native")).features("tiny", wave)
-    ours = FrontEnd(FrontEndSpec(options, backend=backend)).features("tiny", wave)
+    ours = front_end(options, backend).features("tiny", wave)
     assert ours.shape == native.shape == (options.num_frames(num_samples), 23)
     assert np.abs(ours - native).max() <= 1e-3 * max(1.0, np.abs(native).max())
 
@@ -178,3 +196,26 @@ def test_cpu_default_backend_is_numpy():
 
     assert choose_backend(None, "cpu") == "numpy" and choose_backend(None, "cuda:0") == "torch"
     assert choose_backend("native", "cpu") == "native"
+
+
+@pytest.mark.parametrize("overrides", [
+    {"dither": 1.0},
+    {"dither": 0.5, "use-energy": True, "remove-dc-offset": False},
+    {"dither": 1.0, "use-energy": True, "raw-energy": False, "preemphasis-coefficient": 0.0},
+])
+def test_compiled_frames_equal_numpys_with_the_same_dither_noise(overrides):
+    """The compiled kernels draw no noise of their own: given the generator's same draws (one
+    thread, blocks in order), they compute numpy's features; the last frame block is partial
+    (fewer frames than the kernel's 16 lanes)."""
+    from speech_reps.frontend import numpy_backend
+
+    wave = np.concatenate([golden_wave(u) for u in SPEECH_UTTS])
+    for kind in ("fbank", "mfcc"):
+        options = FeatureOptions.from_file(kind, None, overrides)
+        compiled, plain = (numpy_backend.NumpyBackend(options, threads=False) for _ in range(2))
+        plain.compiled = None
+        compiled.rng, plain.rng = np.random.default_rng(3), np.random.default_rng(3)
+        ours, theirs = compiled.compute("u", wave), plain.compute("u", wave)
+        assert ours.shape == theirs.shape and ours.shape[0] % 16 != 0
+        near_peak = theirs >= theirs.max(axis=1, keepdims=True) - 10.0 if kind == "fbank" else np.ones_like(ours, bool)
+        assert np.abs(ours - theirs)[near_peak].max() <= 1e-3, kind

@@ -20,7 +20,7 @@ def test_import_loads_no_framework():
 
 @pytest.mark.slow
 def test_plain_pip_install_works_without_the_source_tree(tmp_path):
-    """A non-editable install into a bare folder builds the compressor's kernels, finds its conf/
+    """A non-editable install into a bare folder builds the compiled kernels, finds its conf/
     and runs the console script."""
     src, target = tmp_path / "src", tmp_path / "site"
     src.mkdir()
@@ -32,7 +32,8 @@ def test_plain_pip_install_works_without_the_source_tree(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(src)], check=True, cwd=tmp_path)
     assert (target / "speech_reps" / "conf" / "fbank.conf").is_file()
-    assert list((target / "speech_reps" / "kaldi").glob("_compress_kernels*.so"))
+    for kernels in ("kaldi/_compress_kernels", "frontend/_fbank_kernels"):
+        assert list((target / "speech_reps").glob(f"{kernels}*.so")), kernels
     code = ("import sys, speech_reps; print('loaded', speech_reps.__file__, file=sys.stderr)\n"
             "from speech_reps.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.run([sys.executable, "-c", code, "featurize", "--in-wav", str(golden_wav("spk3-short")),
