@@ -506,3 +506,22 @@ def test_torch_is_not_imported_with_the_compressor():
     code = ("import sys, numpy as np; import speech_reps.kaldi.compress as cm, speech_reps.kaldi.writer; "
             "cm.compress(np.ones((20, 3)), 1); assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_compiled_kernels_refuse_sizes_their_buffers_do_not_hold():
+    """A wrong call is a ValueError, never a read past a buffer: sizes whose byte counts
+    overflow, too few bytes, unaligned floats."""
+    kernels = cm._kernels
+    stats = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError):
+        kernels.column_stats(b"", stats, 2**62, 4)
+    with pytest.raises(ValueError):
+        kernels.float_to_char(b"", stats, bytearray(0), 2**62, 4)
+    with pytest.raises(ValueError):
+        kernels.column_stats(np.zeros((5, 3), np.float32), stats, 5, 4)
+    unaligned = np.frombuffer(bytearray(4 * 20 + 1), np.float32, 20, offset=1)
+    with pytest.raises(ValueError, match="aligned"):
+        kernels.column_stats(unaligned, stats, 5, 4)
+    mat = np.frombuffer(bytearray(4 * 40 + 1), np.float32, 40, offset=1).reshape(10, 4)
+    assert not mat.flags.aligned
+    assert cm.compress(mat, 1).tobytes() == cm.compress(mat.copy(), 1).tobytes()  # compress aligns

@@ -219,3 +219,17 @@ def test_compiled_frames_equal_numpys_with_the_same_dither_noise(overrides):
         assert ours.shape == theirs.shape and ours.shape[0] % 16 != 0
         near_peak = theirs >= theirs.max(axis=1, keepdims=True) - 10.0 if kind == "fbank" else np.ones_like(ours, bool)
         assert np.abs(ours - theirs)[near_peak].max() <= 1e-3, kind
+
+
+def test_the_frame_kernel_refuses_banks_and_sizes_beyond_its_buffers():
+    """A wrong call is a ValueError, never a read past a buffer: a bank whose start plus length
+    overflows int32, a frame count beyond int32."""
+    from speech_reps.frontend import _fbank_kernels as kernels
+
+    zeros = lambda n: np.zeros(n, np.float32)  # noqa: E731
+    bitrev = np.array([0, 2, 1, 3], np.int32)
+    for start, count in (([2**31 - 1], 1), ([0], 2**40)):
+        with pytest.raises(ValueError):
+            kernels.mel_spectra(zeros(8), zeros(0), zeros(8), bitrev, zeros(4), zeros(8),
+                                np.array(start, np.int32), np.array([1], np.int32), zeros(1),
+                                zeros(1), zeros(0), count, 8, 1, 8, 0, 4, 1, 1, 0, 0.97, 0.0)

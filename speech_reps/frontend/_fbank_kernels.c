@@ -200,11 +200,15 @@ static void mel_frames(const Plan *plan, const float *samples, const float *nois
 
 /* ---------------------------------------------------------------- Python */
 
-static int sized(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name)
+/* Whether a x b items of 4 bytes fill buf, aligned for them; ValueError naming it where not.
+ * a, b: non-negative, at most INT32_MAX (checked by the caller) */
+static int sized(Py_buffer *buf, Py_ssize_t a, Py_ssize_t b, const char *name)
 {
-    if (b->len != items * itemsize) {
-        PyErr_Format(PyExc_ValueError, "mel_spectra: %s has %zd bytes, not %zd", name, b->len,
-                     items * itemsize);
+    Py_ssize_t bytes;
+    if (__builtin_mul_overflow(a, b, &bytes) || __builtin_mul_overflow(bytes, 4, &bytes)
+            || buf->len != bytes || (uintptr_t)buf->buf % 4 != 0) {
+        PyErr_Format(PyExc_ValueError, "mel_spectra: %s is not %zd x %zd aligned 4-byte items",
+                     name, a, b);
         return 0;
     }
     return 1;
@@ -233,23 +237,30 @@ static PyObject *mel_spectra(PyObject *self, PyObject *args)
              && plan.energy >= 0 && plan.energy <= 2;
     if (!ok)
         PyErr_SetString(PyExc_ValueError, "mel_spectra: bad sizes or options");
-    ok = ok && sized(&samples, count > 0 ? (count - 1) * plan.shift + plan.size : 0, 4, "samples")
-         && (noise.len == 0 || sized(&noise, count * plan.size, 4, "noise"))
-         && sized(&window, plan.size, 4, "window") && sized(&bitrev, m, 4, "bitrev")
-         && sized(&twiddle, m, 4, "twiddle") && sized(&split, 2 * (plan.last - plan.first), 4, "split")
-         && sized(&length, banks, 4, "length") && sized(&mel, count * banks, 4, "mel")
-         && sized(&energy, plan.energy ? count : 0, 4, "energy");
+    /* every count below INT32_MAX, so that the products below cannot overflow Py_ssize_t */
+    ok = ok && count <= INT32_MAX && plan.size <= INT32_MAX && plan.shift <= INT32_MAX
+         && plan.padded <= INT32_MAX && banks <= INT32_MAX;
+    if (!ok && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "mel_spectra: a size beyond int32");
+    /* the samples: (count - 1) shifts and a window */
+    ok = ok && sized(&samples, 1, count > 0 ? (count - 1) * plan.shift + plan.size : 0, "samples")
+         && sized(&start, banks, 1, "bank_start")
+         && sized(&window, plan.size, 1, "window") && sized(&bitrev, m, 1, "bitrev")
+         && (noise.len == 0 || sized(&noise, count, plan.size, "noise"))
+         && sized(&twiddle, m, 1, "twiddle") && sized(&split, 2, plan.last - plan.first, "split")
+         && sized(&length, banks, 1, "length") && sized(&mel, count, banks, "mel")
+         && sized(&energy, plan.energy ? count : 0, 1, "energy");
     if (ok) {
         const int32_t *s = start.buf, *n = length.buf, *r = bitrev.buf;
         for (Py_ssize_t b = 0; b < banks && ok; b++) {
-            ok = s[b] >= 0 && n[b] > 0 && s[b] + n[b] <= plan.last - plan.first;
+            ok = s[b] >= 0 && n[b] > 0 && (Py_ssize_t)s[b] + n[b] <= plan.last - plan.first;
             weights += n[b];
         }
         for (Py_ssize_t k = 0; k < m && ok; k++)
             ok = r[k] >= 0 && r[k] < m;
         if (!ok)
             PyErr_SetString(PyExc_ValueError, "mel_spectra: a bank or the bit reversal is out of range");
-        ok = ok && sized(&weight, weights, 4, "weight");
+        ok = ok && sized(&weight, weights, 1, "weight");
     }
     if (ok) {
         plan.window = window.buf;

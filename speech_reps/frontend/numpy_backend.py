@@ -107,7 +107,9 @@ class NumpyBackend:
             self._finish(mel, energy, out[s:s + n])
 
         starts = range(0, count, BLOCK_FRAMES)
-        if self.threads and count > BLOCK_FRAMES:  # blocks are independent: any order, same output
+        # blocks are independent: any order, the same output (with dither, the generator's draws
+        # go to the blocks in the order the threads take them: the same only in distribution)
+        if self.threads and count > BLOCK_FRAMES:
             list(_threads().map(block, starts))
         else:
             for s in starts:
@@ -131,7 +133,7 @@ class NumpyBackend:
                     break
                 index = np.where(low, -index - 1, np.where(high, 2 * n - 1 - index, index))
             wave = wave[index]
-        return np.ascontiguousarray(wave[:needed])
+        return np.require(wave[:needed], np.float32, ["C", "A"])  # the kernel reads floats
 
     def _windowed(self, frames, c):
         """DC removal, pre-emphasis and window in three passes from the frames' view: all three

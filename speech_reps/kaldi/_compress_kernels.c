@@ -18,6 +18,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#ifdef __FAST_MATH__
+#error "Kaldi's bytes need IEEE arithmetic as written: build without -ffast-math (-Ofast)"
+#endif
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
@@ -264,10 +267,12 @@ static void find_ranks(const int32_t *restrict count, int buckets, int32_t k1, i
 }
 
 typedef struct {
-    float *block;       /* rows x LANES: a block of columns, copied out of the matrix */
-    uint8_t *codes;     /* rows x LANES bucket codes */
+    Py_ssize_t lanes;   /* the widest block: min(cols, LANES) */
+    Py_ssize_t stride;  /* codes per row: lanes rounded up to CHUNK (hits() reads CHUNK) */
+    float *block;       /* rows x lanes: a block of columns, copied out of the matrix */
+    uint8_t *codes;     /* rows x stride bucket codes */
     int32_t *count;     /* BUCKETS x LANES: bucket by bucket, a count per column */
-    float *candidates;  /* 2 x LANES x rows */
+    float *candidates;  /* 2 x lanes x rows */
 } Scratch;
 
 /* Rows 0, n/4, 3(n/4) and n-1 of each sorted column c0..c0+width of matrix into stats (4 x cols).
@@ -282,15 +287,15 @@ static int order_stats_block(const float *matrix, Py_ssize_t rows, Py_ssize_t co
     /* the block's columns copied out once: the passes below then read it from cache, where
      * rows of the matrix, a page or more apart, miss the cache and the TLB each time */
     for (Py_ssize_t r = 0; r < rows; r++)
-        memcpy(s.block + r * LANES, matrix + r * cols + c0, sizeof(float) * width);
-    const float *block = s.block;  /* block[r * LANES + j]: element (r, c0 + j) */
+        memcpy(s.block + r * s.lanes, matrix + r * cols + c0, sizeof(float) * width);
+    const float *block = s.block;  /* block[r * s.lanes + j]: element (r, c0 + j) */
     float lo[LANES], hi[LANES], scale[LANES];
     uint32_t bad[LANES] = {0};
-    int32_t codes[LANES] = {0};
+    int32_t codes[LANES] = {0};  /* past width: 0 in every row (a wanted code is never 0 there) */
     memcpy(lo, block, sizeof(float) * width);
     memcpy(hi, block, sizeof(float) * width);
     for (Py_ssize_t r = 0; r < rows; r++)
-        extremes_row(block + r * LANES, width, lo, hi, bad);
+        extremes_row(block + r * s.lanes, width, lo, hi, bad);
     for (Py_ssize_t j = 0; j < width; j++)
         if (bad[j])
             return -1;
@@ -304,8 +309,8 @@ static int order_stats_block(const float *matrix, Py_ssize_t rows, Py_ssize_t co
     }
     memset(s.count, 0, sizeof(int32_t) * LANES * buckets);
     for (Py_ssize_t r = 0; r < rows; r++) {
-        buckets_row(block + r * LANES, width, lo, scale, (float)(buckets - 1), codes);
-        narrow_row(codes, LANES, s.codes + r * LANES);  /* past width: 0, never written */
+        buckets_row(block + r * s.lanes, width, lo, scale, (float)(buckets - 1), codes);
+        narrow_row(codes, s.stride, s.codes + r * s.stride);
         for (Py_ssize_t j = 0; j < width; j++)
             s.count[codes[j] * LANES + j]++;  /* a table per column: no increment waits */
     }
@@ -316,15 +321,15 @@ static int order_stats_block(const float *matrix, Py_ssize_t rows, Py_ssize_t co
     /* the values of those buckets, column by column: each run of CHUNK codes is compared at
      * once (vectorised), and only its hits are looked at */
     Py_ssize_t m1[LANES] = {0}, m3[LANES] = {0};
-    float *c1 = s.candidates, *c3 = s.candidates + LANES * rows;
+    float *c1 = s.candidates, *c3 = s.candidates + s.lanes * rows;
     uint8_t want1[LANES], want3[LANES];
     for (Py_ssize_t j = 0; j < LANES; j++) {
-        want1[j] = j < width ? (uint8_t)b1[j] : 255;  /* past width the codes are 0 */
+        want1[j] = j < width ? (uint8_t)b1[j] : 255;  /* past width the codes are 0: no hit */
         want3[j] = j < width ? (uint8_t)b3[j] : 255;
     }
     for (Py_ssize_t r = 0; r < rows; r++) {
-        const uint8_t *row = s.codes + r * LANES;
-        const float *x = block + r * LANES;
+        const uint8_t *row = s.codes + r * s.stride;
+        const float *x = block + r * s.lanes;
         for (Py_ssize_t j0 = 0; j0 < width; j0 += CHUNK) {
             uint64_t found[2];
             hits(row + j0, want1 + j0, want3 + j0, found);
@@ -353,10 +358,10 @@ static int order_stats_block(const float *matrix, Py_ssize_t rows, Py_ssize_t co
         } else {
             float *col = c1 + j * rows;
             for (Py_ssize_t r = 0; r < rows; r++)
-                col[r] = block[r * LANES + j];
+                col[r] = block[r * s.lanes + j];
             st[cols] = select_kth(col, rows, k1);
             for (Py_ssize_t r = 0; r < rows; r++)
-                col[r] = block[r * LANES + j];
+                col[r] = block[r * s.lanes + j];
             st[2 * cols] = select_kth(col, rows, k3);
         }
     }
@@ -364,6 +369,23 @@ static int order_stats_block(const float *matrix, Py_ssize_t rows, Py_ssize_t co
 }
 
 /* ---------------------------------------------------------------- Python */
+
+/* Whether rows x cols items of itemsize bytes (rows, cols at most Kaldi's int32) fill buf, whose
+ * memory is aligned for them; ValueError naming what where not. */
+static int fills(const Py_buffer *buf, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t itemsize,
+                 const char *what)
+{
+    Py_ssize_t bytes;
+    if (rows < 0 || cols < 0 || rows > INT32_MAX || cols > INT32_MAX
+            || __builtin_mul_overflow(rows, cols, &bytes)
+            || __builtin_mul_overflow(bytes, itemsize, &bytes) || buf->len != bytes
+            || (uintptr_t)buf->buf % (uintptr_t)itemsize != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: not %zd x %zd aligned items of %zd bytes", what,
+                     rows, cols, itemsize);
+        return 0;
+    }
+    return 1;
+}
 
 static PyObject *column_stats(PyObject *self, PyObject *args)
 {
@@ -373,14 +395,18 @@ static PyObject *column_stats(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*w*nn", &mat, &stats, &rows, &cols))
         return NULL;
     PyObject *result = NULL;
-    Scratch s = {NULL, NULL, NULL, NULL};
-    if (rows < 5 || cols < 1 || mat.len != (Py_ssize_t)sizeof(float) * rows * cols
-            || stats.len != (Py_ssize_t)sizeof(float) * 4 * cols) {
-        PyErr_SetString(PyExc_ValueError, "column_stats: rows < 5, or buffer sizes do not match");
-    } else if ((s.block = PyMem_RawMalloc(sizeof(float) * (size_t)rows * LANES)) == NULL
-               || (s.codes = PyMem_RawMalloc((size_t)rows * LANES)) == NULL
+    Scratch s = {0, 0, NULL, NULL, NULL, NULL};
+    s.lanes = cols < LANES ? cols : LANES;  /* scratch for narrow matrices: as narrow */
+    s.stride = (s.lanes + CHUNK - 1) / CHUNK * CHUNK;
+    if (rows < 5 || cols < 1) {
+        PyErr_SetString(PyExc_ValueError, "column_stats: fewer than 5 rows or no column");
+    } else if (!fills(&mat, rows, cols, sizeof(float), "column_stats: mat")
+               || !fills(&stats, 4, cols, sizeof(float), "column_stats: stats")) {
+        /* ValueError set */
+    } else if ((s.block = PyMem_RawMalloc(sizeof(float) * (size_t)rows * s.lanes)) == NULL
+               || (s.codes = PyMem_RawMalloc((size_t)rows * s.stride)) == NULL
                || (s.count = PyMem_RawMalloc(sizeof(int32_t) * LANES * BUCKETS)) == NULL
-               || (s.candidates = PyMem_RawMalloc(sizeof(float) * 2 * LANES * (size_t)rows)) == NULL) {
+               || (s.candidates = PyMem_RawMalloc(sizeof(float) * 2 * s.lanes * (size_t)rows)) == NULL) {
         PyErr_NoMemory();
     } else {
         int status = 0;
@@ -409,9 +435,12 @@ static PyObject *float_to_char(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*w*nn", &mat, &p, &out, &rows, &cols))
         return NULL;
     PyObject *result = NULL;
-    if (rows < 1 || cols < 1 || mat.len != (Py_ssize_t)sizeof(float) * rows * cols
-            || p.len != (Py_ssize_t)sizeof(float) * 4 * cols || out.len != rows * cols) {
-        PyErr_SetString(PyExc_ValueError, "float_to_char: buffer sizes do not match rows x cols");
+    if (rows < 1 || cols < 1) {
+        PyErr_SetString(PyExc_ValueError, "float_to_char: no row or no column");
+    } else if (!fills(&mat, rows, cols, sizeof(float), "float_to_char: mat")
+               || !fills(&p, 4, cols, sizeof(float), "float_to_char: p")
+               || !fills(&out, cols, rows, 1, "float_to_char: out")) {
+        /* ValueError set */
     } else {
         void *scratch = PyMem_RawMalloc(SCRATCH(cols));  /* 8-byte aligned, as packed needs */
         if (scratch == NULL) {
@@ -447,7 +476,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_compress_kernels",
     "Kaldi's CM compression, its per-column work compiled (see speech_reps/kaldi/compress.py).",
-    -1, methods
+    -1, methods, NULL, NULL, NULL, NULL
 };
 
 PyMODINIT_FUNC PyInit__compress_kernels(void)

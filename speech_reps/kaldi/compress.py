@@ -61,6 +61,7 @@ _FIXED_RANGE = {Method.TWO_BYTE_SIGNED_INTEGER: (-32768.0, 65535.0),
 _F32 = np.float32
 _INV_65535 = _F32(1.52590218966964e-05)  # Uint16ToFloat's float constant, "1/65535"
 _INT_MIN = -2147483648.0
+_INT32_MAX = 2**31 - 1
 _CHUNK = 1 << 15  # elements per piece of the two- and one-byte formats
 _COLUMN_BLOCK_BYTES = 1 << 19  # float32 bytes of one block of transposed columns (in L2)
 
@@ -218,10 +219,12 @@ def compress(mat, method=Method.AUTOMATIC):
         if mat.device.type != "cpu":
             return compress_on_device(mat, method)
         mat = mat.detach().to(_torch().float32).numpy()  # float32: no copy
-    mat = np.ascontiguousarray(mat, dtype=np.float32)
+    mat = np.require(mat, np.float32, ["C", "A"])  # contiguous and aligned (the kernels read floats)
     if mat.ndim != 2:
         raise ValueError(f"can only compress a matrix, not an array of shape {mat.shape}")
     rows, cols = mat.shape
+    if max(rows, cols) > _INT32_MAX:
+        raise ValueError(f"cannot compress a {rows}x{cols} matrix: Kaldi's header holds int32 sizes")
     if rows == 0:
         return np.frombuffer(_EMPTY, np.uint8).copy()
     if data_format(method, rows) == 1 and cols > 0:
