@@ -300,7 +300,7 @@ static PyMethodDef methods[] = {
      "energy_mode, preemph, dither): the mel sums (count x banks float32, into mel) and\n"
      "energies (sums of squares, into energy: count floats, or empty with energy_mode 0) of\n"
      "count frames of samples (frame f from sample f * shift); noise: count x size floats\n"
-     "added times dither, or empty. The constants come from numpy_backend.CompiledFrames.\n"
+     "added times dither, or empty. The constants come from numpy_backend._CompiledFrames.\n"
      "Releases the GIL."},
     {NULL, NULL, 0, NULL}
 };
