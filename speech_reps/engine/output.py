@@ -31,8 +31,6 @@ def on_cuda(x):
     return is_tensor(x) and x.is_cuda
 
 
-
-
 class HostOutputs:
     """One batch's outputs as the writer takes them: ``wait()``, read ``arrays``, ``release()``.
     ``stream``: for CUDA tensors left on the device (compressed by the writer), the output path's

@@ -85,7 +85,7 @@ class NumpyBackend:
         self.energy_floor = math.log(o["energy-floor"]) if o["energy-floor"] > 0 else None
         self.threads = threads and THREADS > 1
         self.rng = np.random.default_rng()
-        self.compiled = _CompiledFrames.for_options(o, banks, self.first, self.last)
+        self.compiled = _CompiledFrames.for_options(o, banks, self.first, self.last, self.window)
 
     def compute(self, key, wave):
         """Features (T, D) float32 of one utterance; ``wave`` is 1-D at int16 scale."""
@@ -248,9 +248,10 @@ class _CompiledFrames:
     the constants of its FFT and mel banks, made once; calls give a block's (mel, energy)."""
 
     @classmethod
-    def for_options(cls, o, banks, first, last):
+    def for_options(cls, o, banks, first, last, window):
         """None where the module was not built, or the FFT size is not a power of two of at
-        least 4 (--round-to-power-of-two false)."""
+        least 4 (--round-to-power-of-two false). ``banks``, ``first``, ``last``, ``window``:
+        the backend's."""
         size = o.padded_window_size
         if _fbank_kernels is None or size < 4 or size & (size - 1):
             return None
@@ -260,15 +261,14 @@ class _CompiledFrames:
             starts.append(int(used[0]))
             lengths.append(int(used[-1]) + 1 - int(used[0]))
             weights.append(row[used[0]:used[-1] + 1])
-        return cls(o, first, last, starts, lengths, np.concatenate(weights))
+        return cls(o, first, last, starts, lengths, np.concatenate(weights), window)
 
-    def __init__(self, o, first, last, starts, lengths, weights):
+    def __init__(self, o, first, last, starts, lengths, weights, window):
         self.size, self.shift, self.padded = o.window_size, o.window_shift, o.padded_window_size
         self.first, self.last = first, last
-        half = self.padded // 2
-        bits = max(1, half.bit_length() - 1)
-        self.bitrev = np.array([int(format(k, f"0{bits}b")[::-1], 2) if half > 1 else 0
-                                for k in range(half)], np.int32)
+        half = self.padded // 2  # at least 2, a power of two
+        bits = half.bit_length() - 1
+        self.bitrev = np.array([int(format(k, f"0{bits}b")[::-1], 2) for k in range(half)], np.int32)
         # twiddles in double, rounded once: exp(-2 pi i k / half), k < half / 2; exp(-2 pi i k / padded)
         angle = -2 * math.pi * np.arange(half // 2) / half
         self.twiddle = np.stack([np.cos(angle), np.sin(angle)], 1).astype(np.float32).ravel()
@@ -277,8 +277,7 @@ class _CompiledFrames:
         self.starts, self.lengths = np.array(starts, np.int32), np.array(lengths, np.int32)
         self.weights = np.ascontiguousarray(weights, np.float32)
         self.num_bins = len(starts)
-        self.window = np.ascontiguousarray(window_function(o["window-type"], self.size, o["blackman-coeff"]),
-                                           np.float32)
+        self.window = np.ascontiguousarray(window, np.float32)
         self.remove_dc, self.preemph, self.dither = o["remove-dc-offset"], o["preemphasis-coefficient"], o["dither"]
         self.use_power = o.kind == "mfcc" or o["use-power"]
         self.energy_mode = (1 if o["raw-energy"] else 2) if o["use-energy"] else 0

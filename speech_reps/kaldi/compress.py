@@ -148,11 +148,14 @@ def data_format(method, rows):
     return _FORMAT[method]
 
 
-def global_range(lo, hi):
-    """(min_value, range) of ComputeGlobalHeader from the matrix's smallest and largest element."""
+def global_range(mat, lo, hi):
+    """(min_value, range) of ComputeGlobalHeader from the smallest and largest element (``lo``,
+    ``hi``) of ``mat`` (an array or a tensor)."""
     lo, hi = _F32(lo), _F32(hi)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(_NON_FINITE)
+    if lo == 0 or hi == 0:  # MatrixBase::Min/Max keep the first of equal values (-0.0 == 0.0)
+        lo, hi = (_first_zero(mat) if v == 0 else v for v in (lo, hi))
     if lo == hi:  # a constant matrix: Kaldi widens the range in double, stores a float
         hi = _F32(np.float64(lo) + (1.0 + abs(np.float64(lo))))
     with np.errstate(over="ignore"):
@@ -160,6 +163,15 @@ def global_range(lo, hi):
     if not np.isfinite(range_):
         raise ValueError(f"cannot compress a matrix whose range [{lo}, {hi}] overflows float32")
     return lo, range_
+
+
+def _first_zero(mat):
+    """The first zero of ``mat`` in row-major order, with its sign (the header's min_value bytes
+    show it): a pass over the matrix, taken only where an extreme is zero."""
+    flat = mat.reshape(-1)
+    if is_tensor(flat):  # argmax: the first of equal maxima, on torch too
+        return _F32(flat[int((flat == 0).to(_torch().uint8).argmax())].item())
+    return _F32(flat[np.argmax(flat == 0)])
 
 
 def global_header(mat, method):
@@ -171,22 +183,7 @@ def global_header(mat, method):
         return fmt, _F32(min_value), _F32(range_)
     if mat.size == 0:
         raise ValueError(f"cannot compress a {mat.shape[0]}x0 matrix (Kaldi asserts)")
-    return (fmt, *global_range(*kaldi_extremes(mat, mat.min(), mat.max())))
-
-
-def kaldi_extremes(mat, lo, hi):
-    """The smallest and largest element (``lo``, ``hi``) of ``mat`` (an array or a tensor) as
-    Kaldi's MatrixBase::Min and Max return them: where one is a zero, the first zero in row-major order, whatever its sign
-    (they keep the first of equal values; -0.0 == 0.0), as the header's min_value bytes show.
-    A pass over the matrix only where an extreme is zero."""
-    if lo == 0 or hi == 0:
-        flat = mat.reshape(-1)
-        if is_tensor(flat):  # argmax: the first of equal maxima, on torch too
-            first = _F32(flat[int((flat == 0).to(_torch().uint8).argmax())].item())
-        else:
-            first = flat[np.argmax(flat == 0)]
-        lo, hi = (first if lo == 0 else lo), (first if hi == 0 else hi)
-    return lo, hi
+    return (fmt, *global_range(mat, mat.min(), mat.max()))
 
 
 def _header(fmt, min_value, range_, rows, cols):
@@ -275,7 +272,7 @@ def _compress_speech_feature(mat):
     else:
         stats, columns = _order_stats(mat)
     lo, hi = stats[0], stats[-1]  # each column's min and max
-    min_value, range_ = global_range(*kaldi_extremes(mat, lo.min(), hi.max()))  # NaN: ValueError
+    min_value, range_ = global_range(mat, lo.min(), hi.max())  # NaN: ValueError
     head = _header(1, min_value, range_, rows, cols)
     out = np.empty(len(head) + _body_size(1, rows, cols), np.uint8)
     out[:len(head)] = np.frombuffer(head, np.uint8)
@@ -433,7 +430,7 @@ def compress_on_device(t, method=Method.AUTOMATIC):
     else:
         extremes = torch.stack(torch.aminmax(t))
     if extremes is not None:
-        min_value, range_ = global_range(*kaldi_extremes(t, *extremes.cpu().numpy()))
+        min_value, range_ = global_range(t, *extremes.cpu().numpy())
     head = _header(fmt, min_value, range_, rows, cols)
     mn, rg = (torch.tensor(v, dtype=torch.float32, device=t.device) for v in (min_value, range_))
     if fmt == 1:
@@ -517,7 +514,7 @@ def compress_batch_on_device(mats):
     extremes = torch.stack([lo.min(dim=1).values, hi.max(dim=1).values]).cpu().numpy()
     headers, ranges = [], []
     for b, n in enumerate(rows):
-        min_value, range_ = global_range(*kaldi_extremes(mats[b], *extremes[:, b]))  # NaN, Inf: ValueError
+        min_value, range_ = global_range(mats[b], *extremes[:, b])  # NaN, Inf: ValueError
         headers.append(_header(1, min_value, range_, n, cols))
         ranges.append((min_value, range_))
     mn, rg = torch.tensor(ranges, dtype=torch.float32, device=device).T[:, :, None]  # (B, 1) each

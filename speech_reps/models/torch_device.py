@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from speech_reps.errors import ConfigError
+from speech_reps.kaldi.compress import is_tensor  # a tensor told without importing torch
 
 # tf32: float32 tensors, with matmuls and convolutions on a GPU's TF32 units (~1e-3 relative
 # error, faster); on a CPU it is float32.
@@ -150,10 +151,7 @@ def per_utterance(out, lengths):
 def host_array(x):
     """One output as a host numpy array (a copy only for a tensor on a device); a numpy array
     or another value as it is."""
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is None or not isinstance(x, torch.Tensor):
+    if not is_tensor(x):
         return x
     return x.detach().numpy() if x.device.type == "cpu" else x.detach().cpu().numpy()
 
