@@ -49,10 +49,14 @@ def get_args(argv=None):
     p.add_argument("--transformer-hours", type=float, default=1.0, help="corpus size of wav2vec2/HuBERT")
     p.add_argument("--base-minutes", type=float, default=30.0, help="distinct audio, listed again up to --hours")
     p.add_argument("--runs", default="decoar,fbank,wav2vec2,hubert,decoar-arks",
-                   help="decoar: compressed; decoar-arks: float32 arks (after decoar, on its corpus)")
+                   help="decoar: compressed; decoar-arks: float32 arks, decoar-former: the batches before "
+                        "the recurrent defaults (both after decoar, on its corpus)")
     p.add_argument("--run-timeout", type=float, default=60.0, help="seconds per run before it is cut short")
     p.add_argument("--budget", type=float, default=None, help="seconds for all runs; the runs left then are not run")
     p.add_argument("--num-workers", type=int, default=None, help="default: the toolkit's")
+    p.add_argument("--fbank-workers", default="",
+                   help="more fbank rows (float32 arks) with these loader-worker counts, e.g. 8,12: an A/B "
+                        "of the default")
     p.add_argument("--work", default=str(REPO / ".cache" / "bench-e2e"))
     return p.parse_args(argv)
 
@@ -229,13 +233,17 @@ def main(argv=None):
                              args.num_workers)
             print(engine_row(f"{dtype}, `--compress true`", result, audio))
             shutil.rmtree(out / f"decoar_{dtype}_c", ignore_errors=True)
+        decoar = data, audio, fp32
+        print()
+    if "decoar-former" in runs and decoar is not None:
         # the batches DeCoAR had before its recurrent defaults (defaults.py): 1600 s, at most 10% padding
+        data, audio, fp32 = decoar
         before = measure("engine", "decoar", {**fp32, "dtype": "bfloat16"}, data, fresh("decoar_before"),
                          args.run_timeout, True, args.num_workers,
                          ["--batch-frames", "160000", "--max-padding", "0.1"])
+        print(f"## DeCoAR, the former batches, {audio / 3600:.1f} h\n\n{HEADER}")
         print(engine_row("bfloat16, `--compress true`, former batches (1600 s, padding <= 10%)", before, audio))
         shutil.rmtree(out / "decoar_before", ignore_errors=True)
-        decoar = data, audio, fp32
         print()
 
     if "fbank" in runs:
@@ -247,6 +255,9 @@ def main(argv=None):
             result = measure("engine", "fbank", options, data, fresh("fbank"), args.run_timeout, compress,
                              args.num_workers)
             print(engine_row("Kaldi-compressed arks" if compress else "float32 arks", result, audio))
+        for workers in (int(n) for n in args.fbank_workers.split(",") if n):
+            result = measure("engine", "fbank", options, data, fresh("fbank"), args.run_timeout, False, workers)
+            print(engine_row(f"float32 arks, {workers} loader workers", result, audio))
         print()
     for model in ("wav2vec2", "hubert"):
         if model not in runs:

@@ -3,22 +3,23 @@
 # a CUDA build of torch, and no network, it
 #   1. installs the project (pip --no-deps) and the wheels of its dependencies that the host
 #      lacks, from --wheels (bench/gpu_wheels.sh downloads them where a registry is reachable);
-#   2. runs whole jobs on the GPU (python -m bench.end_to_end): DeCoAR on a corpus of --hours,
+#   2. runs the GPU tests (tests/gpu, marker gpu): every torch model batched vs one by one and
+#      GPU vs CPU in float32, TF32 flags, half precision, golden Kaldi fbank/MFCC/CMVN on the GPU,
+#      Kaldi's compressed matrix on the GPU byte for byte against the golden archives, whole jobs
+#      on the GPU against each utterance alone, the out-of-memory retry under a memory cap;
+#   3. runs whole jobs on the GPU (python -m bench.end_to_end): DeCoAR on a corpus of --hours,
 #      compressed and float32 arks against the raw write rate, float32 and bfloat16; wav2vec 2.0
 #      and HuBERT against the model's calls alone; fbank; GPU busy, start-up to first batch;
-#   3. runs the GPU tests (tests/gpu, marker gpu): every torch model batched vs one by one and
-#      GPU vs CPU in float32, TF32 flags, half precision, golden Kaldi fbank/MFCC/CMVN on the GPU,
-#      Kaldi's compressed matrix on the GPU byte for byte against the golden archives,
-#      the out-of-memory retry under a memory cap, the seed-style bench path;
-#   4. prints the other tables for docs/benchmarks.md: python -m bench.compress_rate (Kaldi
-#      compression on the GPU, bytes checked against numpy's), Hugging Face transformers' loops
-#      on the GPU against the engine (python -m bench --peers; the peers' wheels from --wheels/peers,
-#      installed apart), bench/model_throughput.py, python -m bench.gpu_parity, and python -m bench
-#      (engine vs seed-style).
-# The steps run in that order (the most wanted numbers first); every step runs even when one
-# before it failed; all of them together stay within --time-limit seconds (a step cut short, or
-# not reached, is reported). Without a CUDA GPU the GPU tests are skipped, with the reason, and
-# the benchmarks are left out. Exit status: non-zero when a step failed.
+#   4. prints the other tables for docs/benchmarks.md: python -m bench.startup (start-up part by
+#      part), python -m bench.compress_rate (Kaldi compression on the GPU, bytes checked against
+#      numpy's), Hugging Face transformers' loops on the GPU against the engine (python -m bench
+#      --peers; the peers' wheels from --wheels/peers, installed apart), bench/model_throughput.py,
+#      python -m bench.gpu_parity, and python -m bench (engine vs seed-style).
+# The steps run in that order (the tests first: a number from code that fails them is worth
+# nothing), --steps picks some of them; every step runs even when one before it failed; all of
+# them together stay within --time-limit seconds (a step cut short, or not reached, is
+# reported). Without a CUDA GPU the GPU tests are skipped, with the reason, and the benchmarks
+# are left out. Exit status: non-zero when a step failed.
 set -uo pipefail
 
 python=  # default: .venv/bin/python where it exists (a checkout with make venv), else python3
@@ -30,6 +31,10 @@ device=cuda:0
 minutes=10
 hours=10
 time_limit=540
+steps=tests,e2e,startup,compress,peers,model,parity,bench
+e2e_runs=decoar,fbank,wav2vec2,decoar-arks
+e2e_budget=230
+e2e_args=
 log=
 help_message="Usage: $0 [options]
  e.g.: $0 --log /tmp/gpu_check.log   # on a CUDA host; first, where pip works: bench/gpu_wheels.sh
@@ -42,6 +47,10 @@ Options:
   --minutes <n>          # corpus size for python -m bench (default: $minutes)
   --hours <n>            # corpus size for python -m bench.end_to_end (default: $hours)
   --time-limit <s>       # all steps together (default: $time_limit)
+  --steps <list>         # which steps run, in their fixed order (default: $steps)
+  --e2e-runs <list>      # the whole jobs of step e2e (bench.end_to_end --runs; default: $e2e_runs)
+  --e2e-budget <s>       # seconds for them (default: $e2e_budget)
+  --e2e-args <args>      # more bench.end_to_end options, e.g. \"--fbank-workers 8\"
   --log <file>           # also write everything printed there"
 
 . utils/parse_options.sh || exit 1
@@ -62,6 +71,7 @@ export PYTHONUNBUFFERED=1
 
 start=$SECONDS
 summary=()
+wanted() { [[ ",$steps," == *",$1,"* ]]; }
 failed=0
 
 # step <name> <seconds at most> <command...>: runs it within what is left of --time-limit.
@@ -160,20 +170,28 @@ else
   echo "no CUDA GPU visible to torch: the GPU tests are skipped (with the reason) and the benchmarks left out"
 fi
 
-if [ -n "$cuda" ]; then
-  step "whole jobs on the GPU (python -m bench.end_to_end), $hours h" 250 \
-    "$python" -m bench.end_to_end --device "$device" --hours "$hours" --budget 230 --run-timeout 45 \
-      --runs decoar,fbank,wav2vec2,decoar-arks --work .cache/gpu-check/e2e
+# -rP: what passing tests print (half-precision errors, the memory cap used)
+wanted tests && step "GPU tests (pytest tests/gpu)" 150 \
+  "$python" -m pytest tests/gpu -v -rsP --durations=10 -p no:cacheprovider
+
+if [ -n "$cuda" ] && wanted e2e; then
+  step "whole jobs on the GPU (python -m bench.end_to_end), $hours h" $((e2e_budget + 20)) \
+    "$python" -m bench.end_to_end --device "$device" --hours "$hours" --budget "$e2e_budget" --run-timeout 45 \
+      --runs "$e2e_runs" --work .cache/gpu-check/e2e $e2e_args
 fi
 
-# -rP: what passing tests print (half-precision errors, the memory cap used)
-step "GPU tests (pytest tests/gpu)" 150 "$python" -m pytest tests/gpu -v -rsP --durations=10 -p no:cacheprovider
-
-if [ -n "$cuda" ]; then
+if [ -n "$cuda" ] && wanted startup; then
+  step "start-up, part by part (python -m bench.startup)" 30 "$python" -m bench.startup --device "$device" --repeats 1
+fi
+if [ -n "$cuda" ] && wanted compress; then
   step "Kaldi compression on the GPU (python -m bench.compress_rate)" 40 \
     "$python" -m bench.compress_rate --rows 100,1000 --methods 1,2,3 --kaldiio false --repeats 3 \
       --device "$device"
+fi
+if [ -n "$cuda" ] && wanted peers; then
   step "against Hugging Face on the GPU (python -m bench --peers)" 80 hf_peers
+fi
+if [ -n "$cuda" ] && wanted model; then
   # one process for every model_throughput table (torch and CUDA start once)
   step "one model call at a time (bench/model_throughput.py)" 60 "$python" -c '
 import sys
@@ -184,8 +202,12 @@ for model, batch in (("decoar", "128"), ("wav2vec2", "32")):
               "--repeats", "2"])
         print(flush=True)
 ' "$device"
+fi
+if [ -n "$cuda" ] && wanted parity; then
   step "GPU parity tables (python -m bench.gpu_parity)" 90 \
     "$python" -m bench.gpu_parity --device "$device" --work .cache/gpu-check/checkpoints
+fi
+if [ -n "$cuda" ] && wanted bench; then
   step "engine vs seed-style (python -m bench), $minutes min" 130 \
     "$python" -m bench --models fbank,decoar,wav2vec2 --minutes "$minutes" --device "$device" \
       --work .cache/gpu-check/bench

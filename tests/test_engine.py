@@ -177,3 +177,34 @@ def test_cmvn_output_is_the_same_for_any_number_of_workers(cmvn, tmp_path):
         speaker = np.concatenate([m for k, m in sorted(feats.items()) if k.startswith("s0-")])
         assert np.abs(speaker.mean(axis=0)).max() < 1e-3
         assert np.abs(feats["s0-u0"].mean(axis=0)).max() > 1e-2  # a speaker's mean, not each utterance's
+
+
+def test_workers_send_16_bit_audio_as_int16_to_the_batched_front_end_only(tmp_path):
+    """For the batched GPU front end the workers send a wave of whole numbers in int16 range as
+    int16 (half the bytes), the same samples; fractional or out-of-range audio stays float32, and
+    no other model input changes type."""
+    import soundfile as sf
+
+    from speech_reps.engine.inputs import InputReader, InputSpec, as_int16_if_exact
+    from speech_reps.frontend import FeatureOptions, FrontEndSpec
+    from speech_reps.kaldi import Utterance
+    from speech_reps.models.registry import create
+
+    pcm = np.array([0, 1, -1, 32767, -32768, 1234], dtype=np.int16)
+    sf.write(tmp_path / "pcm.wav", pcm, 16000, subtype="PCM_16")
+    sf.write(tmp_path / "float.wav", np.array([0.1, -0.5, 0.25], np.float32), 16000, subtype="FLOAT")
+    for int16_waves in (True, False):
+        reader = InputReader(InputSpec(16000, int16_waves=int16_waves))
+        wave, n = reader.read(Utterance("u", "u", str(tmp_path / "pcm.wav")))
+        assert wave.dtype == (np.int16 if int16_waves else np.float32) and n == 6
+        assert np.array_equal(wave, pcm)
+        wave, _ = reader.read(Utterance("v", "v", str(tmp_path / "float.wav")))
+        assert wave.dtype == np.float32
+    for not_exact in ([0.5, 1.0], [32768.0, 0.0], [-32769.0], [1e10]):
+        x = np.array(not_exact, np.float32)
+        assert as_int16_if_exact(x) is x
+    options = FeatureOptions.from_file("fbank", None)
+    on_gpu, on_cpu = (Fbank(FrontEndSpec(options, backend="torch", device=d)) for d in ("cuda:0", "cpu"))
+    assert InputSpec.for_model(on_gpu).int16_waves  # the spec only: no GPU is touched
+    assert not InputSpec.for_model(on_cpu).int16_waves
+    assert not InputSpec.for_model(create("ge2e")).int16_waves

@@ -233,3 +233,37 @@ def test_the_frame_kernel_refuses_banks_and_sizes_beyond_its_buffers():
             kernels.mel_spectra(zeros(8), zeros(0), zeros(8), bitrev, zeros(4), zeros(8),
                                 np.array(start, np.int32), np.array([1], np.int32), zeros(1),
                                 zeros(1), zeros(0), count, 8, 1, 8, 0, 4, 1, 1, 0, 0.97, 0.0)
+
+
+def test_torch_batch_of_int16_waves_equals_float_waves():
+    """The loader workers send 16-bit audio as int16 to the batched GPU front end
+    (engine/inputs.py): int16 waves, alone or mixed with float32 ones in a batch, give exactly
+    the features of the same samples in float32."""
+    options = FeatureOptions.from_file("fbank", None, {"dither": 0, "num-mel-bins": 80, "snip-edges": False})
+    frontend = FrontEnd(FrontEndSpec(options, backend="torch", cmvn="utt", norm_vars=True))
+    waves = [golden_wave(u) for u in GOLDEN_UTTS]
+    small = [w.astype(np.int16) for w in waves]
+    assert all(np.array_equal(s, w) for s, w in zip(small, waves))
+    want = frontend.features_batch(GOLDEN_UTTS, waves)
+    for inputs in (small, [small[0], waves[1], small[2], waves[3]]):
+        got = frontend.features_batch(GOLDEN_UTTS, inputs)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    assert np.array_equal(frontend.features(GOLDEN_UTTS[0], small[0]), frontend.features(GOLDEN_UTTS[0], waves[0]))
+
+
+def test_reflection_in_one_step_is_kaldis_repeated_reflection():
+    """The torch front end gathers every frame's samples at once: reflect_into gives, for any
+    position and wave length, the sample Kaldi's ExtractWindow loop ends on."""
+    import torch
+
+    from speech_reps.frontend.torch_backend import reflect_into
+
+    def kaldi(s, n):
+        while s < 0 or s >= n:
+            s = -s - 1 if s < 0 else 2 * n - 1 - s
+        return s
+
+    for n in (1, 2, 3, 7, 400):
+        positions = torch.arange(-5 * n - 3, 6 * n + 4)
+        got = reflect_into(positions[None, :], torch.tensor([[n]]))[0].tolist()
+        assert got == [kaldi(s, n) for s in positions.tolist()], n

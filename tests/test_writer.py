@@ -130,3 +130,28 @@ def test_torch_tensors_are_written_as_arrays(tmp_path):
             background.check()
         assert (tmp_path / "t.ark").read_bytes() == (tmp_path / "np.ark").read_bytes(), compress
         assert w.num_frames == {key: mat.shape[0] for key, mat in mats.items()}
+
+
+def test_a_failed_fsync_stops_the_run_and_journals_nothing_after_it(tmp_path, monkeypatch):
+    """Checkpoints are made durable on a thread of their own: an fsync that fails there (an I/O
+    error) is raised in the writer (at its next checkpoint, or at the end), no journal line
+    records a batch after it, and no scp is written."""
+    import os
+
+    real_fsync, calls = os.fsync, {"n": 0}
+
+    def fails_first_archive_fsync(fd):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first is the journal's header
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fails_first_archive_fsync)
+    with pytest.raises(OSError, match="Input/output"):
+        with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1") as w:
+            w.write("a", MATS["utt-a"])
+            w.checkpoint()
+            w.write("b", MATS["utt-b"])
+            w.checkpoint()
+    assert (tmp_path / "f.ark.journal").read_text().splitlines() == ["# run-1"]
+    assert not (tmp_path / "f.scp").exists() and not (tmp_path / "f.ark").exists()

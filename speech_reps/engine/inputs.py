@@ -43,6 +43,7 @@ class InputSpec:
     channel: int = None
     pipe_timeout: float = DEFAULT_PIPE_TIMEOUT  # seconds a ``cmd |`` may take for one recording
     max_pipe_bytes: int = None  # None: the longest audio accepted at ``sample_rate`` (audio.pipe_byte_cap)
+    int16_waves: bool = False  # waves of whole numbers go as int16 (for the batched GPU front end)
 
     @classmethod
     def for_model(cls, featurizer, allow_resample=False, channel=None, pipe_timeout=DEFAULT_PIPE_TIMEOUT):
@@ -62,7 +63,17 @@ class InputSpec:
             allow_resample=allow_resample, channel=channel, pipe_timeout=pipe_timeout,
             allow_downsample=bool(opts and opts["allow-downsample"]),
             allow_upsample=bool(opts and opts["allow-upsample"]),
+            int16_waves=spec is not None and in_worker is None,
         )
+
+
+def as_int16_if_exact(wave):
+    """``wave`` as int16 when that holds it exactly (16-bit audio at int16 scale, as read), else
+    as it is. Half the bytes through the workers' pipes and into the GPU, for a front end that
+    makes it float32 on the device (frontend/torch_backend.py)."""
+    with np.errstate(invalid="ignore"):  # values beyond int16 cast to garbage, and compare unequal
+        small = wave.astype(np.int16)
+    return small if np.array_equal(small, wave) else wave
 
 
 class InputReader:
@@ -96,7 +107,7 @@ class InputReader:
             except ValueError as e:
                 raise AudioError(utt.utt, utt.source, str(e)) from None
         if self.frontend is None:
-            return wave, len(wave)
+            return (as_int16_if_exact(wave) if self.spec.int16_waves else wave), len(wave)
         try:
             feats = self.frontend.features(utt.utt, wave)
         except (RuntimeError, ValueError) as e:

@@ -532,8 +532,20 @@ def compress_batch_on_device(mats):
         pieces += [head[at:at + len(headers[b])], col_headers[b].reshape(-1), codes[b, :, :n].reshape(-1)]
         at += len(headers[b])
         sizes.append(len(headers[b]) + _body_size(1, n, cols))
-    flat = torch.cat(pieces).cpu().numpy()  # the one copy to the host: every matrix's bytes
+    flat = _bytes_to_host(torch, torch.cat(pieces))  # the one copy to the host: every matrix's bytes
     return np.split(flat, np.cumsum(sizes)[:-1])
+
+
+def _bytes_to_host(torch, t):
+    """A device tensor's bytes as a host array, copied into page-locked memory: a GPU copies
+    into pageable memory at a fraction of the bus's rate (1.3 GB/s against 53 GB/s measured on
+    an H200), which made that copy most of the writer's time in a compressed DeCoAR job. The
+    page-locked block goes back to torch's cache when the arrays viewing it are dropped."""
+    if t.device.type != "cuda":
+        return t.cpu().numpy()
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t)  # synchronous: the bytes are there on return
+    return host.numpy()
 
 
 def _uint16_bytes(torch, values):

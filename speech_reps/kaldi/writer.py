@@ -4,7 +4,9 @@ killed run can resume.
 The archive is written as ``<ark>.tmp``. With a journal (``<ark>.journal``), every completed
 batch appends its entries, its failed utterances and the archive's size, fsynced; a rerun with
 the same fingerprint truncates ``<ark>.tmp`` to the last recorded size and goes on from there, so
-its output is byte-identical to an uninterrupted run. Only ``finish()`` (on success) renames
+its output is byte-identical to an uninterrupted run. The fsyncs run on a thread of their own
+(``checkpoint``), so the archive is written on at memory speed while the disk catches up; a
+batch's journal line follows only the fsync of the archive up to it. Only ``finish()`` (on success) renames
 ``<ark>.tmp`` into place and then writes the scp (sorted, absolute paths, atomically); after an
 exception the scp is not written, so no scp line can point into an incomplete archive.
 Compression uses Kaldi's compressed matrix, method 1 (kAutomaticMethod), byte-identical to
@@ -76,6 +78,8 @@ class FeatureWriter:
         self._good = 0  # bytes of complete matrices
         self._pool = None  # threads compressing a batch's matrices (prepare)
         self._packed = {}  # utt -> its compressed bytes, made by prepare for write
+        self._syncer = None  # the thread making checkpoints durable (made at the first)
+        self._sync_error = None  # what stopped it (disk full, an I/O error): raised by the next call
         self.resumed = fingerprint is not None and self._restore(fingerprint)
         if not self.resumed:
             self._f = open(self._tmp, "wb")
@@ -184,13 +188,41 @@ class FeatureWriter:
         self._pending.append(f"F {key} {' '.join(reason.split())}")
 
     def checkpoint(self):
-        """Make everything written so far durable and resumable."""
+        """Make everything written so far durable and resumable: the archive up to here is
+        fsynced, then the journal records it, on the syncer thread; the writer goes on meanwhile
+        (an fsync waits for the disk, which is slower than the model: done in line, it held the
+        whole data path at the disk's pace in bursts). A run killed before the journal line is
+        written redoes the batch, as it would one killed before this call."""
         if not self._journal_path:
             return
-        self._sync(self._f)
-        self._journal.write("".join(f"{line}\n" for line in self._pending) + f"B {self._good}\n")
-        self._sync(self._journal)
+        self._f.flush()
+        lines = "".join(f"{line}\n" for line in self._pending) + f"B {self._good}\n"
         self._pending = []
+        self._raise_sync_error()
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="fsync")
+        self._syncer.submit(self._make_durable, lines)
+
+    def _make_durable(self, lines):
+        if self._sync_error is not None:  # nothing is journaled after a failed fsync
+            return
+        try:
+            os.fsync(self._f.fileno())
+            self._journal.write(lines)
+            self._sync(self._journal)
+        except BaseException as e:  # noqa: BLE001 - raised in the writer's thread (_raise_sync_error)
+            self._sync_error = e
+
+    def _raise_sync_error(self):
+        if self._sync_error is not None:
+            raise self._sync_error
+
+    def _drain_syncs(self):
+        """Wait for the checkpoints queued (they record complete matrices, also on the way out
+        of a failed run: its resume starts from them)."""
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)
+            self._syncer = None
 
     def _stop_pool(self):
         if self._pool is not None:
@@ -200,6 +232,8 @@ class FeatureWriter:
     def finish(self):
         """The run succeeded: the archive goes into place, then the scp; the journal goes."""
         self._stop_pool()
+        self._drain_syncs()
+        self._raise_sync_error()
         self._f.truncate(self._good)
         self._sync(self._f)
         self._f.close()
@@ -221,7 +255,9 @@ class FeatureWriter:
         self._stop_pool()
         if exc_type is None:
             self.finish()
-        elif self._f is not None:  # keep <ark>.tmp and the journal for a resume; no scp
+            return False
+        self._drain_syncs()
+        if self._f is not None:  # keep <ark>.tmp and the journal for a resume; no scp
             self._f.truncate(self._good)
             self._f.close()
             if self._journal_path:
