@@ -133,13 +133,19 @@ EOF
     echo "the project did not install; the steps import it from $PWD"
     export PYTHONPATH="$PWD:$PYTHONPATH"
   fi
+  # the steps run from this checkout, whose speech_reps/ comes first on sys.path: its compiled
+  # kernels are built in place too (optional: numpy computes the same without them)
+  "$python" setup.py --quiet build_ext --inplace >/dev/null 2>&1 || echo "the compiled kernels did not build in place"
   if ls "$wheels"/peers/*.whl >/dev/null 2>&1; then  # Hugging Face's, for the peers step only
     "$python" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
       --target "$peers_site" "$wheels"/peers/*.whl || echo "the peers' wheels did not install"
   fi
   (cd /tmp && "$python" -c 'import kaldiio, kaldi_native_fbank, soundfile, soxr, tqdm, yaml, speech_reps
 from speech_reps.conf_dir import conf_dir
-print("installed: speech_reps", speech_reps.__version__, "in", speech_reps.__file__, "with", conf_dir())')
+print("installed: speech_reps", speech_reps.__version__, "in", speech_reps.__file__, "with", conf_dir())
+import glob, os.path
+built = sorted(os.path.basename(p) for p in glob.glob(os.path.dirname(speech_reps.__file__) + "/*/_*_kernels*.so"))
+print("compiled kernels:", ", ".join(built) or "none built (numpy computes the same; a compiler and Python headers build them)")')
 }
 
 # the Hugging Face loops on the GPU against the engine, same 20 min of audio, start-up included

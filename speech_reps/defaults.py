@@ -27,12 +27,12 @@ GPU_LARGE_BATCHES = ("decoar", "fbank", "mfcc")
 RECURRENT = ("decoar",)
 RECURRENT_BATCH_SECONDS = 3200.0
 RECURRENT_MAX_PADDING = 0.5
-# A model at 5,000x real time on a GPU takes 80 M samples a second: 320 MB/s of float32 audio
-# read, decoded and pickled by the loader workers; one worker's share is about 0.2-0.4 GB/s of
-# pickling alone (measured on the CPU), so a GPU job reads with four (GPU hosts have the cores).
-# Not yet compared with other counts on a GPU (with four, fbank's 10 h job on an H200 still
-# waited 3.0 s of 5.9 s for them).
-GPU_NUM_WORKERS = 4
+# A model at 5,000x real time on a GPU takes 80 M samples a second: 160 MB/s of 16-bit audio
+# read, decoded and pickled by the loader workers (engine/inputs.py sends it as int16). On an
+# H200 host of 16 cores, fbank's 10 h job (the fastest consumer) ran 11,710x real time from its
+# first batch with 8 workers against 10,526x with 4, waiting 1.6 s for them against 2.1 s (one
+# A/B, docs/benchmarks.md, section GPU): half the cores, between 4 and 8.
+GPU_NUM_WORKERS = (4, 8)  # the fewest and the most
 CPU_BATCH_FRAMES = 20000  # other models: 200 s of 10 ms frames, as before (bounded memory)
 
 
@@ -83,9 +83,12 @@ def default_num_workers(model, device):
     fbank/MFCC on a CPU: none, the front end runs in the main process: a spawned worker costs
     its own start-up (imports) and the model it would overlap with costs nothing (measured:
     docs/benchmarks.md). Models on a CPU: one, reading ahead while the model computes. On a
-    GPU: GPU_NUM_WORKERS, as the device outruns one reader (below)."""
+    GPU: half the host's cores within GPU_NUM_WORKERS, as the device outruns one reader."""
     if device_type(device) == "cuda":
-        return GPU_NUM_WORKERS
+        import os
+
+        fewest, most = GPU_NUM_WORKERS
+        return min(most, max(fewest, (os.cpu_count() or 1) // 2))
     if model in ("fbank", "mfcc"):
         return 0
     return 1

@@ -42,7 +42,8 @@ def build_parser():
     parser.add_argument("--num-workers", type=whole_number(0), default=None,
                         help="processes reading audio and computing the CPU front end ahead of the "
                              "model; 0: in the main process. The output does not depend on it "
-                             "(default: 0 for fbank/mfcc on a CPU, 4 on a GPU, else 1; speech_reps/defaults.py)")
+                             "(default: 0 for fbank/mfcc on a CPU, half the cores within 4-8 on a GPU, else 1; "
+                             "speech_reps/defaults.py)")
     parser.add_argument("--pool", default="none", choices=("none", "mean"),
                         help="mean: one vector per utterance, written as xvector.scp / spk_xvector.scp "
                              "like Kaldi's extract_xvectors.sh (default: none, frame-level feats.scp)")

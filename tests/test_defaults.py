@@ -1,6 +1,8 @@
 """Defaults by model and device (speech_reps/defaults.py), and that featurize.py and the library
 resolve them: the values are the measured ones named in docs/benchmarks.md."""
 
+import os
+
 import kaldiio
 import numpy as np
 
@@ -10,11 +12,14 @@ from speech_reps.engine.job import Job, check_job
 from speech_reps.engine.run import featurize_data_dir
 
 
-def test_front_end_and_workers_by_device():
+def test_front_end_and_workers_by_device(monkeypatch):
     assert defaults.default_fbank_backend("cpu") == defaults.default_fbank_backend(None) == "numpy"
     assert defaults.default_fbank_backend("cuda:1") == "torch"
     assert defaults.default_num_workers("fbank", "cpu") == defaults.default_num_workers("mfcc", None) == 0
-    assert defaults.default_num_workers("fbank", "cuda:0") == defaults.default_num_workers("decoar", "cuda") == 4
+    for cores, workers in ((2, 4), (12, 6), (16, 8), (64, 8), (None, 4)):  # half the cores, 4 to 8
+        monkeypatch.setattr(os, "cpu_count", lambda: cores)
+        assert defaults.default_num_workers("fbank", "cuda:0") == defaults.default_num_workers("decoar", "cuda") \
+            == workers
     assert defaults.default_num_workers("decoar", "cpu") == defaults.default_num_workers("wav2vec2", "cpu") == 1
 
 

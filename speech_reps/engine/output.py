@@ -77,6 +77,18 @@ class HostOutputs:
             self._on_release = None
 
 
+def slot_size(needed, current, expected=0):
+    """Elements a pinned buffer holding ``current`` must have for a batch of ``needed``: as it
+    is when that fits, else at once the most a batch of the job can hold (``expected``; at most
+    twice ``needed``, as a huge --batch-frames is a bound, not a size), or a quarter more than
+    before. Page-locking is slow (about 1 GB/s, measured on an H200 host:
+    a DeCoAR batch's 2.6 GB took seconds), so a buffer grown step by step with the batches
+    stalled the model each time: 11 s of a 28 s job writing float32 arks."""
+    if needed <= current:
+        return current
+    return max(needed, min(expected, 2 * needed), int(current * 1.25))
+
+
 class _PinnedSlot:
     """A page-locked float32 host buffer, grown (never shrunk) to the largest batch, and the
     event recorded after the copies into it."""
@@ -86,20 +98,24 @@ class _PinnedSlot:
         self.buffer = torch.empty(0, dtype=torch.float32, pin_memory=True)
         self.event = torch.cuda.Event()
 
-    def reserve(self, elements):
-        if self.buffer.numel() < elements:
-            grown = max(elements, int(self.buffer.numel() * 1.25))
-            self.buffer = self.torch.empty(grown, dtype=self.torch.float32, pin_memory=True)  # no pageable copy first
+    def reserve(self, elements, expected=0):
+        size = slot_size(elements, self.buffer.numel(), expected)
+        if size != self.buffer.numel():
+            self.buffer = None  # the old one goes first: both at once could exhaust the host's memory
+            self.buffer = self.torch.empty(size, dtype=self.torch.float32, pin_memory=True)  # no pageable copy first
         return self.buffer
 
 
 class OutputPath:
     """``take(outputs)`` -> HostOutputs; ``compress``: the job writes compressed matrices.
     ``check``: called while ``take`` waits for a buffer, to raise the writer's error (a writer
-    that failed never releases its buffers)."""
+    that failed never releases its buffers). ``batch_elements``: the most float32 values a
+    batch's outputs hold (padded frames per call x dimension): the pinned buffers get that
+    size at the first batch that needs a buffer, not one growth at a time."""
 
-    def __init__(self, compress=False, slots=DEFAULT_SLOTS, check=None):
+    def __init__(self, compress=False, slots=DEFAULT_SLOTS, check=None, batch_elements=0):
         self.compress = compress
+        self.batch_elements = batch_elements
         self._check = check
         self._slots_count = slots
         self._free = None  # queue of free _PinnedSlot, made at the first CUDA batch
@@ -141,7 +157,7 @@ class OutputPath:
                 self._free.put(_PinnedSlot(torch))
         slot = self._free_slot()
         sizes = [x.numel() if on_cuda(x) else 0 for x in outputs]
-        buffer = slot.reserve(sum(sizes))
+        buffer = slot.reserve(sum(sizes), self.batch_elements)
         flat = buffer.numpy()
         arrays, offset = [], 0
         self._stream.wait_stream(torch.cuda.current_stream(device))  # the model's work comes first

@@ -178,7 +178,8 @@ def _run(checked, writer):
     meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=job.model,
                      bar=job.progress, interval=job.log_interval)
     background = BackgroundWriter(writer)
-    output_path = OutputPath(job.compress, check=background.check)
+    output_path = OutputPath(job.compress, check=background.check,
+                             batch_elements=job.batch_frames * (featurizer.dim or 0))
     next_checkpoint = time.monotonic()  # the first batch is made durable at once
 
     def on_error(e):
