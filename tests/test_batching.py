@@ -189,3 +189,29 @@ def test_an_utterance_longer_than_a_batch_does_not_make_every_later_call_a_batch
     batches, _ = plan(lengths, 100)
     assert [0] in batches and len(batches) <= 6, batches
     assert sorted(i for b in batches for i in b) == list(range(41))
+
+
+@pytest.mark.parametrize("budget, reads_ahead", [(256 << 20, 64), (1, 2)])
+def test_read_ahead_widens_its_window_while_inputs_are_small(budget, reads_ahead, monkeypatch):
+    """While the engine is away (a model call), the workers read on: after the first input the
+    window opens to AHEAD_BYTES of the largest input seen, within 8 to 64 per worker (here
+    ``ahead`` 2 to 64, one worker); inputs too large for the budget keep it at ``ahead``."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from speech_reps.engine import prefetch
+
+    submitted = []
+
+    class Counting(ProcessPoolExecutor):
+        def submit(self, fn, *args):
+            submitted.append(args[0].utt)
+            return super().submit(fn, *args)
+
+    monkeypatch.setattr(prefetch, "ProcessPoolExecutor", Counting)
+    monkeypatch.setattr(prefetch, "AHEAD_BYTES", budget)
+    utts = [Utterance(f"u{i:03d}", f"u{i:03d}", str(golden_wav("spk3-short"))) for i in range(100)]
+    stream = read_ahead(utts, InputSpec(16000), 1, ahead=2)
+    first, second = next(stream), next(stream)
+    assert (first.utt.utt, second.utt.utt) == ("u000", "u001")
+    assert len(submitted) == reads_ahead + 1  # the first taken, and the window up to the second
+    assert [item.utt.utt for item in stream] == [u.utt for u in utts[2:]]

@@ -4,8 +4,14 @@
 model input, or the AudioError that stopped it) in the order of ``utterances``, whatever the
 number of workers: results
 come back in submission order, so everything downstream (batches, journal, output) is the same
-for 0, 1 or 8 workers. At most ``ahead`` utterances are in flight or waiting, which bounds
-memory (a plain ``Pool.imap`` reads its whole input ahead).
+for 0, 1 or 8 workers. The utterances in flight or waiting are bounded (a plain ``Pool.imap``
+reads its whole input ahead), but by a window that is wide where they are small: the engine
+takes a batch's utterances at once, then leaves for the model's call (on a GPU, hundreds of
+utterances, then tenths of a second), and a window of a few per worker left the workers idle
+while it was away and the engine waiting for them when it came back. The window opens to
+AHEAD_BYTES of the largest input seen so far, within 8 to 64 utterances per worker; before any
+is seen, and for inputs of hundreds of MB (hour-long recordings), it is the 8 per worker it
+always was.
 
 Workers are started with "spawn": forking a process that has started torch's or TensorFlow's
 thread pools can deadlock the child.
@@ -20,6 +26,7 @@ from speech_reps.errors import AudioError
 from speech_reps.engine.inputs import InputReader, Loaded
 
 _reader = None  # the worker's InputReader
+AHEAD_BYTES = 256 << 20  # inputs read ahead, at the largest input's size (see the module's docstring)
 
 
 def _die_with_parent(parent):
@@ -70,12 +77,16 @@ def _read(utt):
 
 
 def read_ahead(utterances, spec, num_workers=0, ahead=None):
+    """One Loaded per utterance, in order; ``ahead``: the fewest utterances read ahead (8 per
+    worker), widened up to 64 per worker while inputs are small (module docstring)."""
     if num_workers <= 0:
         reader = InputReader(spec)
         for utt in utterances:
             yield reader.load(utt)
         return
-    ahead = ahead or 8 * num_workers
+    fewest = ahead or 8 * num_workers
+    most = max(fewest, 64 * num_workers)
+    window, largest = fewest, 0
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_start_worker,
                              initargs=(spec, os.getpid())) as pool:
@@ -84,8 +95,12 @@ def read_ahead(utterances, spec, num_workers=0, ahead=None):
         try:
             for utt in todo:
                 pending.append((utt, pool.submit(_read, utt)))
-                if len(pending) >= ahead:
-                    yield _result(*pending.popleft())
+                while len(pending) >= window:
+                    item = _result(*pending.popleft())
+                    if item.input is not None and item.input.nbytes > largest:
+                        largest = item.input.nbytes
+                        window = min(most, max(fewest, AHEAD_BYTES // largest))
+                    yield item
             while pending:
                 yield _result(*pending.popleft())
         finally:
