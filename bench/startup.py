@@ -46,7 +46,10 @@ def timed(setup, code, device, workers):
                f"{setup}\nt = time.perf_counter()\n{code}\n"
                "print(time.perf_counter() - t)\n")
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=120)
+    try:
+        out = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "over 120 s"
     wall = time.perf_counter() - start
     if out.returncode != 0:
         return None, out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
@@ -57,15 +60,22 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda:0")
-    p.add_argument("--num-workers", type=int, default=4)
+    p.add_argument("--num-workers", type=int, default=None, help="default: the toolkit's for a model on --device")
     p.add_argument("--repeats", type=int, default=2, help="best of")
     args = p.parse_args(argv)
-    print(f"# start-up, part by part, on {args.device}; best of {args.repeats}; each part in a fresh process\n")
+    if args.num_workers is None:
+        from speech_reps.defaults import default_num_workers
+
+        args.num_workers = default_num_workers("decoar", args.device)
+    print(f"# start-up, part by part, on {args.device}; best of {args.repeats}; each part in a fresh process; "
+          f"{args.num_workers} loader workers\n")
     print("| part | seconds |\n|---|---|")
     for name, (setup, code) in PARTS.items():
         if name.startswith("python"):
-            best = min(timed("", "pass", args.device, args.num_workers)[1] for _ in range(args.repeats))
-            print(f"| {name}: the whole process | {best:.2f} |", flush=True)
+            results = [timed("", "pass", args.device, args.num_workers) for _ in range(args.repeats)]
+            walls = [wall for seconds, wall in results if seconds is not None]
+            shown = f"{min(walls):.2f}" if walls else f"failed: {results[0][1]}"
+            print(f"| {name}: the whole process | {shown} |", flush=True)
             continue
         results = [timed(setup, code, args.device, args.num_workers) for _ in range(args.repeats)]
         seconds = [r[0] for r in results if r[0] is not None]

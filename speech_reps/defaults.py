@@ -83,12 +83,16 @@ def default_num_workers(model, device):
     fbank/MFCC on a CPU: none, the front end runs in the main process: a spawned worker costs
     its own start-up (imports) and the model it would overlap with costs nothing (measured:
     docs/benchmarks.md). Models on a CPU: one, reading ahead while the model computes. On a
-    GPU: half the host's cores within GPU_NUM_WORKERS, as the device outruns one reader."""
+    GPU: half the cores the job may use within GPU_NUM_WORKERS, as the device outruns one reader."""
     if device_type(device) == "cuda":
         import os
 
         fewest, most = GPU_NUM_WORKERS
-        return min(most, max(fewest, (os.cpu_count() or 1) // 2))
+        try:  # the cores this job may use (a Slurm allocation, a cgroup), not the node's
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        return min(most, max(fewest, cores // 2))
     if model in ("fbank", "mfcc"):
         return 0
     return 1

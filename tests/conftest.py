@@ -82,10 +82,11 @@ def dither0(tmp_path):
     return write_conf(tmp_path / "fbank80.conf", "--num-mel-bins=80", "--dither=0  # golden files")
 
 
-def wait_for_logs(logs, text, proc, timeout, what="the jobs did not start", poll=0.05):
-    """Until every log holds ``text`` (its job runs); fails when ``proc`` ended or time ran out."""
+def wait_for_logs(logs, lines, proc, timeout, what="the jobs did not start", poll=0.05):
+    """Until each log holds its line of ``lines`` (its job runs: a whole line of output, never the
+    log's header, which names the command); fails when ``proc`` ended or time ran out."""
     deadline = time.monotonic() + timeout
-    while not all(log.is_file() and text in log.read_text() for log in logs):
+    while not all(log.is_file() and line in log.read_text().splitlines() for log, line in zip(logs, lines)):
         assert time.monotonic() < deadline and proc.poll() is None, what
         time.sleep(poll)
 

@@ -191,11 +191,12 @@ def test_an_utterance_longer_than_a_batch_does_not_make_every_later_call_a_batch
     assert sorted(i for b in batches for i in b) == list(range(41))
 
 
-@pytest.mark.parametrize("budget, reads_ahead", [(256 << 20, 64), (1, 2)])
-def test_read_ahead_widens_its_window_while_inputs_are_small(budget, reads_ahead, monkeypatch):
-    """While the engine is away (a model call), the workers read on: after the first input the
-    window opens to AHEAD_BYTES of the largest input seen, within 8 to 64 per worker (here
-    ``ahead`` 2 to 64, one worker); inputs too large for the budget keep it at ``ahead``."""
+@pytest.mark.parametrize("budget", [256 << 20, 1])
+def test_workers_read_on_while_the_engine_is_away_within_the_budget(budget, monkeypatch):
+    """While the engine is away (a model call), a thread takes the workers' results and submits
+    more: with room in AHEAD_BYTES every utterance is read without the engine asking; with none,
+    no more than ``ahead`` are submitted past the ones ready. The order stays the data dir's."""
+    import time
     from concurrent.futures import ProcessPoolExecutor
 
     from speech_reps.engine import prefetch
@@ -209,9 +210,31 @@ def test_read_ahead_widens_its_window_while_inputs_are_small(budget, reads_ahead
 
     monkeypatch.setattr(prefetch, "ProcessPoolExecutor", Counting)
     monkeypatch.setattr(prefetch, "AHEAD_BYTES", budget)
-    utts = [Utterance(f"u{i:03d}", f"u{i:03d}", str(golden_wav("spk3-short"))) for i in range(100)]
+    utts = [Utterance(f"u{i:03d}", f"u{i:03d}", str(golden_wav("spk3-short"))) for i in range(60)]
     stream = read_ahead(utts, InputSpec(16000), 1, ahead=2)
-    first, second = next(stream), next(stream)
-    assert (first.utt.utt, second.utt.utt) == ("u000", "u001")
-    assert len(submitted) == reads_ahead + 1  # the first taken, and the window up to the second
-    assert [item.utt.utt for item in stream] == [u.utt for u in utts[2:]]
+    assert next(stream).utt.utt == "u000"
+    if budget > 1:
+        deadline = time.monotonic() + 60
+        while len(submitted) < len(utts) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the engine is away; the workers are not
+        assert len(submitted) == len(utts)
+    else:
+        time.sleep(1.0)
+        # taken (1), ready (1: the budget is full), in the thread's hand (1), submitted (ahead 2)
+        assert len(submitted) <= 5
+    assert [item.utt.utt for item in stream] == [u.utt for u in utts[1:]]
+
+
+def test_a_stream_closed_early_stops_its_reading_thread():
+    """The engine stops early (an error, ctrl-c): closing the stream ends the read-ahead thread
+    and the workers, without waiting for the utterances left."""
+    import threading
+    import time
+
+    utts = [Utterance(f"u{i:03d}", f"u{i:03d}", str(golden_wav("spk1-utt1"))) for i in range(500)]
+    stream = read_ahead(utts, InputSpec(16000), 1)
+    next(stream)
+    start = time.monotonic()
+    stream.close()
+    assert time.monotonic() - start < 10
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]

@@ -16,10 +16,14 @@ def test_front_end_and_workers_by_device(monkeypatch):
     assert defaults.default_fbank_backend("cpu") == defaults.default_fbank_backend(None) == "numpy"
     assert defaults.default_fbank_backend("cuda:1") == "torch"
     assert defaults.default_num_workers("fbank", "cpu") == defaults.default_num_workers("mfcc", None) == 0
-    for cores, workers in ((2, 4), (12, 6), (16, 8), (64, 8), (None, 4)):  # half the cores, 4 to 8
-        monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    for cores, workers in ((2, 4), (12, 6), (16, 8), (64, 8)):  # half the job's cores, 4 to 8
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+        monkeypatch.setattr(os, "cpu_count", lambda: 128)  # the node's: not what the job may use
         assert defaults.default_num_workers("fbank", "cuda:0") == defaults.default_num_workers("decoar", "cuda") \
             == workers
+    monkeypatch.delattr(os, "sched_getaffinity")  # not on Linux: the machine's count
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert defaults.default_num_workers("decoar", "cuda") == 4
     assert defaults.default_num_workers("decoar", "cpu") == defaults.default_num_workers("wav2vec2", "cpu") == 1
 
 

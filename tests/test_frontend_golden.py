@@ -267,3 +267,27 @@ def test_reflection_in_one_step_is_kaldis_repeated_reflection():
         positions = torch.arange(-5 * n - 3, 6 * n + 4)
         got = reflect_into(positions[None, :], torch.tensor([[n]]))[0].tolist()
         assert got == [kaldi(s, n) for s in positions.tolist()], n
+    # an utterance of 2^30 samples or more (18.6 h at 16 kHz) overflows int32 in its period 2n
+    from speech_reps.frontend.torch_backend import index_dtype
+
+    n = 2 ** 30 + 5
+    positions = torch.tensor([-3, 0, 5, n - 1, n, n + 2])
+    wide = index_dtype(2 * n)
+    assert wide == torch.int64 and index_dtype(2 ** 31 - 2) == torch.int32
+    got = reflect_into(positions.to(wide)[None, :], torch.tensor([[n]], dtype=wide))[0].tolist()
+    assert got == [kaldi(s, n) for s in positions.tolist()]
+
+
+def test_torch_batch_takes_empty_waves_and_plain_lists():
+    """An empty wave in a batch gives its (0, D) matrix and leaves the others as they are alone;
+    a plain list of samples is a wave too (the front end's public API)."""
+    options = FeatureOptions.from_file("fbank", None, {"dither": 0, "num-mel-bins": 40, "snip-edges": False})
+    frontend = FrontEnd(FrontEndSpec(options, backend="torch"))
+    wave = golden_wave(GOLDEN_UTTS[0])
+    alone = frontend.backend.compute_batch([wave])[0]
+    for batch in ([np.zeros(0, np.float32), wave], [wave, np.zeros(0, np.int16)]):
+        feats = frontend.backend.compute_batch(batch)
+        assert [f.shape[0] for f in feats] == [0, len(alone)] if len(batch[0]) == 0 else [len(alone), 0]
+        assert np.array_equal(feats[1] if len(batch[0]) == 0 else feats[0], alone)
+    assert np.array_equal(frontend.backend.compute_batch([wave[:5000].tolist()])[0],
+                          frontend.backend.compute_batch([wave[:5000]])[0])

@@ -184,19 +184,19 @@ def test_run_pl_gpu_needs_a_gpu(tmp_path):
 
 
 def test_run_pl_ctrl_c_stops_the_jobs(tmp_path):
-    # each job says it runs, then waits; on SIGINT its trap answers and exits 3
+    # each job sets its trap, says it runs, then waits; on SIGINT the trap answers and exits 3
     proc = subprocess.Popen([str(RUN_PL), "JOB=1:3", "--max-jobs-run", "2", "log/s.JOB.log",
-                             "echo", "running", "JOB", ";", "trap", "echo got SIGINT JOB; exit 3", "INT", ";",
+                             "trap", "echo got SIGINT JOB; exit 3", "INT", ";", "echo", "running", "JOB", ";",
                              "while", "true", ";", "do", "sleep", "0.1", ";", "done"],
                             cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     logs = [tmp_path / f"log/s.{j}.log" for j in (1, 2)]
-    wait_for_logs(logs, "running", proc, 60)
+    wait_for_logs(logs, ["running 1", "running 2"], proc, 60)
     proc.send_signal(signal.SIGINT)
     stderr = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130
     assert stderr == "run.pl: interrupted (SIGINT): 2 running job(s) stopped, 1 not started; logs: log/s.*.log\n"
     for j, log in zip((1, 2), logs):
-        assert_log(log, f'echo running {j} ; trap "echo got SIGINT {j}; exit 3" INT ; while true ; do sleep 0.1 ; done',
+        assert_log(log, f'trap "echo got SIGINT {j}; exit 3" INT ; echo running {j} ; while true ; do sleep 0.1 ; done',
                    [f"running {j}", f"got SIGINT {j}"], code="code 3")
     assert not (tmp_path / "log/s.3.log").exists()
 

@@ -77,7 +77,7 @@ def test_slurm_pl_ctrl_c_cancels_the_array(slurm, tmp_path):
                             cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PATH=bash("echo $PATH").stdout.strip()))
     logs = [tmp_path / "log" / f"s.{j}.log" for j in (1, 2)]
-    wait_for_logs(logs, "running", proc, 120, "the tasks did not start", poll=0.2)
+    wait_for_logs(logs, ["running 1", "running 2"], proc, 120, "the tasks did not start", poll=0.2)
     proc.send_signal(signal.SIGINT)
     stderr = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130

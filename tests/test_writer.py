@@ -155,3 +155,28 @@ def test_a_failed_fsync_stops_the_run_and_journals_nothing_after_it(tmp_path, mo
             w.checkpoint()
     assert (tmp_path / "f.ark.journal").read_text().splitlines() == ["# run-1"]
     assert not (tmp_path / "f.scp").exists() and not (tmp_path / "f.ark").exists()
+    assert w._f.closed and w._journal.closed
+
+
+def test_a_failure_in_finish_closes_the_files_and_keeps_the_resume(tmp_path, monkeypatch):
+    """finish() itself can fail (the rename, the last fsync): the files are closed as after any
+    error, no scp is written, and a rerun resumes to the complete output."""
+    import os
+
+    real_replace = os.replace
+
+    def fails_on_the_archive(src, dst):
+        if str(dst).endswith("f.ark"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fails_on_the_archive)
+    with pytest.raises(OSError, match="No space"):
+        with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1") as w:
+            w.write("a", MATS["utt-a"])
+            w.checkpoint()
+    assert w._f.closed and w._journal.closed and not (tmp_path / "f.scp").exists()
+    monkeypatch.setattr(os, "replace", real_replace)
+    with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1") as again:
+        assert again.resumed and again.processed == {"a"}
+    assert np.array_equal(dict(kaldiio.load_scp(str(tmp_path / "f.scp")))["a"], MATS["utt-a"])

@@ -154,6 +154,7 @@ class TorchBackend:
         front end's time in a GPU job.)"""
         import torch
 
+        waves = [np.asarray(w) for w in waves]  # a list of samples too, as before
         int16 = all(w.dtype == np.int16 for w in waves)
         pinned = self.device.type == "cuda"
         host = torch.empty(sum(len(w) for w in waves), dtype=torch.int16 if int16 else torch.float32,
@@ -178,14 +179,15 @@ class TorchBackend:
         span = (max(counts) - 1) * self.shift + self.size
         needed = [(count - 1) * self.shift + self.size if count else 0 for count in counts]
         starts = np.concatenate([[0], np.cumsum(lengths[:-1], dtype=np.int64)])
-        # int32 indexes halve the gather's memory; a batch past 2^31 samples (37 h) needs int64
-        index_type = torch.int32 if len(samples) < 2 ** 31 - 1 else torch.int64
+        # a batch past 2^31 samples (37 h), or one utterance whose reflection's period (2n) passes it
+        index_type = index_dtype(max(len(samples), 2 * max(lengths) + span + offset))
         n, needed, starts = (small_to_device(np.asarray(v, dtype=np.int64)[:, None], self.device).to(index_type)
                              for v in (lengths, needed, starts))
         position = torch.arange(span, device=self.device, dtype=index_type)[None, :]
-        index = reflect_into(position - offset, n) + starts
+        inside = position < needed  # an empty wave needs nothing (and has no period to reflect in)
+        index = torch.where(inside, reflect_into(position - offset, n.clamp(min=1)) + starts, 0)
         signals = samples.index_select(0, index.reshape(-1)).view(len(lengths), span)
-        return torch.where(position < needed, signals, 0.0).unfold(1, self.size, self.shift)
+        return torch.where(inside, signals, 0.0).unfold(1, self.size, self.shift)
 
     def _features(self, frames):
         import torch
@@ -227,6 +229,14 @@ class TorchBackend:
             c0 = ceps[..., :1] if energy is not None else ceps[..., :1] * math.sqrt(2)
             ceps = torch.cat([ceps[..., 1:], c0], dim=-1)
         return ceps
+
+
+def index_dtype(largest):
+    """int32 for the gather's indexes (half the memory) when every value computed on the way stays
+    below ``largest`` < 2^31 - 1, else int64."""
+    import torch
+
+    return torch.int32 if largest < 2 ** 31 - 1 else torch.int64
 
 
 def reflect_into(position, n):

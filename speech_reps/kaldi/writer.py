@@ -254,12 +254,21 @@ class FeatureWriter:
     def __exit__(self, exc_type, *exc):
         self._stop_pool()
         if exc_type is None:
-            self.finish()
+            try:
+                self.finish()
+            except BaseException:  # an fsync or rename failed: closed as after any other error
+                self._close_unfinished()
+                raise
             return False
+        self._close_unfinished()
+        return False
+
+    def _close_unfinished(self):
+        """After an error (also one in ``finish``): <ark>.tmp cut back to its complete matrices
+        and the journal kept, for a resume; no scp."""
         self._drain_syncs()
-        if self._f is not None:  # keep <ark>.tmp and the journal for a resume; no scp
+        if self._f is not None and not self._f.closed:
             self._f.truncate(self._good)
             self._f.close()
-            if self._journal_path:
-                self._journal.close()
-        return False
+        if self._journal_path and not self._journal.closed:
+            self._journal.close()
