@@ -3,6 +3,8 @@ in docs/benchmarks.md): the CPU front end, the loader workers, and the batch siz
 model. Users override each with its option (--fbank-backend, --num-workers, --batch-frames).
 """
 
+import os
+
 # Transformer encoders (self-attention over the whole utterance). On a CPU one utterance per call
 # is as fast or faster: wav2vec 2.0 base on 2 cores, --batch-frames 1 against the former default
 # 20000, interleaved (bench/batch_ab.py): 0.96x for 20000 in float32, 0.86x in bfloat16; batch 8
@@ -85,8 +87,6 @@ def default_num_workers(model, device):
     docs/benchmarks.md). Models on a CPU: one, reading ahead while the model computes. On a
     GPU: half the cores the job may use within GPU_NUM_WORKERS, as the device outruns one reader."""
     if device_type(device) == "cuda":
-        import os
-
         fewest, most = GPU_NUM_WORKERS
         try:  # the cores this job may use (a Slurm allocation, a cgroup), not the node's
             cores = len(os.sched_getaffinity(0))

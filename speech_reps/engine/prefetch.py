@@ -18,9 +18,9 @@ thread pools can deadlock the child.
 """
 
 import collections
-import threading
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from speech_reps.errors import AudioError
@@ -117,12 +117,7 @@ class _Feeder:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_start_worker,
                                      initargs=(spec, os.getpid())) as pool:
-                pending = collections.deque()
-                try:
-                    self._feed(pool, todo, in_flight, pending)
-                finally:
-                    for _, future in pending:
-                        future.cancel()
+                self._feed(pool, todo, in_flight)
         except BaseException as e:  # noqa: BLE001 - raised in the engine's thread, after the results before it
             self._error = e
         finally:
@@ -130,25 +125,36 @@ class _Feeder:
                 self._done = True
                 self._changed.notify_all()
 
-    def _feed(self, pool, todo, in_flight, pending):
-        while True:
-            while len(pending) < in_flight:
-                utt = next(todo, None)
-                if utt is None:
-                    break
-                pending.append((utt, pool.submit(_read, utt)))
-            if not pending:
-                return
-            item = _result(*pending.popleft())  # waits for that utterance's worker
-            size = item.input.nbytes if item.input is not None else 0
-            with self._changed:
-                while self._ready and self._bytes >= AHEAD_BYTES and not self._stopping:
-                    self._changed.wait()
-                if self._stopping:
+    def _feed(self, pool, todo, in_flight):
+        pending = collections.deque()
+        try:
+            while True:
+                while len(pending) < in_flight:
+                    utt = next(todo, None)
+                    if utt is None:
+                        break
+                    pending.append((utt, pool.submit(_read, utt)))
+                if not pending:
                     return
-                self._ready.append((item, size))
-                self._bytes += size
-                self._changed.notify_all()
+                item = _result(*pending.popleft())  # waits for that utterance's worker
+                if not self._put(item):
+                    return
+        finally:  # the pool's shutdown then waits only for the utterances being read
+            for _, future in pending:
+                future.cancel()
+
+    def _put(self, item):
+        """Queue ``item`` once AHEAD_BYTES leave room (one item always fits); False: stopping."""
+        size = item.input.nbytes if item.input is not None else 0
+        with self._changed:
+            while self._ready and self._bytes >= AHEAD_BYTES and not self._stopping:
+                self._changed.wait()
+            if self._stopping:
+                return False
+            self._ready.append((item, size))
+            self._bytes += size
+            self._changed.notify_all()
+        return True
 
     def results(self):
         while True:

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from speech_reps.errors import ConfigError
-from speech_reps.frontend.torch_backend import (FLT_EPSILON, dct_matrix, lifter_coeffs, mel_banks,
+from speech_reps.frontend.torch_backend import (FLT_EPSILON, dct_matrix, lifter_coeffs, mel_banks, reflect_into,
                                                 window_function)
 
 try:  # the per-frame work compiled (setup.py); numpy computes the same features without it
@@ -124,15 +124,7 @@ class NumpyBackend:
         reflection without snip-edges."""
         needed = (count - 1) * self.shift + self.size
         if not self.options["snip-edges"]:
-            offset = self.size // 2 - self.shift // 2
-            index = np.arange(needed) - offset
-            n = len(wave)
-            while True:  # Kaldi reflects repeatedly (only a tiny utterance needs more than once)
-                low, high = index < 0, index >= n
-                if not (low.any() or high.any()):
-                    break
-                index = np.where(low, -index - 1, np.where(high, 2 * n - 1 - index, index))
-            wave = wave[index]
+            wave = wave[reflect_into(np.arange(needed) - (self.size // 2 - self.shift // 2), len(wave))]
         return np.require(wave[:needed], np.float32, ["C", "A"])  # the kernel reads floats
 
     def _windowed(self, frames, c):

@@ -181,8 +181,8 @@ class TorchBackend:
         starts = np.concatenate([[0], np.cumsum(lengths[:-1], dtype=np.int64)])
         # a batch past 2^31 samples (37 h), or one utterance whose reflection's period (2n) passes it
         index_type = index_dtype(max(len(samples), 2 * max(lengths) + span + offset))
-        n, needed, starts = (small_to_device(np.asarray(v, dtype=np.int64)[:, None], self.device).to(index_type)
-                             for v in (lengths, needed, starts))
+        n, needed, starts = small_to_device(np.array([lengths, needed, starts], np.int64)[:, :, None],
+                                            self.device).to(index_type)  # one copy for the three
         position = torch.arange(span, device=self.device, dtype=index_type)[None, :]
         inside = position < needed  # an empty wave needs nothing (and has no period to reflect in)
         index = torch.where(inside, reflect_into(position - offset, n.clamp(min=1)) + starts, 0)
@@ -240,14 +240,13 @@ def index_dtype(largest):
 
 
 def reflect_into(position, n):
-    """Where Kaldi's ExtractWindow reads sample ``position`` of a wave of ``n`` samples (both
-    tensors, broadcast): reflected at -1/2 and at n - 1/2, repeatedly until inside [0, n). The
-    two reflections repeat with period 2n, and of the two points of [0, 2n) a position maps to,
-    exactly one lies in [0, n): one remainder and one reflection give it."""
-    import torch
-
-    m = torch.remainder(position, 2 * n)
-    return torch.where(m >= n, 2 * n - 1 - m, m)
+    """Where Kaldi's ExtractWindow reads sample ``position`` of a wave of ``n`` samples (integer
+    numpy arrays or torch tensors, broadcast): reflected at -1/2 and at n - 1/2, repeatedly until
+    inside [0, n). The two reflections repeat with period 2n, and of the two points of [0, 2n) a
+    position maps to, exactly one lies in [0, n): one remainder (floored, as ``%`` is for both)
+    and one reflection give it."""
+    m = position % (2 * n)
+    return m + (m >= n) * (2 * n - 1 - 2 * m)
 
 
 def _batch_invariant_matmul(x, weights):
