@@ -38,7 +38,7 @@ def main(argv=None):
     import torch
 
     from bench.model_throughput import write_checkpoint
-    from speech_reps.batching import LengthBucketer
+    from speech_reps.engine.batching import LengthBucketer
     from speech_reps.models.base import Batch
     from speech_reps.models.registry import create
 

@@ -5,6 +5,7 @@ that the flags reach the models' outputs.)"""
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import golden_wav
 from decoar_files import random_weights, write_torch_checkpoint
@@ -100,3 +101,65 @@ def test_small_to_device_gives_the_values_as_a_tensor_there():
     assert torch.equal(small_to_device([3, 1, 2], "cpu"), torch.tensor([3, 1, 2]))
     lengths = torch.tensor([5, 7])
     assert torch.equal(small_to_device(lengths, torch.device("cpu")), lengths)
+
+
+class _Products(torch.nn.Module):
+    """Each kind of product a model has: a linear layer, a convolution, wav2vec 2.0's weight-normed one."""
+
+    def __init__(self):
+        super().__init__()
+        from speech_reps.models.wav2vec2_net import WeightNormConv1d
+
+        self.conv = torch.nn.Conv1d(4, 8, 3, stride=2)
+        self.pos = WeightNormConv1d(8, 4, 2)
+        self.linear = torch.nn.Linear(8, 5)
+
+    def forward(self, x):
+        y = self.pos(self.conv(x))
+        return self.linear(y.transpose(1, 2))
+
+
+def _bf16_products_net():
+    torch.manual_seed(0)
+    net = _Products()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.5)
+    return net
+
+
+def test_bf16_products_in_float32_are_float32_products_of_the_bfloat16_values():
+    from speech_reps.models.bf16_products import products_in_float32
+
+    x = torch.randn(2, 4, 41).bfloat16()
+    native = _bf16_products_net().to(torch.bfloat16)
+    net = _bf16_products_net().to(torch.bfloat16)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    products_in_float32(net)
+    assert {k: v.dtype for k, v in net.state_dict().items()} == {k: v.dtype for k, v in state.items()}
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())  # same names, same bfloat16 values
+    with torch.inference_mode():
+        out, ref = net(x), native(x)
+        # by hand: each product in float32 on the bfloat16 operands, its result rounded to bfloat16
+        p = native
+        y = F.conv1d(x.float(), p.conv.weight.float(), p.conv.bias.float(), stride=2).bfloat16()
+        w = p.pos.weight_v * (p.pos.weight_g / p.pos.weight_v.norm(dim=(0, 1), keepdim=True))
+        y = F.conv1d(y.float(), w.float(), p.pos.bias.float(), padding=2, groups=2).bfloat16()
+        by_hand = F.linear(y.transpose(1, 2).float(), p.linear.weight.float(), p.linear.bias.float()).bfloat16()
+    assert out.dtype == torch.bfloat16 and torch.equal(out, by_hand)
+    # and oneDNN's bfloat16 kernels agree within bfloat16's rounding (they sum in another order)
+    assert 0 < (out.float() - ref.float()).abs().max() <= 0.02 * ref.float().abs().max()
+
+
+@pytest.mark.parametrize("units", [True, False])
+def test_placing_in_bfloat16_on_a_cpu_uses_float32_products_only_without_bf16_units(units, monkeypatch):
+    from speech_reps.models import bf16_products
+
+    monkeypatch.setattr(bf16_products, "cpu_has_bf16_units", lambda: units)
+    net, dtype = place(_bf16_products_net(), torch.device("cpu"), "bfloat16")
+    assert dtype == torch.bfloat16 and net.linear.weight.dtype == torch.bfloat16
+    kinds = {type(net.linear).__name__, type(net.conv).__name__, type(net.pos).__name__}
+    assert kinds == ({"Linear", "Conv1d", "WeightNormConv1d"} if units else
+                     {"_LinearInFloat32", "Conv1dInFloat32", "WeightNormConv1dInFloat32"})
+    float32, _ = place(_bf16_products_net(), torch.device("cpu"), "float32")
+    assert type(float32.linear) is torch.nn.Linear  # float32 is never touched

@@ -9,6 +9,7 @@ whose float32 parts then stay float32), on for ``--dtype tf32``. These flags are
 a library user who trains in the same process gets them too, and the last model placed decides.
 """
 
+import logging
 from contextlib import contextmanager
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from speech_reps.errors import ConfigError
 from speech_reps.kaldi.compress import is_tensor  # a tensor told without importing torch
 
+log = logging.getLogger(__name__)
 # tf32: float32 tensors, with matmuls and convolutions on a GPU's TF32 units (~1e-3 relative
 # error, faster); on a CPU it is float32.
 DTYPES = ("float32", "tf32", "bfloat16", "float16")
@@ -74,13 +76,22 @@ def exact_float32(device):
 
 def place(net, device, dtype="float32"):
     """``net`` in eval mode on ``device`` in ``dtype`` (a DTYPES name), and the torch dtype its
-    inputs take. On a CUDA device this sets the process-wide TF32 flags (see the module doc)."""
+    inputs take. On a CUDA device this sets the process-wide TF32 flags (see the module doc). In
+    bfloat16 on a CPU without BF16 instructions, its linear layers and convolutions multiply in
+    float32 on the bfloat16 values (models/bf16_products.py: the same rounding, 2x faster)."""
     import torch
 
     torch_dtype = resolve_dtype(dtype)
     if device.type == "cuda":
         set_tf32(dtype == "tf32")
     net = net.eval().to(device, torch_dtype)
+    if device.type == "cpu" and torch_dtype == torch.bfloat16:
+        from speech_reps.models import bf16_products
+
+        if not bf16_products.cpu_has_bf16_units():
+            log.info("bfloat16 on a CPU without BF16 instructions: linear layers and convolutions multiply "
+                     "in float32 on the bfloat16 values (the same rounding, 2x faster than emulated bfloat16)")
+            bf16_products.products_in_float32(net)
     for module in net.modules():
         if isinstance(module, torch.nn.RNNBase):  # one weight buffer for cuDNN, not compacted at every call
             module.flatten_parameters()

@@ -65,7 +65,10 @@ class WeightNormConv1d(nn.Module):
     def forward(self, x):
         norm = self.weight_v.norm(dim=(0, 1), keepdim=True)
         weight = self.weight_v * (self.weight_g / norm)
-        return F.conv1d(x, weight, self.bias, padding=self.padding, groups=self.groups)
+        return self._conv_forward(x, weight, self.bias)
+
+    def _conv_forward(self, x, weight, bias):  # as nn.Conv1d's (see models/bf16_products.py)
+        return F.conv1d(x, weight, bias, padding=self.padding, groups=self.groups)
 
 
 class SamePad(nn.Module):
