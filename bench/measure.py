@@ -115,10 +115,10 @@ def time_stages(marks):
 
     check_job = engine_run.check_job
 
-    def checked_marked(job):  # the model loaded (and CUDA started)
+    def checked_marked(job, **options):  # the model loaded (and CUDA started)
         marks["imported"] = marks.get("imported", time.time())
         try:
-            return check_job(job)
+            return check_job(job, **options)
         finally:
             marks["checked"] = time.time()
 

@@ -45,6 +45,18 @@ def device_type(device):
     return getattr(device, "type", str(device).split(":")[0])
 
 
+def requested_device(model_options):
+    """The device a model's options ask for ('cpu', 'cuda', 'cuda:1'), read as
+    torch_device.resolve_device reads them, before the model exists (nothing checked or imported)."""
+    device, gpu = model_options.get("device"), model_options.get("gpu")
+    if device is not None:
+        return str(device)
+    try:
+        return "cpu" if gpu is None or int(gpu) < 0 else f"cuda:{int(gpu)}"
+    except (TypeError, ValueError):  # the model's own checks name it
+        return "cpu"
+
+
 def featurizer_device(featurizer):
     """Where a featurizer computes: its model's device, else its front end's."""
     device = getattr(featurizer, "device", None)

@@ -2,6 +2,7 @@
 fatal errors are early and clear; a killed or starved run resumes to byte-identical output."""
 
 import os
+import threading
 import random
 import resource
 import signal
@@ -359,7 +360,8 @@ def test_disk_full_leaves_one_line_and_no_reader_behind(tmp_path, dither0):
             featurize_data_dir(Job(data, tmp_path / "out", model_options={"feature_config": dither0},
                                progress=False, num_workers=1, batch_frames=700))
         alive = [g.__name__ for g in gc.get_objects() if type(g) is types.GeneratorType and g.gi_frame is not None]
-        assert "read_ahead" not in alive and "stream" not in alive
+        assert not {"read_ahead", "read", "results", "stream"} & set(alive), alive
+        assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
     finally:
         gc.enable()
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")

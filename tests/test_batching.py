@@ -191,6 +191,70 @@ def test_an_utterance_longer_than_a_batch_does_not_make_every_later_call_a_batch
     assert sorted(i for b in batches for i in b) == list(range(41))
 
 
+def _children_within(seconds, count):
+    import multiprocessing
+    import time
+
+    deadline = time.monotonic() + seconds
+    while len(multiprocessing.active_children()) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return len(multiprocessing.active_children())
+
+
+def test_loaders_start_before_a_pass_and_serve_passes_of_other_specs(tmp_path):
+    """The workers exist before anything is read (they start while the model loads); one pool
+    reads pass after pass, each by its own spec, as this process reads them; closing ends them."""
+    import multiprocessing
+
+    from speech_reps.engine.inputs import InputReader
+    from speech_reps.engine.prefetch import Loaders
+
+    utts = [Utterance(f"u{i}", f"u{i}", str(golden_wav(["spk1-utt1", "spk3-short"][i % 2]))) for i in range(5)]
+    fbank = InputSpec(16000, FrontEndSpec(FeatureOptions.from_file("fbank", None, {"dither": 0})))
+    loaders = Loaders(2)
+    try:
+        assert _children_within(60, 2) == 2
+        for spec in (fbank, InputSpec(8000, allow_resample=True), fbank):
+            expected = [InputReader(spec).load(u) for u in utts]
+            got = list(loaders.read(utts, spec, ahead=2))
+            assert [g.utt.utt for g in got] == [u.utt for u in utts]
+            assert all(np.array_equal(a.input, b.input) and a.num_samples == b.num_samples
+                       for a, b in zip(expected, got))
+        partial = loaders.read(utts, fbank)
+        assert next(partial).utt.utt == "u0"
+        partial.close()  # a pass left early; the next one starts from its own first utterance
+        assert [g.utt.utt for g in loaders.read(utts[:2], fbank)] == ["u0", "u1"]
+    finally:
+        loaders.close()
+    assert not multiprocessing.active_children()
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+    with pytest.raises(RuntimeError, match="closed"):
+        list(loaders.read(utts, fbank))
+
+
+def test_a_job_starts_its_loader_workers_before_its_model(tmp_path, monkeypatch):
+    """featurize_data_dir: the workers start while the model loads (its weights, torch's import),
+    not after; and they are gone when the job ends."""
+    import multiprocessing
+
+    from speech_reps.models import registry
+
+    seen = []
+    create = registry.create
+
+    def create_after_a_look(*args, **options):
+        seen.append(_children_within(60, 1))
+        return create(*args, **options)
+
+    monkeypatch.setattr(registry, "create", create_after_a_look)
+    params = write_torch_checkpoint(tmp_path / "decoar.pt", random_weights(input_dim=80, hidden=16, layers=1))
+    data = make_data_dir(tmp_path / "data", {"a": golden_wav("spk1-utt1"), "b": golden_wav("spk3-short")})
+    summary = featurize_data_dir(Job(data, tmp_path / "out", model="decoar", model_options={"params": str(params)},
+                                     num_workers=1, progress=False))
+    assert summary.done == 2 and seen == [1]
+    assert not multiprocessing.active_children()
+
+
 @pytest.mark.parametrize("budget", [256 << 20, 1])
 def test_workers_read_on_while_the_engine_is_away_within_the_budget(budget, monkeypatch):
     """While the engine is away (a model call), a thread takes the workers' results and submits
@@ -205,7 +269,8 @@ def test_workers_read_on_while_the_engine_is_away_within_the_budget(budget, monk
 
     class Counting(ProcessPoolExecutor):
         def submit(self, fn, *args):
-            submitted.append(args[0].utt)
+            if fn is prefetch._read:  # not the tasks that only start the workers
+                submitted.append(args[1].utt)
             return super().submit(fn, *args)
 
     monkeypatch.setattr(prefetch, "ProcessPoolExecutor", Counting)

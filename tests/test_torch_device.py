@@ -163,3 +163,41 @@ def test_placing_in_bfloat16_on_a_cpu_uses_float32_products_only_without_bf16_un
                      {"_LinearInFloat32", "Conv1dInFloat32", "WeightNormConv1dInFloat32"})
     float32, _ = place(_bf16_products_net(), torch.device("cpu"), "float32")
     assert type(float32.linear) is torch.nn.Linear  # float32 is never touched
+
+
+class _Tied(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+        self.a, self.b = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+        self.b.weight = self.a.weight  # shared by two modules
+
+
+class _Unsaved(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+        self.register_buffer("window", torch.hann_window(4), persistent=False)  # no file holds it
+
+
+def test_uninitialised_modules_draw_no_weights_and_load_like_those_made_as_usual():
+    """The module the strict loader fills is made without its random initialisation (start-up
+    time), and once loaded computes as one made as usual: an LSTM's flat weights follow, shared
+    tensors stay shared, and a module holding tensors no state dict carries is made as usual."""
+    from speech_reps.models.formats.strict import load_into, uninitialised
+
+    torch.manual_seed(0)
+    usual = _Tied()
+    state = {k: v.detach().clone().normal_() for k, v in usual.state_dict().items()}
+    load_into(usual, state, "x.pt", "a test net")
+    rng = torch.get_rng_state()
+    net = uninitialised(_Tied)
+    assert torch.equal(torch.get_rng_state(), rng)  # nothing drawn
+    assert all(t.device.type == "cpu" for t in net.state_dict().values())
+    load_into(net, state, "x.pt", "a test net")
+    assert net.b.weight is net.a.weight
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        assert torch.equal(net.lstm(x)[0], usual.lstm(x)[0])
+    unsaved = uninitialised(_Unsaved)
+    assert torch.equal(unsaved.window, torch.hann_window(4))

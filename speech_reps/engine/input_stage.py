@@ -48,12 +48,13 @@ class InputStage:
     what ``featurize`` takes. ``on_error(AudioError)`` hears of each utterance left out."""
 
     def __init__(self, featurizer, data_dir, allow_resample=False, channel=None, num_workers=0,
-                 pipe_timeout=DEFAULT_PIPE_TIMEOUT):
+                 pipe_timeout=DEFAULT_PIPE_TIMEOUT, loaders=None):
         self.featurizer = featurizer
         self.spec = InputSpec.for_model(featurizer, allow_resample, channel, pipe_timeout)
         self.frontend = FrontEnd(featurizer.frontend) if featurizer.input == "fbank" else None
         self.batched = self.frontend is not None and self.frontend.batched
         self.num_workers = num_workers
+        self.loaders = loaders  # prefetch.Loaders started earlier (else each pass starts its own)
         self.spk_stats = None
         if self.frontend and featurizer.frontend.cmvn == "spk":
             if data_dir is None or not data_dir.utt2spk:
@@ -62,7 +63,11 @@ class InputStage:
             self.spk_stats = {}
 
     def _loaded(self, utterances, on_error):
-        for item in read_ahead(utterances, self.spec, self.num_workers):
+        if self.loaders is not None:
+            items = self.loaders.read(utterances, self.spec)
+        else:
+            items = read_ahead(utterances, self.spec, self.num_workers)
+        for item in items:
             if item.error is not None:
                 on_error(item.error)
             else:

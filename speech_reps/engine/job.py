@@ -97,28 +97,39 @@ class CheckedJob:
     vad: object  # kaldi.vad.VoicedFrames, or None
     out_dir: Path
     max_padding: float  # the length buckets' bound for this model and device (defaults.py)
+    loaders: object = None  # prefetch.Loaders started by check_job, or None (the caller closes them)
 
 
-def check_job(job: Job) -> CheckedJob:
+def check_job(job: Job, start_loaders=False) -> CheckedJob:
     """What ``job`` needs before its first utterance, checked; a SpeechRepsError names what is
-    wrong. Loads the model (and its weights)."""
+    wrong. Loads the model (and its weights). ``start_loaders``: the loader workers are started
+    first, and start while the model loads (the caller closes ``CheckedJob.loaders``)."""
     from speech_reps import defaults
     from speech_reps.engine.input_stage import InputStage
+    from speech_reps.engine.prefetch import Loaders
     from speech_reps.kaldi.vad import VoicedFrames
     from speech_reps.models.registry import create
 
     data = DataDir.load(job.data_dir, lenient=True)
-    featurizer = create(job.model, **job.model_options)
-    device = defaults.featurizer_device(featurizer)
-    if job.batch_frames is None:
-        job = dataclasses.replace(job, batch_frames=defaults.default_batch_frames(job.model, device,
-                                                                                  featurizer.frame_shift))
     if job.num_workers is None:
-        job = dataclasses.replace(job, num_workers=defaults.default_num_workers(job.model, device))
-    inputs = InputStage(featurizer, data, job.allow_resample, job.channel, job.num_workers, job.pipe_timeout)
-    vad = VoicedFrames(job.vad_scp, featurizer) if job.vad_scp else None
-    return CheckedJob(job, data, featurizer, inputs, vad, writable_dir(job.out_dir),
-                      defaults.default_max_padding(job.model, device))
+        job = dataclasses.replace(job, num_workers=defaults.default_num_workers(
+            job.model, defaults.requested_device(job.model_options)))
+    loaders = Loaders(job.num_workers) if start_loaders and job.num_workers > 0 else None
+    try:
+        featurizer = create(job.model, **job.model_options)
+        device = defaults.featurizer_device(featurizer)
+        if job.batch_frames is None:
+            job = dataclasses.replace(job, batch_frames=defaults.default_batch_frames(job.model, device,
+                                                                                      featurizer.frame_shift))
+        inputs = InputStage(featurizer, data, job.allow_resample, job.channel, job.num_workers, job.pipe_timeout,
+                            loaders=loaders)
+        vad = VoicedFrames(job.vad_scp, featurizer) if job.vad_scp else None
+        return CheckedJob(job, data, featurizer, inputs, vad, writable_dir(job.out_dir),
+                          defaults.default_max_padding(job.model, device), loaders)
+    except BaseException:
+        if loaders is not None:
+            loaders.close()
+        raise
 
 
 def writable_dir(out_dir):

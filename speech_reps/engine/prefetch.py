@@ -1,32 +1,39 @@
 """Reading utterances ahead of the model in worker processes (``--num-workers``).
 
-``read_ahead(utterances, spec, num_workers)`` yields one ``inputs.Loaded`` per utterance (its
-model input, or the AudioError that stopped it) in the order of ``utterances``, whatever the
-number of workers: results
-come back in submission order, so everything downstream (batches, journal, output) is the same
-for 0, 1 or 8 workers. What is read ahead is bounded (a plain ``Pool.imap`` reads its whole
-input ahead): at most ``ahead`` utterances (8 per worker) submitted and not yet taken from the
-pool, and AHEAD_BYTES of inputs ready and not yet taken by the engine. A thread of the engine's
-process (``_Feeder``) takes the results from the pool and submits more, so the workers go on
-while the engine is away: it takes a batch's utterances at once, then leaves for the model's
-call (on a GPU, hundreds of utterances, then tenths of a second), and when the submissions
-were made only as it took results the workers sat idle meanwhile and the engine waited for them
-when it came back (3.8 s of a 13 s GPU job).
+``Loaders(num_workers)`` starts the workers at once, so that they start (each a fresh
+interpreter importing the reading modules: 0.3-0.6 s) while the engine loads its model.
+``loaders.read(utterances, spec)`` yields one ``inputs.Loaded`` per utterance (its model input,
+or the AudioError that stopped it) in the order of ``utterances``, whatever the number of
+workers: results come back in submission order, so everything downstream (batches, journal,
+output) is the same for 0, 1 or 8 workers. A job reads in one or two passes (``--cmvn spk``'s
+statistics first) with the same workers; ``close()`` ends them. ``read_ahead(utterances, spec,
+num_workers)`` is one pass with workers of its own (0: in this process).
+
+What is read ahead is bounded (a plain ``Pool.imap`` reads its whole input ahead): at most
+``ahead`` utterances (8 per worker) submitted and not yet taken from the pool, and AHEAD_BYTES
+of inputs ready and not yet taken by the engine. A thread of the engine's process takes the
+results from the pool and submits more, so the workers go on while the engine is away: it takes
+a batch's utterances at once, then leaves for the model's call (on a GPU, hundreds of
+utterances, then tenths of a second), and when the submissions were made only as it took
+results the workers sat idle meanwhile and the engine waited for them when it came back (3.8 s
+of a 13 s GPU job).
 
 Workers are started with "spawn": forking a process that has started torch's or TensorFlow's
-thread pools can deadlock the child.
+thread pools can deadlock the child. The InputSpec travels pickled with each utterance (a few
+hundred bytes): the workers exist before the model that decides it.
 """
 
 import collections
 import multiprocessing
 import os
+import pickle
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from speech_reps.errors import AudioError
 from speech_reps.engine.inputs import InputReader, Loaded
 
-_reader = None  # the worker's InputReader
+_reader, _reader_spec = None, None  # the worker's InputReader, and the pickled InputSpec it follows
 AHEAD_BYTES = 256 << 20  # inputs ready and not yet taken (see the module's docstring)
 
 
@@ -59,17 +66,18 @@ def _die_with_parent(parent):
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _start_worker(spec, parent):
-    global _reader
+def _start_worker(parent):
     _die_with_parent(parent)
-    if spec.frontend is not None and spec.frontend.backend == "torch":
-        import torch
-
-        torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
-    _reader = InputReader(spec)
 
 
-def _read(utt):
+def _started():
+    """A task that only makes its worker start (Python spawns the pool's workers as tasks come)."""
+
+
+def _read(spec, utt):
+    global _reader, _reader_spec
+    if spec != _reader_spec:  # the first utterance of a pass: its reader
+        _reader, _reader_spec = _new_reader(pickle.loads(spec)), spec
     try:
         model_input, n = _reader.read(utt)
         return True, model_input, n
@@ -77,69 +85,149 @@ def _read(utt):
         return False, e.source, e.cause
 
 
+def _new_reader(spec):
+    if spec.frontend is not None and spec.frontend.backend == "torch":
+        import torch
+
+        torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
+    return InputReader(spec)
+
+
 def read_ahead(utterances, spec, num_workers=0, ahead=None):
-    """One Loaded per utterance, in order; ``ahead``: utterances submitted to the workers and not
-    yet taken back (default 8 per worker); more are ready up to AHEAD_BYTES (module docstring)."""
+    """One Loaded per utterance, in order, read by workers of its own (module doc); ``ahead``:
+    utterances submitted to the workers and not yet taken back (default 8 per worker)."""
     if num_workers <= 0:
         reader = InputReader(spec)
         for utt in utterances:
             yield reader.load(utt)
         return
-    feeder = _Feeder(spec, num_workers, utterances, ahead or 8 * num_workers)
+    loaders = Loaders(num_workers)
     try:
-        yield from feeder.results()
+        yield from loaders.read(utterances, spec, ahead)
     finally:  # also when the engine stops early (an error, ctrl-c): the thread and workers end first
-        feeder.stop()
+        loaders.close()
 
 
-class _Feeder:
-    """A thread that owns the worker pool: it submits ``utterances``, at most ``in_flight`` not
-    yet taken back, and takes their results in order into a queue of up to AHEAD_BYTES;
-    ``results()`` yields them, then raises what stopped the thread (a broken pool), if anything.
+class Loaders:
+    """``num_workers`` loader processes, started now, and the thread that owns them: it makes the
+    pool, then runs the passes ``read`` asks for, one after the other, each submitting its
+    utterances and taking their results in order (``_Pass``).
 
     The pool is made, used and shut down in this one thread: a worker asks Linux to kill it when
     the thread that started it ends (PR_SET_PDEATHSIG is per thread), so the workers must not
     outlive it, nor it them."""
 
-    def __init__(self, spec, num_workers, utterances, in_flight):
-        self._ready = collections.deque()  # (Loaded, its input's bytes)
-        self._bytes = 0
-        self._done = False  # the thread has put its last result
-        self._error = None
-        self._stopping = False
+    def __init__(self, num_workers):
+        self.num_workers = num_workers
+        self._passes = collections.deque()
+        self._current = None  # the pass being read
+        self._closed = False  # no more passes: close() was called, or the pool broke
+        self._error = None  # what broke the pool: raised by the passes it stops
         self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._run, args=(spec, num_workers, iter(utterances), in_flight),
-                                        name="read-ahead", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="read-ahead", daemon=True)
         self._thread.start()
 
-    def _run(self, spec, num_workers, todo, in_flight):
+    def read(self, utterances, spec, ahead=None):
+        """One Loaded per utterance of ``utterances``, in order (module doc)."""
+        one = _Pass(utterances, spec, ahead or 8 * self.num_workers)
+        with self._changed:
+            if self._closed:
+                one.end(self._error or RuntimeError("the loader workers are closed"))
+            else:
+                self._passes.append(one)
+                self._changed.notify_all()
+        try:
+            yield from one.results()
+        finally:
+            one.stop()
+
+    def close(self):
+        """Stop the pass being read, end the workers and the thread (waits for both)."""
+        with self._changed:
+            self._closed = True
+            current = self._current
+            self._changed.notify_all()
+        if current is not None:
+            current.stop()
+        self._thread.join()
+
+    def _serve(self):
         try:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_start_worker,
-                                     initargs=(spec, os.getpid())) as pool:
-                self._feed(pool, todo, in_flight)
-        except BaseException as e:  # noqa: BLE001 - raised in the engine's thread, after the results before it
+            with ProcessPoolExecutor(self.num_workers, mp_context=context, initializer=_start_worker,
+                                     initargs=(os.getpid(),)) as pool:
+                for _ in range(self.num_workers):
+                    pool.submit(_started)
+                while (one := self._next_pass()) is not None:
+                    one.run(pool)
+        except BaseException as e:  # noqa: BLE001 - raised in the engine's thread by the pass it stops
             self._error = e
         finally:
             with self._changed:
-                self._done = True
-                self._changed.notify_all()
+                self._closed, self._current = True, None
+                left, self._passes = list(self._passes), collections.deque()
+            for one in left:
+                one.end(self._error or RuntimeError("the loader workers are closed"))
 
-    def _feed(self, pool, todo, in_flight):
+    def _next_pass(self):
+        with self._changed:
+            self._current = None
+            while not self._passes and not self._closed:
+                self._changed.wait()
+            if self._closed:
+                return None
+            self._current = self._passes.popleft()
+            return self._current
+
+
+class _Pass:
+    """One pass over ``utterances``: the loaders' thread submits them, at most ``in_flight`` not
+    yet taken back, and takes their results in order into a queue of up to AHEAD_BYTES;
+    ``results()`` yields them in the engine's thread, then raises what stopped the pass (a broken
+    pool), if anything."""
+
+    def __init__(self, utterances, spec, in_flight):
+        self._todo = iter(utterances)
+        self._spec = pickle.dumps(spec)
+        self._in_flight = in_flight
+        self._ready = collections.deque()  # (Loaded, its input's bytes)
+        self._bytes = 0
+        self._done = False  # the pass has put its last result
+        self._error = None
+        self._stopping = False
+        self._changed = threading.Condition()
+
+    def run(self, pool):
+        """In the loaders' thread; a broken pool is raised on to it (after ``results`` has it)."""
+        try:
+            self._feed(pool)
+        except BaseException as e:
+            self.end(e)
+            raise
+        self.end()
+
+    def end(self, error=None):
+        with self._changed:
+            if error is not None and self._error is None:
+                self._error = error
+            self._done = True
+            self._changed.notify_all()
+
+    def _feed(self, pool):
         pending = collections.deque()
         try:
-            while True:
-                while len(pending) < in_flight:
-                    utt = next(todo, None)
+            while not self._stopping:
+                while len(pending) < self._in_flight:
+                    utt = next(self._todo, None)
                     if utt is None:
                         break
-                    pending.append((utt, pool.submit(_read, utt)))
+                    pending.append((utt, pool.submit(_read, self._spec, utt)))
                 if not pending:
                     return
                 item = _result(*pending.popleft())  # waits for that utterance's worker
                 if not self._put(item):
                     return
-        finally:  # the pool's shutdown then waits only for the utterances being read
+        finally:  # what is left: the pool then waits only for the utterances being read
             for _, future in pending:
                 future.cancel()
 
@@ -171,10 +259,13 @@ class _Feeder:
             yield item
 
     def stop(self):
+        """The engine stops early (or has all it wanted): wait until the loaders' thread has
+        left this pass."""
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
-        self._thread.join()
+            while not self._done:
+                self._changed.wait()
 
 
 def _result(utt, future):

@@ -97,7 +97,15 @@ def featurize_data_dir(job: Job) -> Summary:
     byte-identical output; with ``job.reuse`` a job that an earlier run finished (``mark_done``)
     with the same fingerprint -- inputs, option values, code -- is not redone.
     """
-    checked = check_job(job)
+    checked = check_job(job, start_loaders=True)  # the loader workers start while the model loads
+    try:
+        return _featurize_checked(checked)
+    finally:
+        if checked.loaders is not None:
+            checked.loaders.close()
+
+
+def _featurize_checked(checked):
     job = checked.job  # its batch size and loader workers decided
     data, featurizer, vad, out_dir = checked.data, checked.featurizer, checked.vad, checked.out_dir
     for problem in data.audio_problems:

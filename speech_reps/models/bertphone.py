@@ -88,12 +88,13 @@ class BERTphone(Featurizer):
 
     def __init__(self, weights, sizes, heads, frontend, device, hop, dtype="float32", path=""):
         from speech_reps.models.bertphone_net import BERTphoneNet
-        from speech_reps.models.formats.strict import load_into
+        from speech_reps.models.formats.strict import load_into, uninitialised
         from speech_reps.models.torch_device import place
 
         self.input_dim, self.dim, self.hidden = sizes.input_dim, sizes.units, sizes.hidden
         self.layers, self.max_length = sizes.layers, sizes.max_length
-        net = load_into(BERTphoneNet(self.input_dim, self.dim, self.hidden, heads, self.layers, self.max_length),
+        net = load_into(uninitialised(lambda: BERTphoneNet(self.input_dim, self.dim, self.hidden, heads, self.layers,
+                                                          self.max_length)),
                         weights, path, "not a BERTphone encoder")
         self.net, self.dtype = place(net, device, dtype)
         self.frontend, self.device, self.hop, self.layer = frontend, device, hop, None

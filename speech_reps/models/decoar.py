@@ -54,7 +54,7 @@ class DeCoAR(Featurizer):
 
     def __init__(self, weights, sizes, frontend, device, dtype="float32", path=""):
         from speech_reps.models.decoar_net import DeCoAREncoder
-        from speech_reps.models.formats.strict import load_into
+        from speech_reps.models.formats.strict import load_into, uninitialised
         from speech_reps.models.torch_device import place
 
         self.input_dim, self.hidden, self.layers = sizes.input_dim, sizes.hidden, sizes.layers
@@ -63,7 +63,7 @@ class DeCoAR(Featurizer):
         self.sample_rate = frontend.options.sample_rate
         self.device = device
         self.precision = dtype
-        net = load_into(DeCoAREncoder(self.input_dim, self.hidden, self.layers), weights, path,
+        net = load_into(uninitialised(lambda: DeCoAREncoder(self.input_dim, self.hidden, self.layers)), weights, path,
                         "not a DeCoAR encoder")
         self.net, self.dtype = place(net, device, dtype)
 

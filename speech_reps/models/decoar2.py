@@ -86,6 +86,7 @@ class DeCoAR2(Featurizer):
         feature_config: Kaldi fbank options over the yaml's frontend_args; layer: see the module doc."""
         from speech_reps.models.decoar2_net import DeCoAR2Net
         from speech_reps.models.formats.fairseq import load_state_strict, read_checkpoint
+        from speech_reps.models.formats.strict import uninitialised
         from speech_reps.models.torch_device import place, resolve_device
 
         cfg = load_config(DeCoAR2Config, config, "decoar2")
@@ -96,7 +97,7 @@ class DeCoAR2(Featurizer):
         arch = architecture(state, cfg.num_heads)
         if arch["encoder_embed_dim"] % cfg.num_heads:
             raise ConfigError(f"{path}: {arch['encoder_embed_dim']} units do not split into num_heads={cfg.num_heads}")
-        net = DeCoAR2Net(arch)
+        net = uninitialised(lambda: DeCoAR2Net(arch))  # load_state_strict fills it
         load_state_strict(net, state, tuple(cfg.skip_tensors), path)
         options = FeatureOptions.from_file("fbank", feature_config, defaults=cfg.frontend_args,
                                            source="conf/decoar2.yaml frontend_args")

@@ -67,7 +67,7 @@ class GE2E(Featurizer):
     sample_rate = fe.SAMPLE_RATE
 
     def __init__(self, weights, sizes, conf, device, dtype="float32", path=""):
-        from speech_reps.models.formats.strict import load_into
+        from speech_reps.models.formats.strict import load_into, uninitialised
         from speech_reps.models.ge2e_net import GE2EEncoder
         from speech_reps.models.torch_device import place
 
@@ -80,7 +80,7 @@ class GE2E(Featurizer):
         self.max_rows = conf.max_rows
         self.filters = fe.mel_filters()
         self.device = device
-        net = load_into(GE2EEncoder(*sizes), weights, path, "not a GE2E encoder")
+        net = load_into(uninitialised(lambda: GE2EEncoder(*sizes)), weights, path, "not a GE2E encoder")
         self.net, self.dtype = place(net, device, dtype)
 
     @classmethod

@@ -10,6 +10,7 @@ import argparse
 import os
 
 from speech_reps.models.formats import WeightsError, first_line
+from speech_reps.models.formats.strict import allocated
 from speech_reps.models.formats.torch_pickle import OmegaConfStub, load_restricted
 
 
@@ -88,7 +89,7 @@ def build_net(net_class, cfg, path):
         if 2 * numel > os.path.getsize(path):  # 2 bytes: the smallest float a checkpoint holds
             raise WeightsError(f"{path}: its config describes a model of {numel} parameters, more "
                                f"than the file's {os.path.getsize(path)} bytes can hold")
-        return net_class(cfg)
+        return allocated(sized, lambda: net_class(cfg))  # strict loading fills it (formats/strict.py)
     except WeightsError:
         raise
     except Exception as e:  # a damaged config: odd types and values fail in many ways
