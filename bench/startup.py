@@ -3,7 +3,9 @@ fresh process as a job meets it: Python itself, the engine's imports, torch's im
 start (the context on the device), a model made and loaded there (DeCoAR, full size, random
 weights), and the loader workers' start (spawned, imported, the first utterance read).
 
-The whole jobs of ``python -m bench.end_to_end`` report start-up to the first batch as one
+In a job the loader workers start while torch is imported and the model loads (engine/prefetch.py,
+``Loaders``), so their part is off its path. The whole jobs of ``python -m bench.end_to_end``
+report start-up to the first batch as one
 column; this says which part to cut.
 
 Usage: python -m bench.startup [--device cuda:0] [--num-workers 4] [--repeats 2]
