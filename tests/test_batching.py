@@ -232,6 +232,54 @@ def test_loaders_start_before_a_pass_and_serve_passes_of_other_specs(tmp_path):
         list(loaders.read(utts, fbank))
 
 
+def test_loaders_end_a_pass_cut_short_with_an_error_and_outlive_a_pass_that_failed(capfd):
+    """A pass closed under its reader raises (it does not look complete); an error inside one
+    pass ends that pass alone; two passes at once are refused (they run in turn); a ctrl-c
+    that reaches an idle worker ends it without a traceback."""
+    import multiprocessing
+    import os
+    import signal
+
+    from speech_reps.engine import prefetch
+
+    utts = [Utterance(f"u{i}", f"u{i}", str(golden_wav("spk3-short"))) for i in range(40)]
+
+    def broken():
+        yield utts[0]
+        raise ValueError("the utterance list broke")
+
+    spec = InputSpec(16000)
+    loaders = prefetch.Loaders(1)
+    try:
+        with pytest.raises(ValueError, match="the utterance list broke"):
+            list(loaders.read(broken(), spec))
+        assert [g.utt.utt for g in loaders.read(utts[:3], spec)] == ["u0", "u1", "u2"]
+        first = loaders.read(utts, spec)
+        assert next(first).utt.utt == "u0"
+        with pytest.raises(RuntimeError, match="reading another pass"):
+            next(loaders.read(utts, spec))
+        first.close()
+        cut = loaders.read(utts, spec)
+        next(cut)
+        closer = threading.Thread(target=loaders.close)
+        closer.start()
+        with pytest.raises(RuntimeError, match="closed during a pass"):
+            list(cut)
+        closer.join()
+    finally:
+        loaders.close()
+    idle = prefetch.Loaders(1)
+    try:
+        assert len(list(idle.read(utts[:1], spec))) == 1  # its initializer has run: it waits for work
+        worker = multiprocessing.active_children()[0]
+        os.kill(worker.pid, signal.SIGINT)
+        worker.join(30)
+        assert worker.exitcode == 128 + signal.SIGINT
+    finally:
+        idle.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_a_job_starts_its_loader_workers_before_its_model(tmp_path, monkeypatch):
     """featurize_data_dir: the workers start while the model loads (its weights, torch's import),
     not after; and they are gone when the job ends."""

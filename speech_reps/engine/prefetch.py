@@ -27,8 +27,9 @@ import collections
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 
 from speech_reps.errors import AudioError
 from speech_reps.engine.inputs import InputReader, Loaded
@@ -68,6 +69,14 @@ def _die_with_parent(parent):
 
 def _start_worker(parent):
     _die_with_parent(parent)
+    # ctrl-c reaches the workers too (one process group): an idle worker would print
+    # KeyboardInterrupt's traceback as it dies; SystemExit ends it quietly, and within an
+    # utterance it comes back to the parent as that utterance's result (_result)
+    signal.signal(signal.SIGINT, _exit_quietly)
+
+
+def _exit_quietly(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _started():
@@ -128,9 +137,12 @@ class Loaders:
         self._thread.start()
 
     def read(self, utterances, spec, ahead=None):
-        """One Loaded per utterance of ``utterances``, in order (module doc)."""
+        """One Loaded per utterance of ``utterances``, in order (module doc). One pass at a time:
+        passes run in turn, so a pass begun while another is unfinished would wait for ever."""
         one = _Pass(utterances, spec, ahead or 8 * self.num_workers)
         with self._changed:
+            if self._passes or (self._current is not None and not self._current.done):
+                raise RuntimeError("the loader workers are reading another pass; finish or close it first")
             if self._closed:
                 one.end(self._error or RuntimeError("the loader workers are closed"))
             else:
@@ -147,8 +159,8 @@ class Loaders:
             self._closed = True
             current = self._current
             self._changed.notify_all()
-        if current is not None:
-            current.stop()
+        if current is not None:  # its reader, if any, hears that it was cut short
+            current.stop(RuntimeError("the loader workers were closed during a pass"))
         self._thread.join()
 
     def _serve(self):
@@ -197,13 +209,20 @@ class _Pass:
         self._stopping = False
         self._changed = threading.Condition()
 
+    @property
+    def done(self):
+        return self._done
+
     def run(self, pool):
-        """In the loaders' thread; a broken pool is raised on to it (after ``results`` has it)."""
+        """In the loaders' thread. An error ends this pass (``results`` raises it); a broken pool
+        is raised on, and ends the Loaders too."""
         try:
             self._feed(pool)
         except BaseException as e:
             self.end(e)
-            raise
+            if isinstance(e, BrokenExecutor):
+                raise
+            return
         self.end()
 
     def end(self, error=None):
@@ -258,10 +277,12 @@ class _Pass:
                 self._changed.notify_all()
             yield item
 
-    def stop(self):
+    def stop(self, error=None):
         """The engine stops early (or has all it wanted): wait until the loaders' thread has
-        left this pass."""
+        left this pass. ``error``: what ``results`` raises if the pass was not over."""
         with self._changed:
+            if error is not None and not self._done and self._error is None:
+                self._error = error
             self._stopping = True
             self._changed.notify_all()
             while not self._done:
@@ -269,5 +290,8 @@ class _Pass:
 
 
 def _result(utt, future):
-    ok, a, b = future.result()
+    try:
+        ok, a, b = future.result()
+    except SystemExit:  # the worker had a SIGINT while reading it (_start_worker)
+        raise RuntimeError(f"a loader worker was interrupted (SIGINT) while reading {utt.utt}") from None
     return Loaded(utt, a, b) if ok else Loaded(utt, error=AudioError(utt.utt, a, b))

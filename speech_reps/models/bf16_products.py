@@ -12,7 +12,9 @@ utterance: the output's error against float32 1.195% (mean, relative) both ways,
 What stays in bfloat16 is everything else (norms, activations, attention, recurrences: an LSTM's
 state is not a product we may widen), and a CPU with the instructions (or a GPU) keeps the
 native kernels. ``products_in_float32(net)`` changes the modules' classes in place (their
-parameters, names and state dict stay as they are); call it once the weights are loaded.
+parameters, names and state dict stay as they are); call it once the weights are loaded (the
+linear layers keep float32 copies of their weights, made then: 6 bytes a weight, where a float32
+model holds 4 and torch's bfloat16 kernels 2, for the speed).
 """
 
 import platform

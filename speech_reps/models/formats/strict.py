@@ -54,8 +54,11 @@ def uninitialised(make):
     start-up, for values the checkpoint then replaced."""
     import torch
 
-    with torch.device("meta"):
-        net = make()
+    try:
+        with torch.device("meta"):
+            net = make()
+    except (RuntimeError, NotImplementedError):  # a module that computes with its tensors when made
+        return make()
     return allocated(net, make)
 
 
