@@ -23,3 +23,8 @@ class AudioError(SpeechRepsError):
     def __init__(self, utt, source, cause):
         self.utt, self.source, self.cause = utt, source, cause
         super().__init__(f"utterance {utt} ({source}): {cause}")
+
+
+class LoaderError(SpeechRepsError):
+    """A loader worker process died (killed, out of memory): the job stops, what it finished is
+    kept for a resume."""

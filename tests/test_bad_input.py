@@ -392,3 +392,22 @@ def test_command_line_numbers_are_checked_before_any_work(tmp_path, args, rc, me
     assert proc.returncode == rc and proc.stderr.strip().splitlines()[-1] == (usage_error if rc == 2 else message), \
         proc.stderr
     assert not (tmp_path / "out" / "feats.ark.tmp").exists()
+
+
+def test_a_loader_worker_killed_stops_the_job_with_one_line(tmp_path, dither0):
+    """A loader worker that dies (here killed by the command of its utterance's wav.scp line;
+    in life the kernel's OOM killer) stops the job with one line naming the utterance being read
+    and how to go on, not a traceback; the run then resumes."""
+    wav = {"a": golden_wav("spk1-utt1"), "b": "kill -9 $PPID |", "c": golden_wav("spk2-utt1")}
+    data = make_data_dir(tmp_path / "data", wav, utt2spk={u: u for u in wav})
+    args = ["--fbank-config", str(dither0), "--num-workers", "1", *ARGS]
+    proc = run_tool(FEATURIZE, *args, data, tmp_path / "out", check=False)
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("featurize.py: a loader worker died (killed, or out of memory?) while utterance ")
+    assert last.endswith("was being read; what was finished is kept: rerun the same command to resume")
+    assert "Traceback" not in proc.stderr
+    make_data_dir(tmp_path / "data", {"a": wav["a"], "b": golden_wav("spk3-short"), "c": wav["c"]},
+                  utt2spk={u: u for u in wav})
+    run_tool(FEATURIZE, *args, data, tmp_path / "out")
+    assert sorted(kaldiio.load_scp(str(tmp_path / "out" / "feats.scp"))) == ["a", "b", "c"]

@@ -31,11 +31,12 @@ import signal
 import threading
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 
-from speech_reps.errors import AudioError
+from speech_reps.errors import AudioError, LoaderError
 from speech_reps.engine.inputs import InputReader, Loaded
 
 _reader, _reader_spec = None, None  # the worker's InputReader, and the pickled InputSpec it follows
 AHEAD_BYTES = 256 << 20  # inputs ready and not yet taken (see the module's docstring)
+RESUME = "what was finished is kept: rerun the same command to resume"
 
 
 def _die_with_parent(parent):
@@ -219,9 +220,11 @@ class _Pass:
         try:
             self._feed(pool)
         except BaseException as e:
+            if isinstance(e, BrokenExecutor):  # from a submit
+                e = LoaderError(f"the loader workers stopped ({e}); {RESUME}")
             self.end(e)
-            if isinstance(e, BrokenExecutor):
-                raise
+            if isinstance(e, LoaderError):
+                raise e
             return
         self.end()
 
@@ -294,4 +297,7 @@ def _result(utt, future):
         ok, a, b = future.result()
     except SystemExit:  # the worker had a SIGINT while reading it (_start_worker)
         raise RuntimeError(f"a loader worker was interrupted (SIGINT) while reading {utt.utt}") from None
+    except BrokenExecutor:  # a worker died: this utterance was one of those being read
+        raise LoaderError(f"a loader worker died (killed, or out of memory?) while utterance {utt.utt} "
+                          f"({utt.source}) was being read; {RESUME}") from None
     return Loaded(utt, a, b) if ok else Loaded(utt, error=AudioError(utt.utt, a, b))
