@@ -115,8 +115,9 @@ def resolve_device(device=None, gpu=None):
     """``device`` wins ('cpu', 'cuda', 'cuda:1'); else ``gpu`` N gives cuda:N; else the CPU."""
     import torch
 
-    if device is None:
-        device = "cpu" if gpu is None or gpu < 0 else f"cuda:{gpu}"
+    from speech_reps.defaults import requested_device
+
+    device = requested_device({"device": device, "gpu": gpu})  # the same reading as before the model exists
     try:
         dev = torch.device(device)
     except RuntimeError as e:
