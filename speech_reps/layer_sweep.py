@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from speech_reps.kaldi import FeatureWriter
+from speech_reps.models.torch_device import host_array
 
 
 def sweep_layers(model_options):
@@ -90,6 +91,8 @@ class LayerSplitWriter:
         return {k: v for k, v in self.writers[0].seconds.items() if k in done}
 
     def write(self, key, feats, planned_frames=None, seconds=0.0):
+        if not self.writers[0].compress:  # a GPU's matrix: to the host once, not once per layer
+            feats = host_array(feats)
         for i, writer in enumerate(self.writers):
             if key not in writer.num_frames:  # a writer ahead of the others keeps what it has
                 writer.write(key, feats[..., i * self.dim:(i + 1) * self.dim], planned_frames, seconds)

@@ -116,7 +116,30 @@ def test_output_path_hands_host_outputs_over_without_a_copy():
     assert host.arrays[0] is array and np.shares_memory(host.arrays[1], tensor.numpy())
     assert isinstance(host.arrays[2], MemoryError)
     host.wait()
-    host.release()
+
+
+def test_host_staging_hands_matrices_over_in_order_through_a_ring_of_blocks():
+    """The ring that brings a GPU's float32 matrices to the writer (kaldi/host_staging.py),
+    with unpinned blocks on CPU tensors (tests/gpu runs it on a GPU): each matrix exact, its
+    block not reused before the next take, a matrix larger than a block (or not begun) left to
+    the caller, and what a failed batch left untaken dropped by the next batch's begin."""
+    from speech_reps.kaldi.host_staging import HostStaging
+
+    staging = HostStaging(block_bytes=400, blocks=2, pin=False)  # 100 float32 values a block
+    a, b, big, d = (torch.randn(rows, 10) for rows in (5, 10, 11, 3))
+    staging.begin([a, b, big, d])
+    got_a = staging.take(a)
+    assert np.array_equal(got_a, a.numpy())
+    got_b = staging.take(b)  # a's block is free now, and d's copy went into it
+    assert np.array_equal(got_b, b.numpy())
+    assert np.array_equal(got_a.reshape(-1)[:30], d.numpy().reshape(-1))
+    assert staging.take(big) is None  # 440 bytes: not staged, the writer copies it
+    assert np.array_equal(staging.take(d), d.numpy())
+    assert np.array_equal(got_b, b.numpy())  # the block taken last is still the writer's
+    assert staging.take(torch.ones(2, 2)) is None  # never begun
+    staging.begin([a, b])  # a batch whose writes failed: nothing of it taken
+    staging.begin([d])
+    assert np.array_equal(staging.take(d), d.numpy())
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -209,18 +232,3 @@ def test_workers_send_16_bit_audio_as_int16_to_the_batched_front_end_only(tmp_pa
     assert not InputSpec.for_model(on_cpu).int16_waves
     assert not InputSpec.for_model(create("ge2e")).int16_waves
 
-
-def test_pinned_output_buffers_grow_to_a_whole_batch_at_once():
-    """Page-locking host memory is slow: a buffer that must grow takes at once what the job's
-    batches can hold (padded frames x dim), within twice the batch at hand, else a quarter more,
-    as the power of two the allocator gives for it anyway."""
-    from speech_reps.engine.output import slot_size
-
-    batch = 320000 * 2048  # DeCoAR's batches on a GPU
-    block = 1 << 30  # the power of two torch's page-locked allocator rounds it to: all of it used
-    assert slot_size(100, 200, batch) == 200  # fits: kept
-    assert slot_size(int(0.6 * batch), 0, batch) == block  # the first batch: the job's bound at once
-    assert slot_size(batch, block, batch) == block  # no growth after it
-    assert slot_size(block + 1, block, batch) == 2 * block  # one long utterance alone
-    assert slot_size(1000, 0, 10 ** 12) == 2048  # a huge --batch-frames is a bound, not a size
-    assert slot_size(1000, 0, 0) == 1024

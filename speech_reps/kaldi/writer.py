@@ -23,6 +23,7 @@ import kaldiio
 import numpy as np
 
 from speech_reps.kaldi.compress import compress, compress_many, is_tensor
+from speech_reps.kaldi.host_staging import HostStaging
 
 COMPRESSION_METHOD = 1  # Kaldi's kAutomaticMethod, copy-feats' default
 
@@ -78,6 +79,7 @@ class FeatureWriter:
         self._good = 0  # bytes of complete matrices
         self._pool = None  # threads compressing a batch's matrices (prepare)
         self._packed = {}  # utt -> its compressed bytes, made by prepare for write
+        self._staging = None  # a GPU's float32 matrices on their way to the host (made at the first)
         self._syncer = None  # the thread making checkpoints durable (made at the first)
         self._sync_error = None  # what stopped it (disk full, an I/O error): raised by the next call
         self.resumed = fingerprint is not None and self._restore(fingerprint)
@@ -133,9 +135,18 @@ class FeatureWriter:
         """Before BackgroundWriter applies ``ops`` (its list of calls): compress the batch's
         matrices at once on a pool of threads (numpy leaves the GIL in the compressor's sorting
         and arithmetic), for ``write`` to take. Compression is the writer's cost, and a GPU host
-        has cores to spare; the bytes are the same as one by one."""
+        has cores to spare; the bytes are the same as one by one. Uncompressed, a GPU's matrices
+        start their copies into page-locked blocks (kaldi/host_staging.py), from which ``write``
+        writes them."""
         matrices = [(op[1], op[2]) for op in ops if op[0] == "write" and op[2].ndim == 2]
-        if not self.compress or len(matrices) < 2:
+        if not self.compress:  # float32 rows: a GPU's copies to the host queued, in writing order
+            on_device = [feats for _, feats in matrices if _on_device(feats)]
+            if on_device:
+                if self._staging is None:
+                    self._staging = HostStaging()
+                self._staging.begin(on_device)
+            return
+        if len(matrices) < 2:
             return
         on_device = [(key, feats) for key, feats in matrices if _on_device(feats)]
         on_host = [(key, feats) for key, feats in matrices if not _on_device(feats)]
@@ -156,7 +167,8 @@ class FeatureWriter:
         if not key or any(c.isspace() for c in key):
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
         if not (self.compress and is_tensor(feats)):
-            feats = np.ascontiguousarray(_to_host(feats), dtype=np.float32)
+            staged = self._staging.take(feats) if self._staging is not None and _on_device(feats) else None
+            feats = np.ascontiguousarray(_to_host(feats), dtype=np.float32) if staged is None else staged
         start = self._good
         if self.compress:  # our compressor: byte-identical to Kaldi's, unlike kaldiio's
             packed = self._packed.pop(key, None)  # prepare's, if it compressed this batch

@@ -1,9 +1,9 @@
-"""The GPU output path (engine/output.py): device outputs copied into pinned, double-buffered
-host memory on a stream of their own, exactly; a model returning CUDA tensors writes the same
-archive as one returning numpy arrays."""
+"""The GPU output path (engine/output.py, kaldi/host_staging.py): device outputs left on the
+device for the writer thread, which copies them through page-locked blocks on a stream of its
+own, exactly; a model returning CUDA tensors writes the same archive as one returning numpy
+arrays, compressed or not."""
 
 import dataclasses
-import threading
 
 import numpy as np
 import pytest
@@ -28,28 +28,32 @@ class FbankOnCuda(Fbank):
         return [torch.from_numpy(np.array(x, dtype=np.float32)).to(DEVICE) for x in batch.inputs]
 
 
-def test_pinned_copies_are_exact_and_buffers_are_reused_only_once_released():
-    path = OutputPath(slots=2)
+def test_outputs_stay_on_the_device_and_come_to_the_host_exactly_through_pinned_blocks():
+    """The main thread only queues: the outputs stay CUDA tensors behind an event; the writer
+    thread copies them through page-locked blocks (kaldi/host_staging.py), exactly, a block
+    reused only after the next take."""
+    from speech_reps.kaldi.host_staging import HostStaging
+
     rng = torch.Generator(device=DEVICE).manual_seed(0)
-    batches = [[torch.randn(t, 64, device=DEVICE, generator=rng) for t in (5, 300, 17)] for _ in range(3)]
-    first = path.take(batches[0])
-    second = path.take(batches[1])
-    assert first.deferred and second.deferred
-    for host, device in ((first, batches[0]), (second, batches[1])):
-        host.wait()
-        for array, tensor in zip(host.arrays, device):
-            assert array.dtype == np.float32 and np.array_equal(array, tensor.cpu().numpy())
-    taken = []
-    third = threading.Thread(target=lambda: taken.append(path.take(batches[2])))
-    third.start()
-    third.join(0.5)
-    assert third.is_alive()  # both buffers are still held by the writer
-    first.release()
-    third.join(10)
-    assert taken and not third.is_alive()
-    taken[0].wait()
-    assert all(np.array_equal(a, t.cpu().numpy()) for a, t in zip(taken[0].arrays, batches[2]))
-    assert all(np.array_equal(a, t.cpu().numpy()) for a, t in zip(second.arrays, batches[1]))  # untouched
+    batch = [torch.randn(t, 64, device=DEVICE, generator=rng) for t in (5, 300, 17, 40, 2000)]
+    host = OutputPath().take(batch)
+    assert host.deferred and all(x.is_cuda for x in host.arrays)
+    host.wait()
+    host.writer_stream()
+    staging = HostStaging(block_bytes=300 * 64 * 4, blocks=2)  # the 2000-row matrix does not fit
+    staging.begin(host.arrays)
+    taken = [staging.take(x) for x in host.arrays]
+    assert taken[-1] is None
+    assert np.array_equal(taken[-2], batch[-2].cpu().numpy())  # nothing was copied over it
+    assert torch.cuda.current_stream(DEVICE) == host.stream
+    torch.cuda.set_stream(torch.cuda.default_stream(DEVICE))
+    staging = HostStaging(block_bytes=300 * 64 * 4, blocks=2)
+    staging.begin(batch[:4])
+    for x in batch[:4]:
+        got = staging.take(x)
+        assert got.dtype == np.float32 and np.array_equal(got, x.cpu().numpy())
+        torch.cuda.synchronize()  # any copy queued into another block is done: this one is intact
+        assert np.array_equal(got, x.cpu().numpy())
 
 
 @pytest.mark.parametrize("compress", [False, True])
