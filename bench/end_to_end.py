@@ -122,6 +122,8 @@ def measure(path, model, options, data, out, timeout, compress=False, num_worker
     timeout = min(timeout, DEADLINE[0] - time.monotonic())
     if timeout < 5:
         return "not run: --budget spent"
+    if path == "engine":
+        extra = [*extra, "--sample-threads"]
     cmd = measure_command(path, model, options, data, out, compress, num_workers, extra=extra)
     sampler = GpuSampler(GPU_INDEX[0]) if path == "engine" else None
     started = time.time()
@@ -155,9 +157,24 @@ def after_first_batch(result):
     return result["end"] - result["first_batch"]
 
 
+THREAD_NOTES = []  # (run, {thread: [[label, share], ...]}) of the rows printed, for print_thread_notes
+
+
+def print_thread_notes():
+    """Where each run's threads were (bench.measure's ThreadSampler), after its table."""
+    for label, threads in THREAD_NOTES:
+        print(f"Threads of \"{label}\", sampled every 10 ms over the whole run (share of samples):")
+        for name, top in threads.items():
+            print(f"- {name}: " + "; ".join(f"{where} {100 * share:.0f}%" for where, share in top[:6]))
+        print()
+    THREAD_NOTES.clear()
+
+
 def engine_row(label, result, audio):
     if isinstance(result, str):
         return f"| {label} | {result} | | | | | | | |"
+    if result.get("threads"):
+        THREAD_NOTES.append((label, result["threads"]))
     startup = result["first_batch"] - result["started"]
     phases = [result.get(k) for k in ("main", "imported", "checked")]
     if None not in phases:  # python and bench imports / engine imports / the job's check / to the first call
@@ -235,6 +252,7 @@ def main(argv=None):
             shutil.rmtree(out / f"decoar_{dtype}_c", ignore_errors=True)
         decoar = data, audio, fp32
         print()
+        print_thread_notes()
     if "decoar-former" in runs and decoar is not None:
         # the batches DeCoAR had before its recurrent defaults (defaults.py): 1600 s, at most 10% padding
         data, audio, fp32 = decoar
@@ -245,6 +263,7 @@ def main(argv=None):
         print(engine_row("bfloat16, `--compress true`, former batches (1600 s, padding <= 10%)", before, audio))
         shutil.rmtree(out / "decoar_before", ignore_errors=True)
         print()
+        print_thread_notes()
 
     if "fbank" in runs:
         data, copies = replicated(base, args.hours, base_seconds, work)
@@ -259,6 +278,7 @@ def main(argv=None):
             result = measure("engine", "fbank", options, data, fresh("fbank"), args.run_timeout, False, workers)
             print(engine_row(f"float32 arks, {workers} loader workers", result, audio))
         print()
+        print_thread_notes()
     for model in ("wav2vec2", "hubert"):
         if model not in runs:
             continue
@@ -285,6 +305,7 @@ def main(argv=None):
               "the same calls again (every batch shape seen before) | engine from its first "
               "batch / alone | engine, whole run / alone |\n|---|---|---|---|---|")
         print("\n".join(ratios) + "\n")
+        print_thread_notes()
     if "decoar-arks" in runs and decoar is not None:
         data, audio, fp32 = decoar
         print(f"## DeCoAR, float32 arks, {audio / 3600:.1f} h\n\n{HEADER}")
@@ -304,6 +325,7 @@ def main(argv=None):
               "engine / raw |\n"
               "|---|---|---|---|---|")
         print("\n".join(raw_rows) + "\n")
+        print_thread_notes()
     shutil.rmtree(out, ignore_errors=True)
 
 

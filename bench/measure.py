@@ -44,6 +44,8 @@ def get_args():
     p.add_argument("--max-padding", type=float, default=None,
                    help="engine: the length buckets' padding bound (default: the toolkit's, speech_reps/defaults.py)")
 
+    p.add_argument("--sample-threads", action="store_true",
+                   help="engine: where its threads are, sampled every 10 ms (JSON: threads)")
     p.add_argument("data")
     p.add_argument("out")
     return p.parse_args()
@@ -77,6 +79,52 @@ def seed_style(model, options, data_dir, out):
             writer(utt.utt, feats)
             frames += len(feats)
     return frames
+
+
+class ThreadSampler:
+    """Where the engine's threads are, sampled every ``interval`` seconds (``sys._current_frames``,
+    a few microseconds under the GIL each time): per thread (main, feature-writer, read-ahead),
+    the share of samples at each "our function -> innermost function" pair, where "ours" is the
+    innermost frame in speech_reps/ and the innermost is what it waits in (a lock, a pipe's
+    read, a CUDA synchronisation). It says what "other (loader wait)" is made of."""
+
+    THREADS = ("MainThread", "feature-writer", "read-ahead")
+
+    def __init__(self, interval=0.01):
+        import collections
+        import threading
+
+        self.interval = interval
+        self.counts = {name: collections.Counter() for name in self.THREADS}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _label(frame):
+        inner = f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}"
+        while frame is not None and "speech_reps" not in frame.f_code.co_filename:
+            frame = frame.f_back
+        ours = "(not in speech_reps)" if frame is None else \
+            f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}:{frame.f_lineno}"
+        return ours if ours.startswith(inner + ":") else f"{ours} -> {inner}"
+
+    def _run(self):
+        import threading
+
+        while not self._stop.wait(self.interval):
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                name = names.get(ident)
+                if name in self.counts:
+                    self.counts[name][self._label(frame)] += 1
+
+    def top(self, n=8):
+        """{thread: [[label, share of its samples], ...]} (the n most frequent)."""
+        self._stop.set()
+        self._thread.join()
+        return {name: [[label, round(c / sum(counts.values()), 3)] for label, c in counts.most_common(n)]
+                for name, counts in self.counts.items() if counts}
 
 
 def time_stages(marks):
@@ -203,6 +251,7 @@ def main():
         print(json.dumps({"wall": wall, "frames": frames, "again": again}))
         return
     start = time.perf_counter()
+    sampler = ThreadSampler() if args.path == "engine" and args.sample_threads else None
     if args.path == "engine":
         # None: featurize.py's defaults for the model and device (speech_reps/defaults.py)
         summary = featurize_data_dir(Job(args.data, args.out, model=args.model, model_options=options,
@@ -223,6 +272,8 @@ def main():
         if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
             gpu = torch.cuda.max_memory_allocated()
     written = sum(p.stat().st_size for p in Path(args.out).glob("*.ark"))
+    if sampler is not None:
+        marks["threads"] = sampler.top()
     print(json.dumps({"wall": wall, "frames": frames, "padding": padding, "gpu_bytes": gpu, "bytes": written,
                       "end": time.time(), **marks}))
 

@@ -17,6 +17,9 @@ from speech_reps.engine.job import Job
 from speech_reps.engine.run import featurize_data_dir
 from speech_reps.engine.prefetch import read_ahead
 from speech_reps.engine.writer import BackgroundWriter
+from speech_reps.models.base import Featurizer
+from speech_reps.models.declaration import ModelSpec
+from speech_reps.models.registry import register
 
 
 def plan(lengths, batch_frames, pool_batches=8):
@@ -279,6 +282,116 @@ def test_loaders_end_a_pass_cut_short_with_an_error_and_outlive_a_pass_that_fail
     _, err = worker.communicate(timeout=30)
     assert worker.returncode == 128 + signal.SIGINT and "Traceback" not in err, err
     assert "Traceback" not in capfd.readouterr().err
+
+
+@register(ModelSpec(name="means-10ms", summary="test only: a waveform model, 10 ms means", dim="1",
+                    frame_shift="10 ms", input_rate=16000, input="16 kHz waveform", has_conf=False))
+class Means(Featurizer):
+    """A waveform model as cheap as can be: each 10 ms of audio's mean."""
+
+    input, sample_rate, frame_shift, dim = "waveform", 16000, 0.01, 1
+
+    @classmethod
+    def from_options(cls):
+        return cls()
+
+    def num_frames(self, num_samples):
+        return num_samples // 160
+
+    def featurize(self, batch):
+        return [np.asarray(x[:len(x) // 160 * 160], np.float32).reshape(-1, 160).mean(1, keepdims=True)
+                for x in batch.inputs]
+
+
+def test_inputs_foreseen_before_the_model_are_those_it_asks_for():
+    """InputSpec.before_model guesses, from a model's class and options alone, the spec the
+    model gives once made: a waveform model's, and a fbank model's on a GPU (whose workers only
+    read the audio); no guess where the workers would run the front end or the model's own
+    wave preparation."""
+    from speech_reps.models.kaldi_features import Fbank
+    from speech_reps.models.registry import create, get_model_class
+
+    options = FeatureOptions.from_file("fbank", None)
+    on_gpu = Fbank(FrontEndSpec(options, backend="torch", device="cuda:0"))  # the spec only: no GPU touched
+    assert InputSpec.before_model(Fbank, {"device": "cuda:0"}) == InputSpec.for_model(on_gpu)
+    assert InputSpec.before_model(Fbank, {"gpu": 0}, True, 1, 9.0) == InputSpec.for_model(on_gpu, True, 1, 9.0)
+    assert InputSpec.before_model(Means, {}, True) == InputSpec.for_model(Means(), True)
+    assert InputSpec.before_model(Fbank, {}) is None  # the CPU front end runs in the workers
+    assert InputSpec.before_model(Fbank, {"device": "cuda:0", "backend": "native"}) is None
+    assert InputSpec.before_model(get_model_class("ge2e"), {}) is None  # its own wave preparation
+    assert InputSpec.for_model(create("ge2e")).prepare is not None
+
+
+def test_loaders_read_before_the_first_pass_and_keep_it_only_for_the_same_utterances_and_spec(tmp_path):
+    """Loaders.begin reads while the model loads; the next read takes that pass over when it
+    asks for the same utterances with an equal spec (each recording read once), and else drops
+    it, queued or under way, and reads afresh with its own spec."""
+    import time
+
+    from speech_reps.engine.inputs import InputReader
+    from speech_reps.engine.prefetch import Loaders
+
+    log = tmp_path / "reads"
+    wav = golden_wav("spk1-utt1")
+    utts = [Utterance(f"u{i}", f"u{i}", f"sh -c 'echo u{i} >> {log}; cat {wav}' |") for i in range(6)]
+    spec = InputSpec(16000)
+    loaders = Loaders(2)
+    try:
+        loaders.begin(utts, InputSpec(16000))
+        deadline = time.monotonic() + 60
+        while len(log.read_text().split() if log.exists() else []) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)  # every utterance read before anyone asked
+        got = list(loaders.read(list(utts), spec))  # the same utterances, in a list of their own
+        assert [g.utt.utt for g in got] == [u.utt for u in utts]
+        assert sorted(log.read_text().split()) == [u.utt for u in utts]  # each read once
+        expected = InputReader(spec).load(utts[0])
+        assert all(np.array_equal(g.input, expected.input) for g in got)
+
+        log.unlink()
+        loaders.begin(utts, InputSpec(8000, allow_resample=True))  # a wrong guess: dropped
+        resampled = list(loaders.read(utts, spec))
+        assert all(np.array_equal(g.input, expected.input) for g in resampled)
+        loaders.begin(utts, spec)
+        assert [g.utt.utt for g in loaders.read(utts[2:4], spec)] == ["u2", "u3"]  # other utterances
+        assert [g.utt.utt for g in loaders.read(utts, spec)] == [u.utt for u in utts]  # no early pass left
+    finally:
+        loaders.close()
+    closed = Loaders(1)
+    closed.begin(utts, spec)
+    closed.close()  # an early pass nobody took ends with the workers
+    with pytest.raises(RuntimeError, match="closed"):
+        list(closed.read(utts, spec))
+
+
+def test_a_job_reads_while_its_model_loads_and_reads_each_utterance_once(tmp_path, monkeypatch):
+    """featurize_data_dir with a model whose inputs can be foreseen: the workers have read
+    utterances before the model exists, the job uses what they read (each recording's command
+    ran once), and the archive is the one a job without workers writes."""
+    import time
+
+    from speech_reps.models import registry
+
+    log = tmp_path / "reads"
+    wavs = {f"u{i}": golden_wav(["spk1-utt1", "spk3-short"][i % 2]) for i in range(8)}
+    scp = {utt: f"sh -c 'echo {utt} >> {log}; cat {path}' |" for utt, path in wavs.items()}
+    data = make_data_dir(tmp_path / "data", scp)
+    read_before = []
+    create = registry.create
+
+    def create_after_the_workers_read(*args, **options):
+        deadline = time.monotonic() + 60
+        while not log.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        read_before.append(log.exists())
+        return create(*args, **options)
+
+    monkeypatch.setattr(registry, "create", create_after_the_workers_read)
+    featurize_data_dir(Job(data, tmp_path / "workers", model="means-10ms", num_workers=2, progress=False))
+    assert read_before == [True]
+    assert sorted(log.read_text().split()) == sorted(wavs)
+    monkeypatch.setattr(registry, "create", create)
+    featurize_data_dir(Job(data, tmp_path / "alone", model="means-10ms", num_workers=0, progress=False))
+    assert (tmp_path / "workers" / "feats.ark").read_bytes() == (tmp_path / "alone" / "feats.ark").read_bytes()
 
 
 def test_a_job_starts_its_loader_workers_before_its_model(tmp_path, monkeypatch):

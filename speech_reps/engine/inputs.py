@@ -67,6 +67,34 @@ class InputSpec:
         )
 
 
+    @classmethod
+    def before_model(cls, model_class, model_options, allow_resample=False, channel=None,
+                     pipe_timeout=DEFAULT_PIPE_TIMEOUT):
+        """The spec ``for_model`` will give for a model of ``model_class`` with ``model_options``
+        at their defaults, guessed from the class and options before the model exists, so the
+        loader workers can start reading while it loads (engine/job.py): torch's import alone
+        takes 3-5 s on a GPU host. Only a guess: the engine keeps what the workers read with it
+        only when the model's own spec is equal (a conf file that changes the sample rate, say,
+        makes it read again). None where no cheap guess exists: a front end that runs in the
+        workers (its options come from the model's files) or a wave preparation of the model's
+        own."""
+        from speech_reps.defaults import requested_device
+        from speech_reps.frontend import choose_backend
+        from speech_reps.models.base import Featurizer
+
+        if model_class.wave_preparation is not Featurizer.wave_preparation or model_class.input is None:
+            return None
+        common = dict(sample_rate=model_class.spec.input_rate, allow_resample=allow_resample, channel=channel,
+                      pipe_timeout=pipe_timeout)
+        if model_class.input == "waveform":
+            return cls(**common)
+        device = requested_device(model_options)
+        if model_class.input == "fbank" and device.startswith("cuda") and \
+                choose_backend(model_options.get("backend"), device) == "torch":
+            return cls(**common, int16_waves=True)  # the front end runs batched on the GPU
+        return None
+
+
 def as_int16_if_exact(wave):
     """``wave`` as int16 when that holds it exactly (16-bit audio at int16 scale, as read), else
     as it is. Half the bytes through the workers' pipes and into the GPU, for a front end that

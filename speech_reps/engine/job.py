@@ -103,12 +103,15 @@ class CheckedJob:
 def check_job(job: Job, start_loaders=False) -> CheckedJob:
     """What ``job`` needs before its first utterance, checked; a SpeechRepsError names what is
     wrong. Loads the model (and its weights). ``start_loaders``: the loader workers are started
-    first, and start while the model loads (the caller closes ``CheckedJob.loaders``)."""
+    first, and start while the model loads (the caller closes ``CheckedJob.loaders``); where the
+    model's inputs can be foreseen (``InputSpec.before_model``) they read the data dir's
+    utterances meanwhile, for the job's first pass to take over."""
     from speech_reps import defaults
     from speech_reps.engine.input_stage import InputStage
+    from speech_reps.engine.inputs import InputSpec
     from speech_reps.engine.prefetch import Loaders
     from speech_reps.kaldi.vad import VoicedFrames
-    from speech_reps.models.registry import create
+    from speech_reps.models.registry import create, get_model_class
 
     data = DataDir.load(job.data_dir, lenient=True)
     if job.num_workers is None:
@@ -116,6 +119,11 @@ def check_job(job: Job, start_loaders=False) -> CheckedJob:
             job.model, defaults.requested_device(job.model_options)))
     loaders = Loaders(job.num_workers) if start_loaders and job.num_workers > 0 else None
     try:
+        if loaders is not None:  # they read while the model loads, if its inputs can be foreseen
+            guess = InputSpec.before_model(get_model_class(job.model), job.model_options, job.allow_resample,
+                                           job.channel, job.pipe_timeout)
+            if guess is not None:
+                loaders.begin(data.utterances, guess)
         featurizer = create(job.model, **job.model_options)
         device = defaults.featurizer_device(featurizer)
         if job.batch_frames is None:

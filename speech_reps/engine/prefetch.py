@@ -131,15 +131,54 @@ class Loaders:
         self.num_workers = num_workers
         self._passes = collections.deque()
         self._current = None  # the pass being read
+        self._early = None  # the pass ``begin`` started, until a ``read`` takes it over or drops it
         self._closed = False  # no more passes: close() was called, or the pool broke
         self._error = None  # what broke the pool: raised by the passes it stops
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._serve, name="read-ahead", daemon=True)
         self._thread.start()
 
+    def begin(self, utterances, spec):
+        """Start reading ``utterances`` with ``spec`` before anyone asks (while the model loads,
+        with ``InputSpec.before_model``'s guess). The next ``read`` takes this pass over when it
+        asks for the same utterances with an equal spec, and else drops it first: what was read
+        with a wrong guess is never used."""
+        one = _Pass(utterances, spec, 8 * self.num_workers)
+        with self._changed:
+            if self._closed or self._passes or self._current is not None:
+                return
+            self._early = one
+            self._passes.append(one)
+            self._changed.notify_all()
+
+    def _take_early(self, utterances, spec):
+        """The pass ``begin`` started, when it reads ``utterances`` with ``spec``; else None, the
+        early pass (if any) dropped: taken off the queue, or stopped where it was."""
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        if early.reads(utterances, spec):
+            return early
+        with self._changed:
+            queued = early in self._passes
+            if queued:
+                self._passes.remove(early)
+        if queued:
+            early.end()
+        else:
+            early.stop()
+        return None
+
     def read(self, utterances, spec, ahead=None):
         """One Loaded per utterance of ``utterances``, in order (module doc). One pass at a time:
         passes run in turn, so a pass begun while another is unfinished would wait for ever."""
+        early = self._take_early(utterances, spec)
+        if early is not None:
+            try:
+                yield from early.results()
+            finally:
+                early.stop()
+            return
         one = _Pass(utterances, spec, ahead or 8 * self.num_workers)
         with self._changed:
             if self._passes or (self._current is not None and not self._current.done):
@@ -200,6 +239,7 @@ class _Pass:
     pool), if anything."""
 
     def __init__(self, utterances, spec, in_flight):
+        self._utterances, self._spec_object = utterances, spec  # what ``reads`` compares
         self._todo = iter(utterances)
         self._spec = pickle.dumps(spec)
         self._in_flight = in_flight
@@ -213,6 +253,13 @@ class _Pass:
     @property
     def done(self):
         return self._done
+
+    def reads(self, utterances, spec):
+        """Whether this pass reads exactly ``utterances`` (the same objects, in order) with a
+        spec equal to ``spec``."""
+        if not isinstance(utterances, (list, tuple)) or len(utterances) != len(self._utterances):
+            return False
+        return spec == self._spec_object and all(a is b for a, b in zip(utterances, self._utterances))
 
     def run(self, pool):
         """In the loaders' thread. An error ends this pass (``results`` raises it); a broken pool

@@ -9,9 +9,11 @@ import pytest
 
 from conftest import golden_wav, make_data_dir, write_conf
 from decoar_files import random_weights, write_torch_checkpoint
+from speech_reps.engine.inputs import InputSpec
 from speech_reps.engine.job import Job
 from speech_reps.engine.run import FileFeaturizer, featurize_data_dir
 from speech_reps.kaldi.compress import compress
+from speech_reps.models.registry import create, get_model_class
 
 pytestmark = pytest.mark.gpu
 DEVICE = "cuda:0"
@@ -30,8 +32,10 @@ def test_a_job_on_the_gpu_equals_its_utterances_alone_and_compresses_as_the_cpu(
     out = {}
     for compressed in (False, True):
         out[compressed] = tmp_path / f"out_{compressed}"
+        # with workers, which read while the model loads (InputSpec.before_model), and without
         summary = featurize_data_dir(Job(data, out[compressed], model=model, model_options=options,
-                                         compress=compressed, batch_frames=2000, progress=False))
+                                         compress=compressed, batch_frames=2000, progress=False,
+                                         num_workers=2 if compressed else 0))
         assert (summary.done, summary.failed) == (12, 0)
     floats = dict(kaldiio.load_scp(str(out[False] / "feats.scp")))
     alone = FileFeaturizer(model, options)
@@ -43,3 +47,14 @@ def test_a_job_on_the_gpu_equals_its_utterances_alone_and_compresses_as_the_cpu(
         offset = int(where.rsplit(":", 1)[1])
         want = b"\0B" + bytes(compress(floats[utt]))
         assert ark[offset:offset + len(want)] == want, utt
+
+
+@pytest.mark.parametrize("model", ["decoar", "fbank"])
+def test_the_inputs_foreseen_before_the_model_loads_are_its_own_on_the_gpu(model, tmp_path):
+    """On a GPU the loader workers of a fbank-input model only read audio: the spec guessed
+    before the model exists is the one it gives, so what they read while it loaded is used."""
+    options = {"device": DEVICE}
+    if model == "decoar":
+        options["params"] = str(write_torch_checkpoint(tmp_path / "decoar.pt", random_weights(input_dim=40)))
+    featurizer = create(model, **options)
+    assert InputSpec.before_model(get_model_class(model), options) == InputSpec.for_model(featurizer)
