@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speech_reps.models.attention import padded_attention
 from speech_reps.models.layers import run_blocks, with_input
 from speech_reps.models.torch_device import small_to_device
 
@@ -32,7 +33,7 @@ class MultiHeadAttention(nn.Module):
         split = lambda t: t.view(B, T, self.heads, D // self.heads).transpose(1, 2)  # noqa: E731
         q, k, v = split(self.proj_query(x)), split(self.proj_key(x)), split(self.proj_value(x))
         mask = ~key_padding_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = padded_attention(q, k, v, mask)
         return out.transpose(1, 2).reshape(B, T, D)
 
 

@@ -21,7 +21,7 @@ _discovered = False
 # helper modules of this package that never declare a model (imported by those that do); so are
 # <model>_net.py (networks), <model>_checkpoint.py and <model>_weights.py (weight names and shapes)
 _NOT_MODELS = {"base", "config", "declaration", "options", "registry", "layers", "torch_device", "ge2e_frontend",
-               "fairseq_featurizer", "catalog", "bf16_products"}
+               "fairseq_featurizer", "catalog", "bf16_products", "attention"}
 
 
 def register(spec):

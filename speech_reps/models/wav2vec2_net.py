@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speech_reps.models.attention import padded_attention
 from speech_reps.models.layers import run_blocks, with_input
 from speech_reps.models.torch_device import small_to_device
 from speech_reps.models.wav2vec_net import conv_lengths, eval_layers, masked_group_norm
@@ -92,7 +93,7 @@ class SelfAttention(nn.Module):
         split = lambda t: t.view(B, T, self.heads, D // self.heads).transpose(1, 2)  # noqa: E731
         q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
         mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = padded_attention(q, k, v, mask)
         return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
 
 

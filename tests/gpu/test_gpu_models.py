@@ -95,3 +95,22 @@ def test_half_precision_on_the_gpu_is_close_to_float32(model, checkpoints):
         error = max_diff(half, reference) / scale
         print(f"{model} {dtype}: max abs error {error * scale:.2e} ({error:.1e} of the output scale)")
         assert 0 < error <= 0.1, (dtype, error)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_padded_attention_on_the_gpu_masks_padding_as_the_reference_does(dtype):
+    """models/attention.py (cuDNN's backend left out) against attention written out in float64:
+    padded keys get no weight, and each utterance's rows are what it gets alone."""
+    from speech_reps.models.attention import padded_attention
+
+    g = torch.Generator(device=DEVICE).manual_seed(0)
+    lengths = [37, 29, 16]
+    q, k, v = (torch.randn(3, 12, 37, 64, device=DEVICE, generator=g) for _ in range(3))
+    mask = (torch.arange(37, device=DEVICE)[None, :] < torch.tensor(lengths, device=DEVICE)[:, None])[:, None, None, :]
+    out = padded_attention(*(t.to(getattr(torch, dtype)) for t in (q, k, v)), mask).double()
+    scores = (q.double() @ k.double().transpose(-1, -2)) / 8.0
+    want = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1) @ v.double()
+    tolerance = 1e-5 if dtype == "float32" else 5e-2  # bfloat16: 1.0e-2 on a CPU
+    assert (out - want).abs().max().item() <= tolerance
+    alone = padded_attention(q[2:, :, :16], k[2:, :, :16], v[2:, :, :16], None).double()
+    assert (out[2:, :, :16] - alone).abs().max().item() <= tolerance
