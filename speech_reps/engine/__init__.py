@@ -6,7 +6,7 @@ prefetch.py   the loader worker processes (``--num-workers``), results in data-d
 input_stage.py all input preparation the main process sees: workers, CMVN (speaker statistics
               included), the batched GPU front end; items are Ready / Replayed / Failed
 batching.py   length buckets: the batch plan
-output.py     model outputs to host memory (pinned, double-buffered device->host copies on a GPU)
+output.py     model outputs handed to the writer thread (on a GPU: left there, behind an event)
 writer.py     the feature writer in its own thread
 run.py        the loop tying them together, and the files around the archive
 
