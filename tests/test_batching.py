@@ -394,6 +394,25 @@ def test_a_job_reads_while_its_model_loads_and_reads_each_utterance_once(tmp_pat
     assert (tmp_path / "workers" / "feats.ark").read_bytes() == (tmp_path / "alone" / "feats.ark").read_bytes()
 
 
+def test_no_reading_before_the_model_for_a_run_that_resumes_or_reuses_an_earlier_one(tmp_path):
+    """A journal to resume (or, with --reuse, a finished run) means the first pass will not read
+    the data dir from its start: the workers then wait for it (no `cmd |` of wav.scp run twice)."""
+    from speech_reps.engine.job import _earlier_run
+
+    out = tmp_path / "out"
+    job = Job(tmp_path / "data", out, model="means-10ms")
+    assert not _earlier_run(job)
+    (out / "layer4").mkdir(parents=True)
+    (out / "layer4" / "feats.ark.journal").write_text("# a layer sweep's\n")
+    assert _earlier_run(job)
+    (out / "layer4" / "feats.ark.journal").unlink()
+    (out / "feats.done").write_text("done\n")
+    assert not _earlier_run(job) and _earlier_run(Job(tmp_path / "data", out, model="means-10ms", reuse=True))
+    (out / "feats.ark.journal").write_text("# a killed run's\n")
+    assert _earlier_run(job)
+    assert not _earlier_run(Job(tmp_path / "data", out, model="means-10ms", pool="mean"))  # xvector.ark's
+
+
 def test_a_job_starts_its_loader_workers_before_its_model(tmp_path, monkeypatch):
     """featurize_data_dir: the workers start while the model loads (its weights, torch's import),
     not after; and they are gone when the job ends."""

@@ -119,7 +119,8 @@ def check_job(job: Job, start_loaders=False) -> CheckedJob:
             job.model, defaults.requested_device(job.model_options)))
     loaders = Loaders(job.num_workers) if start_loaders and job.num_workers > 0 else None
     try:
-        if loaders is not None:  # they read while the model loads, if its inputs can be foreseen
+        if loaders is not None and not _earlier_run(job):  # they read while the model loads, if
+            # its inputs can be foreseen; not for a run that resumes or reuses another's work
             guess = InputSpec.before_model(get_model_class(job.model), job.model_options, job.allow_resample,
                                            job.channel, job.pipe_timeout)
             if guess is not None:
@@ -138,6 +139,14 @@ def check_job(job: Job, start_loaders=False) -> CheckedJob:
         if loaders is not None:
             loaders.close()
         raise
+
+
+def _earlier_run(job):
+    """Whether ``job``'s output dir holds an earlier run's work (a journal to resume, or with
+    ``reuse`` a finished run): its first pass would not read the data dir from the start."""
+    out = Path(job.out_dir)
+    journals = [out / f"{job.name}.ark.journal", *out.glob(f"layer*/{job.name}.ark.journal")]
+    return any(p.exists() for p in journals) or (job.reuse and (out / f"{job.name}.done").exists())
 
 
 def writable_dir(out_dir):
