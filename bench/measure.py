@@ -135,11 +135,12 @@ def time_stages(marks):
     the outputs to the writer thread: an event and their finiteness flags queued), ``queue`` (waiting for the
     writer's queue: the writer is behind); the rest of the main loop's time is waiting for the
     loader workers. Writer thread: ``writer`` (all of its work), of which ``device`` (waiting
-    for a batch's copies, i.e. for the GPU)."""
+    for a batch's model work, and with float32 rows for each matrix's copy: for the GPU)."""
     import speech_reps.engine.run as engine_run
     from speech_reps.engine.input_stage import InputStage
     from speech_reps.engine.output import HostOutputs, OutputPath
     from speech_reps.engine.writer import BackgroundWriter
+    from speech_reps.kaldi.host_staging import HostStaging
 
     stages = {name: 0.0 for name in ("front_end", "model", "output", "queue", "writer", "device")}
 
@@ -177,6 +178,7 @@ def time_stages(marks):
     timed(BackgroundWriter, "put", "queue")
     timed(BackgroundWriter, "_apply", "writer")
     timed(HostOutputs, "wait", "device")
+    timed(HostStaging, "take", "device")  # float32 rows: waiting for a matrix's copy to the host
     return stages
 
 

@@ -348,10 +348,13 @@ def test_loaders_read_before_the_first_pass_and_keep_it_only_for_the_same_uttera
         assert all(np.array_equal(g.input, expected.input) for g in got)
 
         log.unlink()
-        loaders.begin(utts, InputSpec(8000, allow_resample=True))  # a wrong guess: dropped
+        loaders.begin(utts, InputSpec(8000, allow_resample=True))  # a wrong guess: dropped ...
+        while not log.exists() and time.monotonic() < deadline + 60:
+            time.sleep(0.01)  # ... under way (stopped), not queued (taken off the queue, below)
         resampled = list(loaders.read(utts, spec))
         assert all(np.array_equal(g.input, expected.input) for g in resampled)
         loaders.begin(utts, spec)
+        loaders.begin(utts, spec)  # a second is not queued behind the first
         assert [g.utt.utt for g in loaders.read(utts[2:4], spec)] == ["u2", "u3"]  # other utterances
         assert [g.utt.utt for g in loaders.read(utts, spec)] == [u.utt for u in utts]  # no early pass left
     finally:

@@ -118,6 +118,37 @@ def test_output_path_hands_host_outputs_over_without_a_copy():
     host.wait()
 
 
+def test_outputs_left_on_a_device_are_bounded_by_a_byte_budget():
+    """engine/output.py's DeviceBudget: a batch waits while others hold its bytes' room (one
+    always goes through), goes once the writer releases some, and a failed writer's error is
+    raised while waiting, not a hang."""
+    from speech_reps.engine.output import DeviceBudget
+
+    budget = DeviceBudget(100)
+    budget.acquire(150)  # alone: through, however large
+    taken = []
+    waiting = threading.Thread(target=lambda: (budget.acquire(30), taken.append(30)))
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive() and not taken
+    budget.release(150)
+    waiting.join(10)
+    assert taken == [30]
+    budget.acquire(70)  # 30 + 70 fit
+    errors = []
+
+    def failed_writer():
+        raise OSError("disk full")
+
+    stuck = DeviceBudget(100, check=failed_writer)
+    stuck.acquire(80)
+    try:
+        stuck.acquire(80)
+    except OSError as e:
+        errors.append(str(e))
+    assert errors == ["disk full"]
+
+
 def test_host_staging_hands_matrices_over_in_order_through_a_ring_of_blocks():
     """The ring that brings a GPU's float32 matrices to the writer (kaldi/host_staging.py),
     with unpinned blocks on CPU tensors (tests/gpu runs it on a GPU): each matrix exact, its

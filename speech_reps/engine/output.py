@@ -2,7 +2,7 @@
 
 A model's ``featurize`` returns float32 matrices: numpy arrays, or torch tensors on any device.
 ``OutputPath.take(outputs)`` gives a ``HostOutputs`` whose ``arrays`` the writer thread reads
-after ``wait()``:
+after ``wait()`` and gives back with ``release()``:
 
 - numpy arrays and CPU tensors: as they are (a tensor's numpy view, no copy); nothing to wait for.
 - CUDA tensors: left on the device, behind an event recorded after the model's work; the writer
@@ -16,6 +16,8 @@ after ``wait()``:
 
 Nothing here imports torch unless a tensor arrives.
 """
+
+import threading
 
 import numpy as np
 
@@ -32,9 +34,10 @@ class HostOutputs:
     ``stream``: for CUDA tensors left on the device (compressed or copied out by the writer), the
     output path's own CUDA stream, for the writer thread's device work on them (``writer_stream``)."""
 
-    def __init__(self, arrays, event=None, stream=None, finite=None):
+    def __init__(self, arrays, event=None, stream=None, finite=None, on_release=None):
         self.arrays = arrays
         self._event = event
+        self._on_release = on_release
         self.stream = stream
         self._finite = finite  # (pinned bool tensor, index of each output in it or None)
 
@@ -67,11 +70,52 @@ class HostOutputs:
                 torch.cuda.set_stream(self.stream)
 
 
-class OutputPath:
-    """``take(outputs)`` -> HostOutputs (see the module's text)."""
+    def release(self):
+        """The writer is done with these outputs (their device memory may go)."""
+        if self._on_release is not None:
+            self._on_release()
+            self._on_release = None
 
-    def __init__(self):
+
+class DeviceBudget:
+    """Bytes of model outputs left on a device for the writer thread: ``acquire(n)`` waits while
+    others hold some and ``n`` more would pass ``limit`` (one batch always goes through);
+    ``release(n)`` gives them back. ``check``: called while waiting, to raise the writer's error
+    (a writer that failed never releases)."""
+
+    def __init__(self, limit, check=None):
+        self.limit = limit
+        self._check = check
+        self._held = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, n):
+        with self._changed:
+            while self._held > 0 and self._held + n > self.limit:
+                self._changed.wait(0.2)
+                if self._check is not None:
+                    self._check()
+            self._held += n
+
+    def release(self, n):
+        with self._changed:
+            self._held -= n
+            self._changed.notify_all()
+
+
+DEVICE_SHARE = 4  # outputs waiting for the writer may hold a quarter of the device's memory
+
+
+class OutputPath:
+    """``take(outputs)`` -> HostOutputs (see the module's text). The outputs a GPU keeps for the
+    writer are bounded (DeviceBudget: a quarter of its memory): the writer queue holds a few
+    batches, and on a small GPU a few of DeCoAR's (2.6 GB each) would leave the model too
+    little. ``check``: raises the writer's error while ``take`` waits for it."""
+
+    def __init__(self, check=None):
         self._writer_stream = None  # the writer thread's device work (made at the first CUDA batch)
+        self._check = check
+        self._budget = None  # made at the first CUDA batch
 
     def take(self, outputs):
         tensors = [x for x in outputs if on_cuda(x)]
@@ -85,9 +129,24 @@ class OutputPath:
         done.record(torch.cuda.current_stream(device))
         if self._writer_stream is None:
             self._writer_stream = _own_stream(torch, device)
+            limit = torch.cuda.get_device_properties(device).total_memory // DEVICE_SHARE
+            self._budget = DeviceBudget(limit, self._check)
         for x in tensors:  # their memory is not reused before the writer's work on them ran
             x.record_stream(self._writer_stream)
-        return HostOutputs(list(outputs), done, stream=self._writer_stream, finite=finite)
+        held = device_bytes(tensors)
+        self._budget.acquire(held)
+        return HostOutputs(list(outputs), done, stream=self._writer_stream, finite=finite,
+                           on_release=lambda: self._budget.release(held))
+
+
+def device_bytes(tensors):
+    """The device memory ``tensors`` keep alive: their storages' (the outputs of a batch are
+    views of one padded tensor, which stays whole while any of them lives), each counted once."""
+    storages = {}
+    for x in tensors:
+        storage = x.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
 
 
 def _own_stream(torch, device):

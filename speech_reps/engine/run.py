@@ -186,7 +186,7 @@ def _run(checked, writer):
     meter = Progress(len(data), len(data) - len(todo), sum(writer.seconds.values()), desc=job.model,
                      bar=job.progress, interval=job.log_interval)
     background = BackgroundWriter(writer)
-    output_path = OutputPath()
+    output_path = OutputPath(check=background.check)
     next_checkpoint = time.monotonic()  # the first batch is made durable at once
 
     def on_error(e):
@@ -210,7 +210,7 @@ def _run(checked, writer):
             host = output_path.take(_featurize_within_memory(featurizer, batch))
             settle = functools.partial(_settle, checked, batch.keys, batch.num_samples, host)
             # host arrays are checked here; a device batch in the writer thread, once copied
-            ops = [settle] if host.deferred else settle()
+            ops = [settle, host.release] if host.deferred else settle()
             if time.monotonic() >= next_checkpoint:  # fsyncs cost the disk's time: not every batch
                 ops.append(("checkpoint",))
                 next_checkpoint = time.monotonic() + CHECKPOINT_SECONDS

@@ -45,8 +45,12 @@ class HostStaging:
         return t.numel() * 4 <= self.block_bytes
 
     def begin(self, tensors):
-        """Queue the copies of ``tensors`` (a batch's matrices, in writing order). What an
-        earlier batch left untaken (after a write failed) is dropped first."""
+        """Queue the copies of ``tensors`` (a batch's matrices, in writing order). The block of
+        the matrix taken last is free (the writer prepares a batch only once the one before is
+        written), and what an earlier batch left untaken (after a write failed) is dropped."""
+        if self._current is not None:
+            self._free.append(self._current)
+            self._current = None
         while self._copying:
             _, _, block, event = self._copying.popleft()
             if event is not None:
