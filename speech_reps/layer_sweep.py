@@ -17,19 +17,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from speech_reps.kaldi import FeatureWriter
-from speech_reps.kaldi.compress import is_tensor
 from speech_reps.kaldi.host_staging import HostStaging
-from speech_reps.models.torch_device import host_array
 
 
 def sweep_layers(model_options):
     """The layers of a sweep (a tuple, from ``--layer 4,8,12``), or None for one output."""
     layer = (model_options or {}).get("layer")
     return layer if isinstance(layer, tuple) else None
-
-
-def _on_device(x):
-    return is_tensor(x) and x.device.type != "cpu"
 
 
 def layer_dir(out_dir, layer):
@@ -76,7 +70,7 @@ class LayerSplitWriter:
     def prepare(self, ops):
         """As FeatureWriter.prepare: a GPU's float32 matrices start their copies to the host."""
         if not self.writers[0].compress:
-            self._staging.begin([op[2] for op in ops if op[0] == "write" and _on_device(op[2])])
+            self._staging.begin_writes(ops)
 
     @property
     def resumed(self):
@@ -104,8 +98,7 @@ class LayerSplitWriter:
 
     def write(self, key, feats, planned_frames=None, seconds=0.0):
         if not self.writers[0].compress:  # a GPU's matrix: to the host once, not once per layer
-            staged = self._staging.take(feats) if _on_device(feats) else None
-            feats = host_array(feats) if staged is None else staged
+            feats = self._staging.host(feats)
         for i, writer in enumerate(self.writers):
             if key not in writer.num_frames:  # a writer ahead of the others keeps what it has
                 writer.write(key, feats[..., i * self.dim:(i + 1) * self.dim], planned_frames, seconds)

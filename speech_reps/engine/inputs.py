@@ -66,7 +66,6 @@ class InputSpec:
             int16_waves=spec is not None and in_worker is None,
         )
 
-
     @classmethod
     def before_model(cls, model_class, model_options, allow_resample=False, channel=None,
                      pipe_timeout=DEFAULT_PIPE_TIMEOUT):
@@ -79,7 +78,7 @@ class InputSpec:
         workers (its options come from the model's files) or a wave preparation of the model's
         own."""
         from speech_reps.defaults import requested_device
-        from speech_reps.frontend import choose_backend
+        from speech_reps.frontend import batched_on_gpu, choose_backend
         from speech_reps.models.base import Featurizer
 
         if model_class.wave_preparation is not Featurizer.wave_preparation or model_class.input is None:
@@ -89,8 +88,8 @@ class InputSpec:
         if model_class.input == "waveform":
             return cls(**common)
         device = requested_device(model_options)
-        if model_class.input == "fbank" and device.startswith("cuda") and \
-                choose_backend(model_options.get("backend"), device) == "torch":
+        backend = choose_backend(model_options.get("backend"), device)
+        if model_class.input == "fbank" and batched_on_gpu(backend, device):
             return cls(**common, int16_waves=True)  # the front end runs batched on the GPU
         return None
 

@@ -141,12 +141,19 @@ def check_job(job: Job, start_loaders=False) -> CheckedJob:
         raise
 
 
+def done_path(out_dir, name):
+    """The file that marks <out_dir>/<name>'s job finished (engine/run.py, ``--reuse``)."""
+    return Path(out_dir) / f"{name}.done"
+
+
 def _earlier_run(job):
     """Whether ``job``'s output dir holds an earlier run's work (a journal to resume, or with
     ``reuse`` a finished run): its first pass would not read the data dir from the start."""
+    from speech_reps.kaldi.writer import journal_path
+
     out = Path(job.out_dir)
-    journals = [out / f"{job.name}.ark.journal", *out.glob(f"layer*/{job.name}.ark.journal")]
-    return any(p.exists() for p in journals) or (job.reuse and (out / f"{job.name}.done").exists())
+    arks = [out / f"{job.name}.ark", *(d / f"{job.name}.ark" for d in out.glob("layer*"))]  # a sweep's: per layer
+    return any(journal_path(ark).exists() for ark in arks) or (job.reuse and done_path(out, job.name).exists())
 
 
 def writable_dir(out_dir):

@@ -69,7 +69,6 @@ class HostOutputs:
             if torch.cuda.current_stream(self.stream.device) != self.stream:
                 torch.cuda.set_stream(self.stream)
 
-
     def release(self):
         """The writer is done with these outputs (their device memory may go)."""
         if self._on_release is not None:

@@ -172,14 +172,16 @@ class Loaders:
     def read(self, utterances, spec, ahead=None):
         """One Loaded per utterance of ``utterances``, in order (module doc). One pass at a time:
         passes run in turn, so a pass begun while another is unfinished would wait for ever."""
-        early = self._take_early(utterances, spec)
-        if early is not None:
-            try:
-                yield from early.results()
-            finally:
-                early.stop()
-            return
-        one = _Pass(utterances, spec, ahead or 8 * self.num_workers)
+        one = self._take_early(utterances, spec)
+        if one is None:
+            one = self._queue(_Pass(utterances, spec, ahead or 8 * self.num_workers))
+        try:
+            yield from one.results()
+        finally:
+            one.stop()
+
+    def _queue(self, one):
+        """``one``, queued for the loaders' thread (or ended at once if the workers are gone)."""
         with self._changed:
             if self._passes or (self._current is not None and not self._current.done):
                 raise RuntimeError("the loader workers are reading another pass; finish or close it first")
@@ -188,10 +190,7 @@ class Loaders:
             else:
                 self._passes.append(one)
                 self._changed.notify_all()
-        try:
-            yield from one.results()
-        finally:
-            one.stop()
+        return one
 
     def close(self):
         """Stop the pass being read, end the workers and the thread (waits for both)."""

@@ -18,7 +18,7 @@ import yaml
 from speech_reps import __version__
 from speech_reps.engine.batching import LengthBucketer, PaddingStats
 from speech_reps.engine.input_stage import InputStage, Ready, Replayed
-from speech_reps.engine.job import Job, check_job
+from speech_reps.engine.job import Job, check_job, done_path
 from speech_reps.engine.output import OutputPath
 from speech_reps.engine.writer import BackgroundWriter
 from speech_reps.errors import AudioError
@@ -126,7 +126,7 @@ def _featurize_checked(checked):
         run_id = fingerprint(settings, option_files, _conf_files(featurizer, {}), code_identity(), job.batch_frames,
                              job.pool, job.name, inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
                              [u.__dict__ for u in data.utterances])
-        done_file = out_dir / f"{job.name}.done"
+        done_file = done_path(out_dir, job.name)
         if job.reuse:
             earlier = _finished_before(done_file, run_id)
             if earlier is not None:

@@ -15,7 +15,12 @@ BACKENDS = ("numpy", "native", "torch", "kaldi")
 
 def is_gpu_batched(spec):
     """Whether ``spec``'s front end runs batched on a GPU (in the main process)."""
-    return spec.backend == "torch" and str(spec.device).startswith("cuda")
+    return batched_on_gpu(spec.backend, spec.device)
+
+
+def batched_on_gpu(backend, device):
+    """Whether a front end of ``backend`` on ``device`` runs batched on a GPU."""
+    return backend == "torch" and str(device).startswith("cuda")
 
 
 def choose_backend(backend, device):

@@ -23,13 +23,31 @@ only when a tensor arrives.
 
 from collections import deque
 
+from speech_reps.kaldi.compress import is_tensor
+
 BLOCK_BYTES = 64 << 20  # a power of two: torch's page-locked allocator rounds up to one anyway
 BLOCKS = 4
 
 
+def on_device(x):
+    """Whether ``x`` is a torch tensor on a device other than the CPU."""
+    return is_tensor(x) and x.device.type != "cpu"
+
+
+def to_host(x):
+    """An array of ``x``; a torch tensor's float32 values on the host (a copy to pageable memory
+    for a device's)."""
+    if is_tensor(x):
+        import torch
+
+        return x.detach().to(device="cpu", dtype=torch.float32).numpy()
+    return x
+
+
 class HostStaging:
     """``begin(tensors)``, then ``take(t)`` for each of them in the same order (see the module's
-    text). ``pin``: page-locked blocks (False only for tests on a host without CUDA)."""
+    text); a writer calls ``begin_writes(ops)`` and ``host(x)``. ``pin``: page-locked blocks
+    (False only for tests on a host without CUDA)."""
 
     def __init__(self, block_bytes=BLOCK_BYTES, blocks=BLOCKS, pin=True):
         self.block_bytes = block_bytes
@@ -44,13 +62,22 @@ class HostStaging:
     def fits(self, t):
         return t.numel() * 4 <= self.block_bytes
 
+    def begin_writes(self, ops):
+        """``begin`` with the device matrices of a writer's ``("write", key, feats, ...)``
+        operations (its other operations, and host arrays, pass)."""
+        self.begin([op[2] for op in ops if op[0] == "write" and on_device(op[2])])
+
+    def host(self, x):
+        """``x`` as a host array: a device matrix from its block when begun (``take``), else
+        copied (``to_host``); a host array as it is."""
+        staged = self.take(x) if on_device(x) else None
+        return to_host(x) if staged is None else staged
+
     def begin(self, tensors):
         """Queue the copies of ``tensors`` (a batch's matrices, in writing order). The block of
         the matrix taken last is free (the writer prepares a batch only once the one before is
         written), and what an earlier batch left untaken (after a write failed) is dropped."""
-        if self._current is not None:
-            self._free.append(self._current)
-            self._current = None
+        self._release_current()
         while self._copying:
             _, _, block, event = self._copying.popleft()
             if event is not None:
@@ -62,9 +89,7 @@ class HostStaging:
     def take(self, t):
         """The float32 values of ``t`` as a numpy array in a page-locked block, valid until the
         next call; None when ``t`` was not staged (the caller copies it)."""
-        if self._current is not None:  # the matrix taken before is written: its block is free
-            self._free.append(self._current)
-            self._current = None
+        if self._release_current():  # the matrix taken before is written
             self._issue()
         if not self._copying or self._copying[0][0] is not t:
             return None
@@ -74,6 +99,14 @@ class HostStaging:
         self._current = block
         self._issue()  # the next copies run while this one is written
         return host.numpy()
+
+    def _release_current(self):
+        """The block of the matrix taken last is free again; False when there was none."""
+        if self._current is None:
+            return False
+        self._free.append(self._current)
+        self._current = None
+        return True
 
     def _block(self):
         if self._free:

@@ -23,21 +23,14 @@ import kaldiio
 import numpy as np
 
 from speech_reps.kaldi.compress import compress, compress_many, is_tensor
-from speech_reps.kaldi.host_staging import HostStaging
+from speech_reps.kaldi.host_staging import HostStaging, on_device
 
 COMPRESSION_METHOD = 1  # Kaldi's kAutomaticMethod, copy-feats' default
 
 
-def _on_device(feats):
-    return is_tensor(feats) and feats.device.type != "cpu"
-
-
-def _to_host(feats):
-    """An array of ``feats``; a torch tensor's float32 values on the host."""
-    if is_tensor(feats):
-        import torch
-        return feats.detach().to(device="cpu", dtype=torch.float32).numpy()
-    return feats
+def journal_path(ark_path):
+    """Where the journal of the archive ``ark_path`` is kept (see the module's text)."""
+    return Path(f"{ark_path}.journal")
 
 
 def _replace_atomically(path, text):
@@ -69,7 +62,7 @@ class FeatureWriter:
         self.scp_path = Path(scp_path)
         self.compress = compress
         self._tmp = Path(f"{self.ark_path}.tmp")
-        self._journal_path = Path(f"{self.ark_path}.journal") if fingerprint else None
+        self._journal_path = journal_path(self.ark_path) if fingerprint else None
         self.entries = []  # (key, "ark:offset"), in write order
         self.num_frames = {}
         self.planned_frames = {}  # utt -> the length the batch plan used (see engine/run.py: _replayed)
@@ -79,7 +72,7 @@ class FeatureWriter:
         self._good = 0  # bytes of complete matrices
         self._pool = None  # threads compressing a batch's matrices (prepare)
         self._packed = {}  # utt -> its compressed bytes, made by prepare for write
-        self._staging = None  # a GPU's float32 matrices on their way to the host (made at the first)
+        self._staging = HostStaging()  # a GPU's float32 matrices on their way to the host
         self._syncer = None  # the thread making checkpoints durable (made at the first)
         self._sync_error = None  # what stopped it (disk full, an I/O error): raised by the next call
         self.resumed = fingerprint is not None and self._restore(fingerprint)
@@ -140,23 +133,19 @@ class FeatureWriter:
         writes them."""
         matrices = [(op[1], op[2]) for op in ops if op[0] == "write" and op[2].ndim == 2]
         if not self.compress:  # float32 rows: a GPU's copies to the host queued, in writing order
-            on_device = [feats for _, feats in matrices if _on_device(feats)]
-            if on_device:
-                if self._staging is None:
-                    self._staging = HostStaging()
-                self._staging.begin(on_device)
+            self._staging.begin_writes(ops)
             return
         if len(matrices) < 2:
             return
-        on_device = [(key, feats) for key, feats in matrices if _on_device(feats)]
-        on_host = [(key, feats) for key, feats in matrices if not _on_device(feats)]
+        device_mats = [(key, feats) for key, feats in matrices if on_device(feats)]
+        host_mats = [(key, feats) for key, feats in matrices if not on_device(feats)]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="compress")
-        packed = self._pool.map(lambda m: compress(m, COMPRESSION_METHOD), [feats for _, feats in on_host])
+        packed = self._pool.map(lambda m: compress(m, COMPRESSION_METHOD), [feats for _, feats in host_mats])
         # a GPU's matrices here, together (compress_many), while the threads do the host's
-        self._packed.update(zip([key for key, _ in on_device],
-                                compress_many([feats for _, feats in on_device], COMPRESSION_METHOD)))
-        self._packed.update(zip([key for key, _ in on_host], packed))
+        self._packed.update(zip([key for key, _ in device_mats],
+                                compress_many([feats for _, feats in device_mats], COMPRESSION_METHOD)))
+        self._packed.update(zip([key for key, _ in host_mats], packed))
 
     def write(self, key, feats, planned_frames=None, seconds=0.0):
         """Append one matrix; ``planned_frames``: the length the batching used for it, when
@@ -167,8 +156,7 @@ class FeatureWriter:
         if not key or any(c.isspace() for c in key):
             raise ValueError(f"invalid utterance id {key!r} (empty or containing whitespace)")
         if not (self.compress and is_tensor(feats)):
-            staged = self._staging.take(feats) if self._staging is not None and _on_device(feats) else None
-            feats = np.ascontiguousarray(_to_host(feats), dtype=np.float32) if staged is None else staged
+            feats = np.ascontiguousarray(self._staging.host(feats), dtype=np.float32)
         start = self._good
         if self.compress:  # our compressor: byte-identical to Kaldi's, unlike kaldiio's
             packed = self._packed.pop(key, None)  # prepare's, if it compressed this batch
