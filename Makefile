@@ -58,7 +58,7 @@ test: sysdeps venv
 # every other model whose weights are in artifacts/.
 demo: sysdeps venv
 	cd egs/mini && ./run.sh --model ge2e
-	@cd egs/mini && for m in $$($(PY) -c 'from speech_reps.download import artifacts; print(*sorted({m for m, _ in artifacts().values()}))'); do \
+	@cd egs/mini && for m in $$($(CURDIR)/$(PY) -c 'from speech_reps.download import artifacts; print(*sorted({m for m, _ in artifacts().values()}))'); do \
 	  ./run.sh --stage 3 --model $$m --download false 2>/dev/null || echo "demo: $$m skipped (no weights in artifacts/)"; \
 	done
 	@echo "demo: features in egs/mini/data/*_*/feats.scp; probe accuracies (speaker = language):"; \
