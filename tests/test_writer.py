@@ -1,5 +1,7 @@
 """ark/scp writing: read back by kaldiio, compressed or not; never an scp line into a broken ark."""
 
+import sys
+
 import kaldiio
 import numpy as np
 import pytest
@@ -180,3 +182,47 @@ def test_a_failure_in_finish_closes_the_files_and_keeps_the_resume(tmp_path, mon
     with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1") as again:
         assert again.resumed and again.processed == {"a"}
     assert np.array_equal(dict(kaldiio.load_scp(str(tmp_path / "f.scp")))["a"], MATS["utt-a"])
+
+
+def test_the_archives_write_out_starts_as_it_is_written(tmp_path, monkeypatch):
+    """Every WRITEBACK_BYTES written, the kernel is asked (on the syncer thread) to start
+    writing that range to the disk, so the last fsync owes little: the ranges follow each other
+    from the start of the archive, or from where a resumed run's archive ended, and the kernel
+    accepts them (a regular file on Linux)."""
+    import speech_reps.kaldi.writer as writer_module
+    from speech_reps.kaldi.writeback import start_writeback
+
+    ranges = []
+
+    def recorded(fd, offset, nbytes):
+        ranges.append((offset, nbytes, start_writeback(fd, offset, nbytes)))
+
+    monkeypatch.setattr(writer_module, "WRITEBACK_BYTES", 5000)
+    monkeypatch.setattr(writer_module, "start_writeback", recorded)
+    mat = np.linspace(-1, 1, 40 * 80, dtype=np.float32).reshape(40, 80)  # 12,800 bytes of rows
+    with pytest.raises(RuntimeError):
+        with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1") as w:
+            for i in range(3):
+                w.write(f"u{i}", mat)
+            w.checkpoint()
+            raise RuntimeError("killed")
+    size = (tmp_path / "f.ark.tmp").stat().st_size
+    assert [r[:2] for r in ranges] == [(0, size // 3), (size // 3, size // 3), (2 * size // 3, size // 3)]
+    assert all(accepted for *_, accepted in ranges) == sys.platform.startswith("linux")
+    ranges.clear()
+    with FeatureWriter(tmp_path / "f.ark", tmp_path / "f.scp", fingerprint="run-1") as w:
+        assert w.resumed
+        w.write("u3", mat)
+    assert [r[:2] for r in ranges] == [(size, size // 3)]
+    assert len(dict(kaldiio.load_scp(str(tmp_path / "f.scp")))) == 4
+
+
+def test_start_writeback_is_advice_that_never_raises(tmp_path):
+    from speech_reps.kaldi.writeback import start_writeback
+
+    with open(tmp_path / "x.bin", "wb") as f:
+        f.write(b"\1" * 100_000)
+        f.flush()
+        assert start_writeback(f.fileno(), 0, 100_000) == sys.platform.startswith("linux")
+        fd = f.fileno()
+    assert start_writeback(fd, 0, 100_000) is False  # closed: refused, not raised

@@ -24,8 +24,12 @@ import numpy as np
 
 from speech_reps.kaldi.compress import compress, compress_many, is_tensor
 from speech_reps.kaldi.host_staging import HostStaging, on_device
+from speech_reps.kaldi.writeback import start_writeback
 
 COMPRESSION_METHOD = 1  # Kaldi's kAutomaticMethod, copy-feats' default
+# The archive's write-out to the disk is started for every this many bytes written (on the
+# syncer thread: kaldi/writeback.py), so the disk keeps pace with the writer between fsyncs.
+WRITEBACK_BYTES = 32 << 20
 
 
 def journal_path(ark_path):
@@ -76,6 +80,7 @@ class FeatureWriter:
         self._syncer = None  # the thread making checkpoints durable (made at the first)
         self._sync_error = None  # what stopped it (disk full, an I/O error): raised by the next call
         self.resumed = fingerprint is not None and self._restore(fingerprint)
+        self._written_back = self._good  # archive bytes whose write-out has been started
         if not self.resumed:
             self._f = open(self._tmp, "wb")
             if self._journal_path:
@@ -174,6 +179,10 @@ class FeatureWriter:
         self.planned_frames[key] = feats.shape[0] if planned_frames is None else planned_frames
         self.seconds[key] = seconds
         self._pending.append(f"E {key} {offset} {feats.shape[0]} {self.planned_frames[key]} {seconds!r}")
+        if self._good - self._written_back >= WRITEBACK_BYTES:
+            self._syncer_thread().submit(start_writeback, self._f.fileno(), self._written_back,
+                                         self._good - self._written_back)
+            self._written_back = self._good
 
     def _write_float_matrix(self, key, feats):
         """``key``, then Kaldi's binary float matrix ("\\0B", "FM ", rows and columns as
@@ -199,9 +208,13 @@ class FeatureWriter:
         lines = "".join(f"{line}\n" for line in self._pending) + f"B {self._good}\n"
         self._pending = []
         self._raise_sync_error()
+        self._syncer_thread().submit(self._make_durable, lines)
+
+    def _syncer_thread(self):
+        """The thread that waits for the disk (fsyncs, write-out started), in order; made at first use."""
         if self._syncer is None:
             self._syncer = ThreadPoolExecutor(1, thread_name_prefix="fsync")
-        self._syncer.submit(self._make_durable, lines)
+        return self._syncer
 
     def _make_durable(self, lines):
         if self._sync_error is not None:  # nothing is journaled after a failed fsync
