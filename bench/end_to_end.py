@@ -244,15 +244,31 @@ def main(argv=None):
         audio = copies * base_seconds
         print(f"## DeCoAR (2048 x float32 per 10 ms), {audio / 3600:.1f} h ({copies} copies)\n\n{HEADER}")
         print(engine_row(f"probe: {base_seconds / 60:.0f} min, float32, compressed", probe, base_seconds))
+        engines = {}
         for dtype in ("float32", "bfloat16"):
             options = {**fp32, "dtype": dtype}
             result = measure("engine", "decoar", options, data, fresh(f"decoar_{dtype}_c"), args.run_timeout, True,
                              args.num_workers)
             print(engine_row(f"{dtype}, `--compress true`", result, audio))
             shutil.rmtree(out / f"decoar_{dtype}_c", ignore_errors=True)
+            engines[dtype] = result
         decoar = data, audio, fp32
         print()
         print_thread_notes()
+        # the model's calls alone on one copy's batches (the same lengths as each copy's): how far
+        # the engine's rate from its first batch is from the network's own
+        rows = []
+        for dtype, engine in engines.items():
+            alone = measure("network", "decoar", {**fp32, "dtype": dtype}, one, fresh("decoar_net"), args.run_timeout)
+            if isinstance(alone, str):
+                rows.append(f"| {dtype} | {alone} | | |")
+                continue
+            steady = "" if isinstance(engine, str) else \
+                f"{100 * (audio / after_first_batch(engine)) / (base_seconds / alone['wall']):.0f}%"
+            rows.append(f"| {dtype} | {base_seconds / alone['wall']:,.0f} | {base_seconds / alone['again']:,.0f} | {steady} |")
+        print("| DeCoAR dtype | the model's calls alone on one copy's batches (inputs in memory), x real time | "
+              "the same calls again | engine from its first batch / alone |\n|---|---|---|---|")
+        print("\n".join(rows) + "\n")
     if "decoar-former" in runs and decoar is not None:
         # the batches DeCoAR had before its recurrent defaults (defaults.py): 1600 s, at most 10% padding
         data, audio, fp32 = decoar
