@@ -269,6 +269,15 @@ def main(argv=None):
         print("| DeCoAR dtype | the model's calls alone on one copy's batches (inputs in memory), x real time | "
               "the same calls again | engine from its first batch / alone |\n|---|---|---|---|")
         print("\n".join(rows) + "\n")
+        # what the bfloat16 job's host does per batch (on one copy): the kernels its LSTMs run and
+        # the calls that wait for the device, by torch's profiler
+        profiled = measure("engine", "decoar", {**fp32, "dtype": "bfloat16"}, one, fresh("decoar_profile"),
+                           args.run_timeout, True, args.num_workers, ["--profile", "15"])
+        if isinstance(profiled, dict):
+            print(f"DeCoAR bfloat16 on one copy under torch's profiler (its 15 busiest operators by host time):\n\n"
+                  f"```\n{profiled['profile'].strip()}\n```\n")
+        else:
+            print(f"DeCoAR bfloat16 under torch's profiler: {profiled}\n")
     if "decoar-former" in runs and decoar is not None:
         # the batches DeCoAR had before its recurrent defaults (defaults.py): 1600 s, at most 10% padding
         data, audio, fp32 = decoar

@@ -15,6 +15,7 @@ call started, for the parent's start-up-to-first-batch, and ``end``.
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -44,6 +45,10 @@ def get_args():
     p.add_argument("--max-padding", type=float, default=None,
                    help="engine: the length buckets' padding bound (default: the toolkit's, speech_reps/defaults.py)")
 
+    p.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                   help="engine: run under torch's profiler (host and, on a GPU, device activity) and "
+                        "add its ROWS busiest operators by host time to the JSON (\"profile\"): which "
+                        "kernels a model runs (cuDNN's LSTM or a loop of cells) and what the host waits in")
     p.add_argument("--sample-threads", action="store_true",
                    help="engine: where its threads are, sampled every 10 ms (JSON: threads)")
     p.add_argument("data")
@@ -182,6 +187,15 @@ def time_stages(marks):
     return stages
 
 
+def profiled():
+    """torch's profiler over the host and, where there is one, the GPU."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    return profile(activities=activities)
+
+
 def network_alone(model, options, data_dir, batch_frames):
     """Seconds the model's calls take over the engine's batches of ``data_dir`` (inputs made
     first, outside the clock; outputs dropped on the device), the frames they make, and the
@@ -255,10 +269,14 @@ def main():
     start = time.perf_counter()
     sampler = ThreadSampler() if args.path == "engine" and args.sample_threads else None
     if args.path == "engine":
-        # None: featurize.py's defaults for the model and device (speech_reps/defaults.py)
-        summary = featurize_data_dir(Job(args.data, args.out, model=args.model, model_options=options,
-                                         batch_frames=args.batch_frames, num_workers=args.num_workers,
-                                         progress=False, data_copy=False, compress=args.compress == "true"))
+        profiler = profiled() if args.profile else contextlib.nullcontext()
+        with profiler as prof:
+            # None: featurize.py's defaults for the model and device (speech_reps/defaults.py)
+            summary = featurize_data_dir(Job(args.data, args.out, model=args.model, model_options=options,
+                                             batch_frames=args.batch_frames, num_workers=args.num_workers,
+                                             progress=False, data_copy=False, compress=args.compress == "true"))
+        if args.profile:
+            marks["profile"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.profile)
         counts = Path(args.out) / "utt2num_frames"
         if not counts.exists():  # a layer sweep: the frames of one of its layers
             counts = sorted(Path(args.out).glob("layer*/utt2num_frames"))[0]
