@@ -6,7 +6,9 @@ batch appends its entries, its failed utterances and the archive's size, fsynced
 the same fingerprint truncates ``<ark>.tmp`` to the last recorded size and goes on from there, so
 its output is byte-identical to an uninterrupted run. The fsyncs run on a thread of their own
 (``checkpoint``), so the archive is written on at memory speed while the disk catches up; a
-batch's journal line follows only the fsync of the archive up to it. Only ``finish()`` (on success) renames
+batch's journal line follows only the fsync of the archive up to it. That thread also
+starts the disk's write-out of every 32 MB as it is written (kaldi/writeback.py), so the disk
+keeps pace between fsyncs and the last one owes little. Only ``finish()`` (on success) renames
 ``<ark>.tmp`` into place and then writes the scp (sorted, absolute paths, atomically); after an
 exception the scp is not written, so no scp line can point into an incomplete archive.
 Compression uses Kaldi's compressed matrix, method 1 (kAutomaticMethod), byte-identical to
