@@ -11,29 +11,28 @@ from fsync, and where the call does not exist or fails nothing changes.
 """
 
 import ctypes
+import functools
 import sys
 
 _WRITE = 2  # SYNC_FILE_RANGE_WRITE: start write-out of the range's dirty pages, do not wait
-_call = None  # libc's sync_file_range, resolved at the first use (False: not available)
 
 
-def _resolve():
-    global _call
-    if _call is None:
-        _call = False
-        if sys.platform.startswith("linux"):
-            try:
-                fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-            except (OSError, AttributeError):
-                return _call
-            fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-            fn.restype = ctypes.c_int
-            _call = fn
-    return _call
+@functools.cache
+def _sync_file_range():
+    """libc's sync_file_range, or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def start_writeback(fd, offset, nbytes):
     """Ask the kernel to start writing ``nbytes`` of ``fd`` from ``offset`` to the disk; True when
     it accepted. May wait while the disk's queue is full: call it off the writer's path."""
-    call = _resolve()
-    return bool(call) and call(fd, offset, nbytes, _WRITE) == 0
+    call = _sync_file_range()
+    return call is not None and call(fd, offset, nbytes, _WRITE) == 0
