@@ -48,7 +48,7 @@ def get_args():
     p.add_argument("--profile", type=int, default=0, metavar="ROWS",
                    help="engine: run under torch's profiler (host and, on a GPU, device activity) and "
                         "add its ROWS busiest operators by host time to the JSON (\"profile\"): which "
-                        "kernels a model runs (cuDNN's LSTM or a loop of cells) and what the host waits in")
+                        "kernels a model runs and what the host waits in")
     p.add_argument("--sample-threads", action="store_true",
                    help="engine: where its threads are, sampled every 10 ms (JSON: threads)")
     p.add_argument("data")
