@@ -82,7 +82,8 @@ featdir=$(cd "$featdir" && pwd)
 logs=$logdir/featurize_$name.JOB.log
 
 # Everything that is the same for all jobs, checked once, with the error on the console
-resolved=$("$python" "$steps/featurize.py" --check-only true "${opts[@]}" "$data" "$featdir") || exit 1
+resolved=$("$python" "$steps/featurize.py" --check-only true "${opts[@]}" --name "$raw" --write-data-dir false \
+  "$data" "$featdir") || exit 1  # what the jobs write
 $check_only && { echo "$0: $data: checks passed ($resolved)"; exit 0; }
 if [ -z "$per_utt" ]; then
   per_utt=true; [ "$resolved" = cmvn=spk ] && per_utt=false  # per-speaker stats need whole speakers

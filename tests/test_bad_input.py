@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import kaldiio
 import numpy as np
@@ -320,6 +321,35 @@ def test_output_path_that_is_a_file_and_bad_pipe_timeout(tmp_path):
     for bad in ("0", "nan", "-5", "inf", "soon"):
         proc = run_tool(FEATURIZE, "--pipe-timeout", bad, data, tmp_path / "out2", check=False)
         assert proc.returncode == 2 and f"expected a number of seconds > 0, got '{bad}'" in proc.stderr
+
+
+def _tree(root):
+    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(Path(root).rglob("*")) if f.is_file()}
+
+
+def test_a_data_dir_inside_its_output_dir_is_refused_and_left_as_it_was(tmp_path):
+    """The output dir's data/ is replaced whole, and its feats.scp, utt2num_frames and conf/
+    written over: a data dir that is the output dir, or lies inside it, would be lost."""
+    for data, out in ((tmp_path / "exp" / "data", tmp_path / "exp"),  # <out>/data: deleted before
+                      (tmp_path / "d", tmp_path / "d"),  # the data dir's own feats.scp replaced
+                      (tmp_path / "e" / "data" / "train", tmp_path / "e")):
+        make_data_dir(data, {"a": golden_wav("spk1-utt1")}, utt2spk={"a": "s"})
+        (data / "feats.scp").write_text("a /old/raw_fbank.1.ark:5\n")
+        (data / "text").write_text("a hello\n")
+        before = _tree(data)
+        proc = run_tool(FEATURIZE, data, out, check=False)
+        where = "is the output dir" if data == out else f"lies inside the output dir {out}"
+        assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+            f"featurize.py: {data}: the data dir {where}, whose feats.scp, utt2num_frames, conf/ and "
+            "data/ a run replaces: give an output dir outside the data dir (steps/featurize.sh updates "
+            "a data dir in place, keeping a backup)")
+        assert _tree(data) == before
+    # Kaldi's own place for features, <data>/data, is an output dir like any other
+    data = make_data_dir(tmp_path / "k", {"a": golden_wav("spk1-utt1")}, utt2spk={"a": "s"})
+    before = _tree(data)
+    run_tool(FEATURIZE, data, data / "data")
+    assert (data / "data" / "feats.scp").is_file() and (data / "data" / "data" / "feats.scp").is_file()
+    assert {k: v for k, v in _tree(data).items() if not k.startswith("data/")} == before
 
 
 def test_a_second_run_into_the_same_output_is_refused(tmp_path):

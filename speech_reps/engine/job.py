@@ -114,6 +114,7 @@ def check_job(job: Job, start_loaders=False) -> CheckedJob:
     from speech_reps.models.registry import create, get_model_class
 
     data = DataDir.load(job.data_dir, lenient=True)
+    check_apart(job)
     if job.num_workers is None:
         job = dataclasses.replace(job, num_workers=defaults.default_num_workers(
             job.model, defaults.requested_device(job.model_options)))
@@ -139,6 +140,21 @@ def check_job(job: Job, start_loaders=False) -> CheckedJob:
         if loaders is not None:
             loaders.close()
         raise
+
+
+def check_apart(job):
+    """A ConfigError when ``job`` would write over its own data dir: the data dir is the output
+    dir, or lies inside it, and the job writes the unprefixed files (feats.scp, utt2num_frames,
+    frame_shift, conf/) or the output's data/ (which a run replaces whole). A job of
+    steps/featurize.sh (its own name, no data/) may share a directory with its split data dir."""
+    if not job.data_copy and job.name not in ("feats", "xvector"):
+        return
+    data, out = job.data_dir.resolve(), job.out_dir.resolve()
+    if data == out or out in data.parents:
+        where = "is the output dir" if data == out else f"lies inside the output dir {job.out_dir}"
+        raise ConfigError(f"{job.data_dir}: the data dir {where}, whose feats.scp, utt2num_frames, "
+                          "conf/ and data/ a run replaces: give an output dir outside the data dir "
+                          "(steps/featurize.sh updates a data dir in place, keeping a backup)")
 
 
 def done_path(out_dir, name):
