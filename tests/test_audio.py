@@ -1,6 +1,7 @@
 """Audio from wav.scp entries: paths, pipes, ark:offset, segments, channels, sample rates."""
 
 import struct
+import time
 
 import kaldiio
 import numpy as np
@@ -58,10 +59,44 @@ def test_ark_offset_entry(tmp_path):
     assert np.array_equal(load(rxfile), golden_wave(UTT))
 
 
+def test_archive_entry_cut_short_wrong_offset_or_matrix(tmp_path):
+    """A wav in an archive reads as a file does: cut short within it, it is a truncated wav (not a
+    shorter utterance); an offset that is not a wav's says so in one line; a matrix is named."""
+    ark = tmp_path / "wav.ark"
+    kaldiio.save_ark(str(ark), {"a": (16000, golden_wave("spk3-short").astype(np.int16)),
+                                UTT: (16000, golden_wave(UTT).astype(np.int16))}, scp=str(tmp_path / "wav.scp"))
+    offset = int((tmp_path / "wav.scp").read_text().splitlines()[1].split(":")[-1])
+    whole = ark.read_bytes()
+    cut = tmp_path / "cut.ark"
+    cut.write_bytes(whole[:offset + 60000])  # 102,556 bytes of samples declared, 59,956 there
+    with pytest.raises(AudioError, match=r"^utterance spk1-utt1 \(.*cut.ark:\d+\): truncated archive entry: the "
+                                         r"header declares 51278 samples \(3.205 s\) of audio, the data holds 29978"):
+        load(f"{cut}:{offset}")
+    for wrong in (offset + 1000, offset - 5, 0):  # in the samples, in the key, at the key
+        with pytest.raises(AudioError, match=rf"^utterance spk1-utt1 \(.*\): no wav at offset {wrong} of {ark} "
+                                             r"\(a wav in an archive starts with RIFF....WAVE\): is the offset"):
+            load(f"{ark}:{wrong}")
+    kaldiio.save_ark(str(tmp_path / "m.ark"), {"m": np.zeros((3, 4), np.float32)}, scp=str(tmp_path / "m.scp"))
+    rxfile = (tmp_path / "m.scp").read_text().split()[1]
+    with pytest.raises(AudioError, match=r"is a matrix, not a wav$"):
+        load(rxfile)
+
+
+def test_a_cause_is_one_printable_line():
+    """What a library or command says may run over lines or hold raw bytes; the cause goes where a
+    line is a record (log, failed table, journal)."""
+    e = AudioError("b", "x.ark:5", "cannot read: \x00\x01is not a digit\nFile format is wrong?\r\n\tend")
+    assert e.cause == "cannot read: \\x00\\x01is not a digit; File format is wrong?; end"
+    assert str(e) == f"utterance b (x.ark:5): {e.cause}"
+
+
 def test_undecodable_file(tmp_path):
     (tmp_path / "junk.wav").write_bytes(b"not audio at all")
-    with pytest.raises(AudioError, match=r"utterance spk1-utt1 \(.*junk\.wav\): cannot decode file as audio"):
+    with pytest.raises(AudioError, match=r"utterance spk1-utt1 \(.*junk\.wav\): cannot decode file as audio: "
+                                         r"Format not recognised\.$"):
         load(tmp_path / "junk.wav")
+    with pytest.raises(AudioError, match=r"\): cannot decode pipe output as audio: Format not recognised\.$"):
+        load("echo garbage |")
 
 
 def test_segments_follow_extract_segments():
@@ -115,6 +150,16 @@ def test_pipe_that_never_ends_is_killed_at_the_timeout():
                                          r"--pipe-timeout 0.5 s; killed"):
         AudioLoader(16000, pipe_timeout=0.5).load(Utterance("u1", "u1", "sleep 30; cat x |"))
     assert time.monotonic() - started < 20  # the shell and its sleep were killed, not waited for
+
+
+def test_pipe_done_when_its_shell_exits_though_a_background_child_holds_stderr():
+    """As Kaldi's popen: the audio is read when stdout ends and the shell has exited; a child left
+    running in the background with stderr open does not hold the utterance to --pipe-timeout."""
+    start = time.monotonic()
+    wave = load(f"(sleep 30 > /dev/null &); echo to stderr >&2; cat {golden_wav(UTT)} |", pipe_timeout=20)
+    assert np.array_equal(wave, golden_wave(UTT)) and time.monotonic() - start < 5
+    with pytest.raises(AudioError, match=r"command exited with code 3: last words$"):
+        load(f"(sleep 30 > /dev/null &); cat {golden_wav(UTT)}; echo last words >&2; exit 3 |", pipe_timeout=20)
 
 
 def test_pipe_that_never_stops_writing_is_cut_at_the_byte_cap():

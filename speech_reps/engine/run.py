@@ -250,8 +250,9 @@ def _settle(checked, keys, num_samples, host):
             else:
                 ops.append(("write", key, kept, None if vad is None else frames, duration))
             continue
-        log.error("%s", AudioError(key, source, cause))
-        ops.append(("fail", key, cause))
+        error = AudioError(key, source, cause)
+        log.error("%s", error)
+        ops.append(("fail", key, error.cause))
     return ops
 
 

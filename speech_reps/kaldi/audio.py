@@ -6,7 +6,7 @@
   ignore it), and the bytes are decoded by soundfile. A command that runs longer than the pipe
   timeout, or writes more than ``max_pipe_bytes`` (the longest audio we accept), is killed
   with its process group and fails that utterance.
-- ``file.ark:offset``: kaldiio reads the wav stored in the archive.
+- ``file.ark:offset``: the wav stored in the archive at that offset, decoded as a file is.
 
 A container that declares more audio than it holds (a truncated WAV, FLAC, MP3, ...) is an
 error, as in Kaldi's wave reader, rather than a silently shorter utterance; a WAV streamed with
@@ -33,8 +33,8 @@ import time
 import numpy as np
 
 from speech_reps.errors import AudioError
-from speech_reps.kaldi.datadir import rxfile_kind, rxfile_problem
-from speech_reps.kaldi.containers import declared_frames, looks_like_mpeg
+from speech_reps.kaldi.containers import declared_frames, looks_like_mpeg, wav_entry_size
+from speech_reps.kaldi.datadir import rxfile_kind, rxfile_path, rxfile_problem
 
 MAX_OVERSHOOT = 0.5  # seconds, extract-segments --max-overshoot
 MIN_SEGMENT_LENGTH = 0.1  # seconds, extract-segments --min-segment-length
@@ -71,23 +71,7 @@ def read_rxfile(rxfile, timeout=DEFAULT_PIPE_TIMEOUT, max_bytes=None):
     if problem:
         raise _ReadError(problem)
     if kind == "ark":
-        import kaldiio
-
-        try:
-            obj = kaldiio.load_mat(rxfile)
-        except Exception as e:  # kaldiio raises assorted types on a bad offset
-            raise _ReadError(f"cannot read audio from archive: {e}") from None
-        if not (isinstance(obj, tuple) and len(obj) == 2):
-            raise _ReadError("archive entry is not audio (a matrix, not a wav)")
-        rate, samples = obj
-        samples = np.asarray(samples)
-        if samples.dtype == np.int16:
-            samples = samples.astype(np.float32)
-        elif samples.dtype == np.uint8:  # 8-bit wav is unsigned
-            samples = (samples.astype(np.float32) - 128.0) * 256.0
-        else:
-            samples = samples.astype(np.float32) * INT16_SCALE
-        return int(rate), samples.reshape(len(samples), -1)
+        return _read_archive_wav(rxfile)
     try:
         with open(rxfile, "rb") as f:
             head = f.read(_HEAD)
@@ -95,6 +79,30 @@ def read_rxfile(rxfile, timeout=DEFAULT_PIPE_TIMEOUT, max_bytes=None):
     except OSError as e:
         raise _ReadError(f"cannot read {rxfile}: {e.strerror}") from None
     return _decode(rxfile, "file", head, size)
+
+
+def _read_archive_wav(rxfile):
+    """(rate, samples) of the WAV that ``file.ark:offset`` points at (as wav-copy and kaldiio
+    store them: the WAV's bytes right after the key), decoded as a file is: the entry ends where
+    its data chunk says, and an archive cut short within it is a truncated WAV."""
+    path, offset = rxfile_path(rxfile), int(rxfile.rpartition(":")[2])
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            head = f.read(_HEAD)
+            size = wav_entry_size(head)
+            if size is None:
+                if head[:2] == b"\0B" or head[:1] == b"[":
+                    raise _ReadError(f"the entry at offset {offset} of {path} is a matrix, not a wav")
+                raise _ReadError(f"no wav at offset {offset} of {path} (a wav in an archive starts "
+                                 "with RIFF....WAVE): is the offset that of the entry's data?")
+            if size == 0:
+                raise _ReadError(f"the wav at offset {offset} of {path} has no data chunk in its first "
+                                 f"{_HEAD} bytes, or one of unknown size: its end in the archive is unknown")
+            data = head[:size] if size <= len(head) else head + f.read(size - len(head))
+    except OSError as e:
+        raise _ReadError(f"cannot read {path}: {e.strerror}") from None
+    return _decode(io.BytesIO(data), "archive entry", data[:_HEAD], len(data))
 
 
 def run_pipe(command, timeout, max_bytes=None):
@@ -105,6 +113,7 @@ def run_pipe(command, timeout, max_bytes=None):
     proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     out, err = bytearray(), bytearray()
+    stdout_ended = False
     deadline = time.monotonic() + timeout
     too_slow = f"command did not finish within --pipe-timeout {timeout:g} s; killed"
     with selectors.DefaultSelector() as selector:
@@ -115,10 +124,16 @@ def run_pipe(command, timeout, max_bytes=None):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise _ReadError(too_slow)
-                for key, _ in selector.select(left):
+                # Once stdout has ended, the command is done when its shell has exited, as for
+                # Kaldi's popen: a child it left in the background may hold stderr open for long.
+                events = selector.select(min(left, 0.05) if stdout_ended else left)
+                if stdout_ended and not events and proc.poll() is not None:
+                    break
+                for key, _ in events:
                     chunk = os.read(key.fd, 1 << 20)
                     if not chunk:
                         selector.unregister(key.fileobj)
+                        stdout_ended = stdout_ended or key.data is out
                     elif key.data is out:
                         out += chunk
                         if max_bytes is not None and len(out) > max_bytes:
@@ -182,7 +197,9 @@ def _decode(source, what, head, size):
     except TypeError:  # soundfile's for a '.raw' name: raw PCM needs a rate and sample format
         raise _ReadError(f"cannot decode {what} as audio: headerless PCM ('.raw') has no sample rate or "
                          f"format; {_ADD_HEADER}") from None
-    except (soundfile.LibsndfileError, RuntimeError, OSError, MemoryError) as e:
+    except soundfile.LibsndfileError as e:  # libsndfile's own words, without the file object's repr
+        raise _ReadError(f"cannot decode {what} as audio: {e.error_string}") from None
+    except (RuntimeError, OSError, MemoryError) as e:
         raise _ReadError(f"cannot decode {what} as audio: {e}") from None
     own = declared_frames(head)
     if own is not None:  # libsndfile clamps a WAV's or SPHERE's size to the file: our own reading

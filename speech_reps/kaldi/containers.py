@@ -39,6 +39,22 @@ def declared_frames(head):
     return 0
 
 
+def wav_entry_size(head):
+    """The bytes of the WAV that starts ``head`` (up to its data chunk's end), read from its
+    chunks; None when ``head`` does not start a WAV, 0 when its data chunk lies beyond ``head``
+    or has a streaming placeholder's size (no end to tell)."""
+    if head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+        return None
+    order = "<" if head[:4] == b"RIFF" else ">"
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], struct.unpack_from(f"{order}I", head, pos + 4)[0]
+        if chunk == b"data":
+            return 0 if size >= STREAMED else pos + 8 + size
+        pos += 8 + size + (size & 1)
+    return 0
+
+
 # kbit/s by bitrate index 1..14, for (MPEG-1?, layer)
 _BITRATES = {
     (True, 1): (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
