@@ -108,6 +108,34 @@ def test_every_bad_utterance_is_named_and_the_good_ones_are_written(tmp_path, di
     assert (tmp_path / "out" / "utt2num_frames").read_text() == "good1 318\ngood2 297\n"
 
 
+def test_speaker_cmvn_a_bad_utterance_fails_once_and_alone(tmp_path, dither0):
+    """--cmvn spk reads every utterance twice (stats, then features): one that fails in the first
+    pass is named once and not read again, and one whose features are not finite (float audio of
+    an extreme scale) fails alone, not with its speaker's good utterances."""
+    x = golden_wave("spk1-utt1") / 32768
+    sf.write(tmp_path / "huge.wav", (x * 1e30).astype(np.float32), 16000, subtype="FLOAT")
+    data = make_data_dir(tmp_path / "data", {
+        "a1": golden_wav("spk1-utt1"), "a2": tmp_path / "huge.wav", "a3": golden_wav("spk2-utt1"),
+        "b1": f"echo run >> {tmp_path}/count; exit 1 |", "b2": golden_wav("spk1-utt1")},
+        utt2spk={"a1": "A", "a2": "A", "a3": "A", "b1": "B", "b2": "B"})
+    proc = run_tool(FEATURIZE, "--fbank-config", dither0, "--cmvn", "spk", "--progress", "false",
+                    "--max-failed-frac", "1", data, tmp_path / "out", check=False)
+    assert proc.returncode == 0, proc.stderr
+    errors = [line.partition(" ERROR: ")[2] for line in proc.stderr.splitlines() if " ERROR: " in line]
+    assert errors == [f"utterance a2 ({tmp_path}/huge.wav): features contain NaN or Inf (audio of an "
+                      "extreme scale?): left out of its speaker's CMVN",
+                      f"utterance b1 (echo run >> {tmp_path}/count; exit 1 |): command exited with code 1"]
+    assert (tmp_path / "count").read_text() == "run\n"  # not run again for the second pass
+    assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
+    feats = dict(kaldiio.load_scp(str(tmp_path / "out" / "feats.scp")))
+    assert sorted(feats) == ["a1", "a3", "b2"]
+    frontend = FrontEnd(FrontEndSpec(FeatureOptions.from_file("fbank", dither0)))
+    raw = {u: frontend.features(u, golden_wave(w)) for u, w in (("a1", "spk1-utt1"), ("a3", "spk2-utt1"))}
+    both = np.concatenate(list(raw.values()))
+    for u in ("a1", "a3"):  # the speaker's mean of its two good utterances only
+        np.testing.assert_allclose(feats[u], raw[u] - both.mean(0), atol=2e-4)
+
+
 def test_nan_model_output_fails_those_utterances(tmp_path):
     weights = random_weights(40, 16, 1)
     weights["proj.bias"][3] = np.nan

@@ -74,10 +74,16 @@ class InputStage:
                 yield item
 
     def accumulate_speaker_stats(self, utterances, on_error):
-        """Pass 1 of --cmvn spk: Kaldi stats over all of each speaker's utterances."""
+        """Pass 1 of --cmvn spk: Kaldi stats over all of each speaker's utterances. An utterance
+        whose features are not finite fails here, rather than its speaker's every utterance."""
         for item in self._loaded(utterances, on_error):
-            feats = self.frontend.features(item.utt.utt, item.input) if self.batched else item.input
-            self.spk_stats.setdefault(item.utt.spk, CmvnStats(feats.shape[1])).accumulate(feats)
+            utt = item.utt
+            feats = self.frontend.features(utt.utt, item.input) if self.batched else item.input
+            if not np.isfinite(feats).all():
+                on_error(AudioError(utt.utt, utt.source, "features contain NaN or Inf (audio of an "
+                                                         "extreme scale?): left out of its speaker's CMVN"))
+                continue
+            self.spk_stats.setdefault(utt.spk, CmvnStats(feats.shape[1])).accumulate(feats)
 
     def stream(self, utterances, on_error):
         """A Ready item for each utterance that can be featurized, in order."""

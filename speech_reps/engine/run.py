@@ -189,9 +189,9 @@ def _run(checked, writer):
     output_path = OutputPath(check=background.check)
     next_checkpoint = time.monotonic()  # the first batch is made durable at once
 
-    def on_error(e):
-        log.error("%s", e)
+    def on_error(e):  # once per utterance: --cmvn spk's two passes both read it
         if e.utt not in failed:
+            log.error("%s", e)
             failed.add(e.utt)
             background.put([("fail", e.utt, e.cause)])
             meter.update(1)
@@ -200,6 +200,7 @@ def _run(checked, writer):
     try:
         if inputs.spk_stats is not None:  # stats of every utterance, also those done before a resume
             inputs.accumulate_speaker_stats(data.utterances, on_error)
+            todo = [u for u in todo if u.utt not in failed]  # not read again: left out of the stats too
         stream = _replayed(data.utterances, planned, inputs.stream(todo, on_error))
         for group in bucketer.batches((item, item.frames) for item in stream):
             group = [item for item in group if isinstance(item, Ready)]  # not those done before a resume
