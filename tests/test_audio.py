@@ -176,6 +176,8 @@ def test_segment_named_as_its_recording_is_cut():
     assert np.array_equal(wave, golden_wave(UTT)[8000:24000])
     with pytest.raises(AudioError, match=r"invalid segment: end 0.5s is not after start 1s"):
         AudioLoader(16000).load(Utterance(UTT, UTT, str(golden_wav(UTT)), 1.0, 0.5))
+    with pytest.raises(AudioError, match=r"invalid segment: start -1s is before the recording's start$"):
+        AudioLoader(16000).load(Utterance(UTT, UTT, str(golden_wav(UTT)), -1.0, 1.0))
 
 
 @pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_16"), ("MP3", "MPEG_LAYER_III"),

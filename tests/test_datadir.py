@@ -1,5 +1,7 @@
 """Data dir validation: every problem is one line with file, line and key."""
 
+import os
+
 import pytest
 
 from conftest import golden_data_dir, golden_wav, make_data_dir
@@ -56,10 +58,13 @@ def test_bad_segment_times(tmp_path):
 
 
 def test_missing_files(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
     d = make_data_dir(tmp_path, {"a": WAV, "b": tmp_path / "gone.wav", "c": f"{tmp_path}/gone.ark:12",
-                                 "d": "cat /anything |"})
+                                 "d": "cat /anything |", "e": "/dev/null", "f": tmp_path / "fifo"})
     assert problems(d) == [f"{d}/wav.scp:2: b: file not found: {tmp_path}/gone.wav",
-                           f"{d}/wav.scp:3: c: file not found: {tmp_path}/gone.ark"]
+                           f"{d}/wav.scp:3: c: file not found: {tmp_path}/gone.ark",
+                           f"{d}/wav.scp:5: e: not a regular file (a device or a FIFO): /dev/null",
+                           f"{d}/wav.scp:6: f: not a regular file (a device or a FIFO): {tmp_path}/fifo"]
 
 
 def test_utt2spk_spk2utt_mismatch(tmp_path):

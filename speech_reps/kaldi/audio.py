@@ -257,7 +257,9 @@ class AudioLoader:
         n = len(samples)
         if not (math.isfinite(utt.start) and math.isfinite(utt.end)):
             raise _ReadError(f"invalid segment: times {utt.start:g}..{utt.end:g} must be finite numbers")
-        if utt.start < 0 or (utt.end != -1 and utt.end <= utt.start):
+        if utt.start < 0:
+            raise _ReadError(f"invalid segment: start {utt.start:g}s is before the recording's start")
+        if utt.end != -1 and utt.end <= utt.start:
             raise _ReadError(f"invalid segment: end {utt.end:g}s is not after start {utt.start:g}s")
         beyond = n / rate + 2 * MAX_OVERSHOOT  # a time past this fails below; so huge ones cannot overflow
         start = int(min(utt.start, beyond) * rate)

@@ -66,6 +66,8 @@ def rxfile_problem(rxfile):
     if os.path.isdir(path):
         return f"is a directory, not an audio file: {path}"
     if not os.path.isfile(path):
+        if os.path.exists(path):  # a FIFO, a device: Kaldi reads regular files
+            return f"not a regular file (a device or a FIFO): {path}"
         return f"file not found: {path}"
     m = _ARK_OFFSET.match(rxfile)
     if m:
