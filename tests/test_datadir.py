@@ -79,6 +79,8 @@ def test_utt2spk_must_cover_the_utterances(tmp_path):
     d = make_data_dir(tmp_path, {"a": WAV, "b": WAV}, utt2spk={"a": "s1", "z": "s1"})
     assert problems(d) == [f"{d}/utt2spk:2: z: utterance has no audio (not in wav.scp)",
                            f"{d}/utt2spk: b: utterance missing from utt2spk"]
+    empty = make_data_dir(tmp_path / "empty", {"a": WAV}, utt2spk="", spk2utt="")  # one problem, said once
+    assert problems(empty) == [f"{empty}/utt2spk: a: utterance missing from utt2spk"]
 
 
 def test_missing_wav_scp(tmp_path):

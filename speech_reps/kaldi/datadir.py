@@ -175,7 +175,7 @@ class DataDir:
                 problems.append(f"{utt2spk_file}: {missing[0]}: utterance missing from utt2spk"
                                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         if spk2utt_file.is_file():
-            if not utt2spk:
+            if not utt2spk_file.is_file():  # (an empty or unreadable one is reported above)
                 problems.append(f"{spk2utt_file}: present without utt2spk")
             rows = read_table(spk2utt_file, problems, min_fields=1)
             listed = set()
