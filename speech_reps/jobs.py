@@ -15,6 +15,7 @@ Errors are one line each, "featurize.sh: ...", and leave the data dir as it was.
 """
 
 import argparse
+import errno
 import os
 import re
 import shutil
@@ -220,15 +221,18 @@ def _update_data_dir(data_dir, first_job, entries, frames):
         new.append("frame_shift")
         shutil.copytree(f"{first_job}.conf", stage / "conf")
         backup = data_dir / ".backup"
+        for d in (backup, data_dir / "conf"):  # checked before the data dir changes at all
+            if d.exists() and not d.is_dir():
+                raise FileExistsError(errno.EEXIST, "exists and is not a directory", str(d))
         old = [f for f in ("feats.scp", "utt2num_frames", "frame_shift", "cmvn.scp") if (data_dir / f).is_file()]
         if old:
             backup.mkdir(exist_ok=True)
             for f in old:
                 shutil.copy2(data_dir / f, backup / f)
             print(f"{PROG}: copied the old {', '.join(old)} of {data_dir} to {backup}", file=sys.stderr)
+        (data_dir / "conf").mkdir(exist_ok=True)
         for f in new:
             os.replace(stage / f, data_dir / f)
-        (data_dir / "conf").mkdir(exist_ok=True)
         for f in sorted((stage / "conf").iterdir()):
             os.replace(f, data_dir / "conf" / f.name)
         if (data_dir / "cmvn.scp").is_file():  # stats of the old features: stale now (in .backup/)
@@ -290,6 +294,9 @@ def main(argv=None):
     except SpeechRepsError as e:
         for line in str(e).splitlines():
             print(f"{PROG}: {line}", file=sys.stderr)
+        return 1
+    except OSError as e:  # the data dir or the feature dir unwritable, a full disk
+        print(f"{PROG}: cannot write {e.filename or args.feat_dir}: {e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

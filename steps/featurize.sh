@@ -64,6 +64,13 @@ echo "$0 $*"
 . "$steps/../utils/parse_options.sh"
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then printf '%s\n' "$help_message" >&2; exit 1; fi
 case $per_utt in ""|true|false) ;; *) echo "$0: --per-utt: expected true or false, got '$per_utt'" >&2; exit 1 ;; esac
+# featurize.sh's own numbers, checked before any work (featurize.py checks the options it is passed)
+[[ $nj =~ ^[0-9]+$ ]] && [ "$nj" -ge 1 ] || { echo "$0: --nj $nj: expected a positive number of jobs" >&2; exit 1; }
+[[ $stage =~ ^-?[0-9]+$ ]] || { echo "$0: --stage $stage: expected 0, 1 or 2" >&2; exit 1; }
+[[ $max_failed_frac =~ ^(0|1|0?\.[0-9]+|1\.0*)$ ]] || {
+  echo "$0: --max-failed-frac $max_failed_frac: expected a fraction from 0 to 1" >&2; exit 1; }
+[[ $log_interval =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && [[ ! $log_interval =~ ^[0.]+$ ]] || {
+  echo "$0: --log-interval $log_interval: expected a number of seconds > 0" >&2; exit 1; }
 
 data=$1
 logdir=${2:-$data/log}
@@ -87,6 +94,10 @@ resolved=$("$python" "$steps/featurize.py" --check-only true "${opts[@]}" --name
 $check_only && { echo "$0: $data: checks passed ($resolved)"; exit 0; }
 if [ -z "$per_utt" ]; then
   per_utt=true; [ "$resolved" = cmvn=spk ] && per_utt=false  # per-speaker stats need whole speakers
+elif $per_utt && [ "$resolved" = cmvn=spk ]; then
+  echo "$0: --per-utt true with --cmvn spk: a speaker's statistics need all of its utterances in one job" \
+    "(leave --per-utt out: the data dir is then split by speaker)" >&2
+  exit 1
 fi
 sdata=$logdir/split$nj$($per_utt && echo utt || true)
 

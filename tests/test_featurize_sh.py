@@ -170,6 +170,15 @@ def test_options_named_like_the_parser_s_variables(tmp_path):
     (["--model", "decoar", "--params", "/nonexistent/decoar.params"], "DeCoAR weights not found: /nonexistent/decoar.params"),
     (["--layer", "3"], "featurize.py: model fbank does not take --layer"),
     (["--nj", 9], "cannot split 4 utterances into 9 parts"),
+    (["--nj", "abc"], "featurize.sh: --nj abc: expected a positive number of jobs"),
+    (["--nj", "1.5"], "featurize.sh: --nj 1.5: expected a positive number of jobs"),
+    (["--stage", "x"], "featurize.sh: --stage x: expected 0, 1 or 2"),
+    (["--max-failed-frac", "abc"], "featurize.sh: --max-failed-frac abc: expected a fraction from 0 to 1"),
+    (["--max-failed-frac", "1.5"], "featurize.sh: --max-failed-frac 1.5: expected a fraction from 0 to 1"),
+    (["--log-interval", "0"], "featurize.sh: --log-interval 0: expected a number of seconds > 0"),
+    (["--name", "../x"], "featurize.py: --name 'raw_fbank_../x': expected a file name (no '/', no spaces)"),
+    (["--per-utt", "true", "--cmvn", "spk"], "featurize.sh: --per-utt true with --cmvn spk: a speaker's statistics "
+                                             "need all of its utterances in one job"),
 ])
 def test_fatal_errors_on_the_console_before_any_job(tmp_path, args, error):
     data = golden_data_dir(tmp_path / "data")
@@ -179,6 +188,22 @@ def test_fatal_errors_on_the_console_before_any_job(tmp_path, args, error):
     assert proc.returncode == 1 and error in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not list((tmp_path / "log").glob("featurize_*.log"))
     assert sorted(p.name for p in data.iterdir()) == ["utt2spk", "wav.scp"]
+
+
+def test_a_data_dir_that_cannot_take_the_features_is_one_line_and_left_as_it_was(tmp_path, dither0):
+    """Stage 2 fails after the jobs' work (here a file where .backup/ or conf/ go): one line, no
+    traceback, and nothing of the data dir changed (the renames come after every check)."""
+    for blocker in (".backup", "conf"):
+        data = golden_data_dir(tmp_path / blocker / "data")
+        (data / "feats.scp").write_text("spk1-utt1 /old/raw.1.ark:10\n")
+        (data / blocker).write_text("in the way\n")
+        before = snapshot(data)
+        proc = featurize_sh("--fbank-config", dither0, "--nj", 2, data, tmp_path / blocker / "log",
+                            tmp_path / blocker / "feats")
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"featurize.sh: cannot write {data}/{blocker}: exists and is not a directory")
+        assert snapshot(data) == before
 
 
 def test_unwritable_feature_dir_is_a_console_error(tmp_path):

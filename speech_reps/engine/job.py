@@ -66,6 +66,9 @@ class Job:
     log_interval: float = 30.0
 
     def __post_init__(self):
+        if not self.name or "/" in self.name or self.name in (".", "..") or any(c.isspace() for c in self.name):
+            raise ConfigError(f"--name {self.name!r}: expected a file name (no '/', no spaces): the outputs are "
+                              "<out-dir>/<name>.ark, .scp, ...")
         if self.pool not in POOLS:
             raise ConfigError(f"--pool {self.pool}: expected one of {', '.join(POOLS)}")
         if self.batch_frames is not None and self.batch_frames < 1:
