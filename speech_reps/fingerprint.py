@@ -8,7 +8,8 @@ It covers
   edited table, a replaced recording or a missing file that was supplied since all count;
 - every option value: the options as given, the front end's resolved Kaldi options, the
   model's description (weights path, sizes, layer, dtype...), and the contents of every option
-  file named (Kaldi conf, model yaml) or, for large files (weights), their size and time;
+  file named (Kaldi conf, model yaml) or, for large files (weights), their size and time; for
+  --vad-scp also the identity of the archives it points into;
 - the code: speech-reps' version and a hash of its Python sources and default confs, so a
   changed algorithm never mixes with output of the old one.
 
@@ -81,6 +82,18 @@ def options_identity(options):
             value = [str(value), _content_or_identity(value)]
         out[key] = value
     return out
+
+
+def table_targets_identity(scp):
+    """The identity of every archive an scp (a vad.scp) points into: its own bytes do not change
+    when the archives are written again (compute_vad.py with other options)."""
+    arks = set()
+    with open(scp, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            parts = line.split(None, 1)
+            if len(parts) == 2 and rxfile_kind(parts[1].strip()) != "pipe":
+                arks.add(rxfile_path(parts[1].strip()))
+    return {ark: file_identity(ark) for ark in sorted(arks)}
 
 
 @functools.lru_cache(maxsize=1)

@@ -62,6 +62,15 @@ def test_equals_one_job_and_reuses_only_finished_jobs(tmp_path, dither0):
     assert (data / ".backup" / "feats.scp").is_file()
     assert feats_of(data / "feats.scp").keys() == ref.keys()
 
+    # a finished job whose archive is gone (or written over) since: redone, not reused
+    (feats / "raw_fbank_data.3.ark").unlink()
+    proc = featurize_sh(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "reused" in (tmp_path / "log" / "featurize_data.1.log").read_text()
+    assert "reused" not in (tmp_path / "log" / "featurize_data.3.log").read_text()
+    ours = feats_of(data / "feats.scp")
+    assert ours.keys() == ref.keys() and all(np.array_equal(ours[k], ref[k]) for k in ref)
+
 
 def test_changed_inputs_and_options_are_redone(tmp_path):
     """Reuse is decided by the inputs (tables, audio files), the option values and the code."""

@@ -304,3 +304,22 @@ def test_voiced_frames_resume_byte_identical(tmp_path, dither0, monkeypatch):
     assert (tmp_path / "resumed" / "feats.ark").read_bytes() == (tmp_path / "whole" / "feats.ark").read_bytes()
     assert (tmp_path / "resumed" / "utt2num_frames").read_text() == \
         "spk1-utt1 273\nspk2-utt1 254\nspk3-chirp 170\nspk3-short 27\n"
+
+
+def test_a_finished_vad_run_is_redone_when_its_vad_archive_changes(tmp_path):
+    """compute_vad.py with other options writes the archive again and leaves vad.scp's bytes as
+    they were: a finished --vad-scp job is reused only while the archive is the same."""
+    data = golden_data_dir(tmp_path / "data")
+    kw = dict(model="mfcc", model_options={"feature_config": VAD / "mfcc_vox.conf"}, progress=False,
+              vad_scp=data / "vad.scp", reuse=True)
+    from speech_reps.engine.run import mark_done
+
+    vad_scp(data / "vad.scp", golden("vad_default.ark"))
+    mark_done(featurize_data_dir(Job(data, tmp_path / "out", **kw)))
+    first = (tmp_path / "out" / "utt2num_frames").read_text()
+    scp = (data / "vad.scp").read_bytes()
+    assert featurize_data_dir(Job(data, tmp_path / "out", **kw)).reused  # nothing changed
+    vad_scp(data / "vad.scp", golden("vad_voxceleb.ark"))
+    assert (data / "vad.scp").read_bytes() == scp  # the same offsets: only the archive differs
+    summary = featurize_data_dir(Job(data, tmp_path / "out", **kw))
+    assert not summary.reused and (tmp_path / "out" / "utt2num_frames").read_text() != first

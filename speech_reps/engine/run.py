@@ -22,7 +22,8 @@ from speech_reps.engine.job import Job, check_job, done_path
 from speech_reps.engine.output import OutputPath
 from speech_reps.engine.writer import BackgroundWriter
 from speech_reps.errors import AudioError
-from speech_reps.fingerprint import code_identity, fingerprint, inputs_identity, options_identity
+from speech_reps.fingerprint import (code_identity, file_identity, fingerprint, inputs_identity,
+                                     options_identity, table_targets_identity)
 from speech_reps.frontend.options import PROGRAMS
 from speech_reps.kaldi import Utterance, write_output_data_dir
 from speech_reps.kaldi import xvectors
@@ -50,6 +51,7 @@ class Summary:
     fingerprint: str = None  # of everything the output depends on (see fingerprint.py)
     done_file: Path = None  # where mark_done() records a finished job
     reused: bool = False  # an earlier run finished this very job: nothing was recomputed
+    outputs: list = None  # the archives and scps written: a finished job is reused only while they are
 
     @property
     def failed_fraction(self):
@@ -63,7 +65,8 @@ class Summary:
 def mark_done(summary):
     """Record that the job of ``summary`` finished (written last: ``reuse`` trusts it)."""
     record = {"fingerprint": summary.fingerprint, "done": summary.done, "failed": summary.failed,
-              "seconds_of_audio": summary.seconds_of_audio}
+              "seconds_of_audio": summary.seconds_of_audio,
+              "outputs": {str(p): file_identity(p) for p in summary.outputs or ()}}
     write_scp_like(summary.done_file, [("job", json.dumps(record, sort_keys=True))])
 
 
@@ -75,6 +78,9 @@ def _finished_before(done_file, fingerprint):
         return None
     if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
         return None
+    outputs = record.get("outputs")
+    if not isinstance(outputs, dict) or any(file_identity(p) != identity for p, identity in outputs.items()):
+        return None  # an archive or scp deleted or written over since: the job is redone
     return Summary(record["done"], record["failed"], record["seconds_of_audio"],
                    fingerprint=fingerprint, done_file=done_file, reused=True)
 
@@ -125,7 +131,8 @@ def _featurize_checked(checked):
         option_files = options_identity({**model_options, **featurizer.describe(), "vad_scp": job.vad_scp})
         run_id = fingerprint(settings, option_files, _conf_files(featurizer, {}), code_identity(), job.batch_frames,
                              job.pool, job.name, inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
-                             [u.__dict__ for u in data.utterances])
+                             [u.__dict__ for u in data.utterances],
+                             table_targets_identity(job.vad_scp) if job.vad_scp else None)
         done_file = done_path(out_dir, job.name)
         if job.reuse:
             earlier = _finished_before(done_file, run_id)
@@ -137,10 +144,12 @@ def _featurize_checked(checked):
             if writer.resumed:
                 log.info("resuming: %d utterances were done by an earlier run", len(writer.processed))
             padding = _run(checked, writer)
+        written = []
         for where, its_writer, its_settings in outputs(out_dir, writer, settings, layers):  # one, or each layer's
             summary = _write_outputs(where, job.name, its_writer, featurizer, its_settings, data, job.pool,
                                      job.data_copy, vad, padding)
-        summary.fingerprint, summary.done_file = run_id, done_file
+            written += [where / f"{job.name}.ark", where / f"{job.name}.scp"]
+        summary.fingerprint, summary.done_file, summary.outputs = run_id, done_file, written
         return summary
     finally:  # also when interrupted: a caller that goes on (a test, a library user) may run again
         lock.release()
