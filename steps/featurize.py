@@ -18,12 +18,14 @@ try:
                                       setup_logging, str2bool, whole_number)
     from speech_reps.errors import SpeechRepsError
     from speech_reps.engine.job import Job, check_job
-    from speech_reps.engine.run import featurize_data_dir, mark_done
+    from speech_reps.engine.run import featurize_data_dir, mark_done, run_generation
 except ImportError as e:  # run by a python without the toolkit's venv
     sys.exit(f"featurize.py: {e} (in {sys.executable}); source the toolkit's path.sh "
              "(. ./path.sh in a recipe dir), which activates its venv")
 
 PROG = "featurize.py"
+# options the output does not depend on (featurize.sh's run name leaves them out)
+NOT_IN_OUTPUT = {"out_dir", "num_workers", "max_failed_frac", "resume", "progress", "log_interval", "check_only"}
 
 
 def build_parser():
@@ -111,8 +113,12 @@ def main(argv=None):
                   batch_frames=args.batch_frames, num_workers=0 if args.check_only else args.num_workers,
                   reuse=args.resume, progress=args.progress, log_interval=args.log_interval)
         if args.check_only:
-            featurizer = check_job(job).featurizer
-            print(f"cmvn={featurizer.frontend.cmvn if featurizer.frontend is not None else 'none'}")
+            checked = check_job(job)
+            featurizer = checked.featurizer
+            # what the output depends on, as given (not how fast it is made, nor where it goes)
+            given = {k: str(v) for k, v in vars(args).items() if k not in NOT_IN_OUTPUT}
+            print(f"cmvn={featurizer.frontend.cmvn if featurizer.frontend is not None else 'none'} "
+                  f"run={run_generation(checked, given)}")
             return 0
         summary = featurize_data_dir(job)
     except SpeechRepsError as e:

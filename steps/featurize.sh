@@ -90,11 +90,16 @@ logs=$logdir/featurize_$name.JOB.log
 
 # Everything that is the same for all jobs, checked once, with the error on the console
 resolved=$("$python" "$steps/featurize.py" --check-only true "${opts[@]}" --name "$raw" --write-data-dir false \
-  "$data" "$featdir") || exit 1  # what the jobs write
+  --compress "$compress" "$data" "$featdir") || exit 1  # what the jobs write
 $check_only && { echo "$0: $data: checks passed ($resolved)"; exit 0; }
+read -r cmvn run <<< "$resolved"  # cmvn=<mode> run=<8 hex digits>
+# This run's archives: <feat-dir>/raw_<model>_<name>.<run>.JOB.ark, <run> a hash of every option
+# and input; another run (other options, audio or code) writes archives of another name, so the
+# ones the data dir's feats.scp points at stay as they are until this run's stage 2 succeeds.
+jobs_name=$raw.${run#run=}
 if [ -z "$per_utt" ]; then
-  per_utt=true; [ "$resolved" = cmvn=spk ] && per_utt=false  # per-speaker stats need whole speakers
-elif $per_utt && [ "$resolved" = cmvn=spk ]; then
+  per_utt=true; [ "$cmvn" = cmvn=spk ] && per_utt=false  # per-speaker stats need whole speakers
+elif $per_utt && [ "$cmvn" = cmvn=spk ]; then
   echo "$0: --per-utt true with --cmvn spk: a speaker's statistics need all of its utterances in one job" \
     "(leave --per-utt out: the data dir is then split by speaker)" >&2
   exit 1
@@ -114,20 +119,20 @@ if [ "$stage" -le 1 ]; then
   fi
   # jobs accept any failure rate: the --max-failed-frac rule judges the whole data dir in stage 2
   failed=0
-  $cmd JOB=1:"$nj" "$logs" "$python" "$steps/featurize.py" "${opts[@]}" --name "$raw.JOB" \
+  $cmd JOB=1:"$nj" "$logs" "$python" "$steps/featurize.py" "${opts[@]}" --name "$jobs_name.JOB" \
     --compress "$compress" --resume "$resume" --write-data-dir false --progress false \
     --log-interval "$log_interval" --max-failed-frac 1 "$sdata/JOB" "$featdir" || failed=1
   [ -z "$monitor" ] || kill "$monitor" 2>/dev/null || true
   trap - INT TERM
   if [ $failed = 1 ]; then
-    "$python" -m speech_reps.jobs failures --nj "$nj" --name "$raw" "$logs" "$featdir" || true
+    "$python" -m speech_reps.jobs failures --nj "$nj" --name "$jobs_name" "$logs" "$featdir" || true
     echo "featurize.sh: $data is unchanged" >&2
     exit 1
   fi
 fi
 
 if [ "$stage" -le 2 ]; then
-  "$python" -m speech_reps.jobs collect --nj "$nj" --name "$raw" --pool "${pool:-none}" \
+  "$python" -m speech_reps.jobs collect --nj "$nj" --name "$jobs_name" --pool "${pool:-none}" \
     --max-failed-frac "$max_failed_frac" --write-utt2num-frames "$write_utt2num_frames" \
     --update-data-dir "$write_data_dir" --layer "${layer:-}" "$data" "$logdir" "$featdir" || exit 1
 fi

@@ -30,6 +30,13 @@ def snapshot(root):
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
 
 
+def jobs_name(feats, raw):
+    """The one run's archive name in ``feats``: <raw>.<8 hex digits of its options and inputs>."""
+    names = {p.name.rsplit(".", 2)[0] for p in Path(feats).glob(f"{raw}.*.*.ark")}
+    assert len(names) == 1, names
+    return names.pop()
+
+
 def feats_of(scp):
     return {k: np.array(v) for k, v in kaldiio.load_scp(str(scp)).items()}
 
@@ -52,18 +59,19 @@ def test_equals_one_job_and_reuses_only_finished_jobs(tmp_path, dither0):
 
     # a killed job (no .done): only that one is redone; the finished ones are reused
     feats = tmp_path / "feats"
-    (feats / "raw_fbank_data.2.done").unlink()
-    before = {n: (feats / f"raw_fbank_data.{n}.ark").stat().st_mtime_ns for n in (1, 3)}
+    run = jobs_name(feats, "raw_fbank_data")
+    (feats / f"{run}.2.done").unlink()
+    before = {n: (feats / f"{run}.{n}.ark").stat().st_mtime_ns for n in (1, 3)}
     proc = featurize_sh(*args)
     assert proc.returncode == 0, proc.stderr
-    assert {n: (feats / f"raw_fbank_data.{n}.ark").stat().st_mtime_ns for n in (1, 3)} == before
+    assert {n: (feats / f"{run}.{n}.ark").stat().st_mtime_ns for n in (1, 3)} == before
     assert "reused" in (tmp_path / "log" / "featurize_data.1.log").read_text()
     assert "reused" not in (tmp_path / "log" / "featurize_data.2.log").read_text()
     assert (data / ".backup" / "feats.scp").is_file()
     assert feats_of(data / "feats.scp").keys() == ref.keys()
 
     # a finished job whose archive is gone (or written over) since: redone, not reused
-    (feats / "raw_fbank_data.3.ark").unlink()
+    (feats / f"{run}.3.ark").unlink()
     proc = featurize_sh(*args)
     assert proc.returncode == 0, proc.stderr
     assert "reused" in (tmp_path / "log" / "featurize_data.1.log").read_text()
@@ -108,12 +116,34 @@ def test_changed_inputs_and_options_are_redone(tmp_path):
     write_conf(conf, "--num-mel-bins=40", "--dither=0")
     assert all(m.shape[1] == 40 for m in run().values())
 
-    # nothing changed: both jobs reused; a rewritten recording (new time): its job redone
+    # nothing changed: both jobs reused; a rewritten recording (new time): a run of another name,
+    # whose jobs never write into the archives the data dir points at until it has succeeded
     run()
     assert all("reused" in log.read_text() for log in logs)
-    os.utime(audio / "spk2-utt1.wav", ns=(1, 1))  # a2, in job 1 (a1 a2 | b2)
+    names = {p.name.rsplit(".", 2)[0] for p in (tmp_path / "feats").glob("raw_fbank_data.*.ark")}
+    os.utime(audio / "spk2-utt1.wav", ns=(1, 1))
     run()
-    assert "reused" not in logs[0].read_text() and "reused" in logs[1].read_text()
+    assert not any("reused" in log.read_text() for log in logs)
+    assert len({p.name.rsplit(".", 2)[0] for p in (tmp_path / "feats").glob("raw_fbank_data.*.ark")} - names) == 1
+
+
+def test_a_failed_rerun_with_other_options_leaves_the_features_the_data_dir_points_at(tmp_path, dither0):
+    """A run's jobs write archives named by its options and inputs: a rerun with other options
+    that fails never wrote into the archives the data dir's feats.scp points at (the same name
+    was overwritten in place, and the unchanged feats.scp then read another run's bytes)."""
+    data = golden_data_dir(tmp_path / "data")
+    args = [data, tmp_path / "log", tmp_path / "feats"]
+    assert featurize_sh("--nj", 2, "--fbank-config", dither0, *args).returncode == 0
+    before, scp = feats_of(data / "feats.scp"), snapshot(data)
+    forty = write_conf(tmp_path / "forty.conf", "--num-mel-bins=40", "--dither=0")
+    (data / "wav.scp").write_text((data / "wav.scp").read_text().replace("spk3-short.wav", "gone.wav"))
+    scp = snapshot(data)
+    proc = featurize_sh("--nj", 2, "--fbank-config", forty, *args)  # 1 of 4 fails: more than 5%
+    assert proc.returncode == 1 and "featurize.sh: " in proc.stderr
+    assert snapshot(data) == scp
+    after = feats_of(data / "feats.scp")
+    assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
+    assert len({p.name.rsplit(".", 2)[0] for p in (tmp_path / "feats").glob("raw_fbank_data.*.ark")}) == 2
 
 
 def test_a_supplied_file_redoes_its_failed_utterance(tmp_path, dither0):
@@ -254,7 +284,7 @@ def test_pool_mean_over_jobs_is_extract_xvectors(tmp_path, dither0):
         ours, ref = feats_of(out / name), feats_of(one / name)
         assert ours.keys() == ref.keys() and all(np.array_equal(ours[k], ref[k]) for k in ref), name
     assert (out / "num_utts.ark").read_text() == (one / "num_utts.ark").read_text() == "spk1 1\nspk2 1\nspk3 2\n"
-    with open(out / "raw_fbank_data.1.ark", "rb") as f:
+    with open(out / f"{jobs_name(out, 'raw_fbank_data')}.1.ark", "rb") as f:
         assert b"CM" not in f.read()[:64]  # a plain float vector ("FV"), as extract_xvectors writes
     assert not (data / "feats.scp").exists()
 
@@ -296,7 +326,7 @@ def test_two_data_dirs_of_one_name_never_share_archives(tmp_path, dither0):
             "give this one another name (--name) or another <feat-dir>") in proc.stderr
     proc = featurize_sh("--nj", 2, "--name", "train_b", "--fbank-config", dither0, b, tmp_path / "lb", feats)
     assert proc.returncode == 0, proc.stderr
-    assert "raw_fbank_train_b.1.ark" in (b / "feats.scp").read_text()
+    assert f"{jobs_name(feats, 'raw_fbank_train_b')}.1.ark" in (b / "feats.scp").read_text()
     assert feats_of(a / "feats.scp").keys() == feats_of(b / "feats.scp").keys()
 
 

@@ -94,6 +94,21 @@ def _conf_files(featurizer, settings):
     return files
 
 
+def run_generation(checked, given_options):
+    """8 hex digits naming one run of steps/featurize.sh: a hash of what its output depends on
+    (the options as given, their files, the code, the whole data dir and its audio, the VAD
+    archives). Its jobs write archives of this name, so a run with other options or inputs never
+    writes into the archives the data dir's feats.scp points at: until its stage 2 succeeds,
+    they are the data dir's features. The same run again finds its own jobs (resumed, reused)."""
+    job, featurizer, data = checked.job, checked.featurizer, checked.data
+    return fingerprint(given_options, options_identity({**job.model_options, **featurizer.describe(),
+                                                        "vad_scp": job.vad_scp}),
+                       _conf_files(featurizer, {}), code_identity(),
+                       inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
+                       [u.__dict__ for u in data.utterances],
+                       table_targets_identity(job.vad_scp) if job.vad_scp else None)[:8]
+
+
 def featurize_data_dir(job: Job) -> Summary:
     """Featurize every utterance of ``job.data_dir`` into ``job.out_dir`` (see Job); returns a
     Summary.
