@@ -25,6 +25,7 @@ Options:
 echo "$0 $*"
 . "$(dirname "$0")/../utils/parse_options.sh"
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then printf '%s\n' "$help_message" >&2; exit 1; fi
+[[ $nj =~ ^[0-9]+$ ]] && [ "$nj" -ge 1 ] || { echo "$0: --nj $nj: expected a positive number of jobs" >&2; exit 1; }
 
 steps=$(cd "$(dirname "$0")" && pwd)
 data=$1
@@ -44,17 +45,33 @@ for opt in mfcc_config vad_config num_workers; do
 done
 if ! $cmd JOB=1:"$nj" "$logdir/vad_${name}.JOB.log" \
     "$steps/compute_vad.py" "${opts[@]}" "$sdata/JOB" "$vaddir/vad_${name}.JOB"; then
-  echo "$0: some jobs failed; see $logdir/vad_${name}.*.log" >&2
+  for n in $(seq "$nj"); do  # each failed job with its last error line, as featurize.sh does
+    log=$logdir/vad_${name}.$n.log
+    grep -q "^# Ended (code 0)" "$log" 2>/dev/null && continue
+    echo "$0: job $n failed: $(grep -v '^#' "$log" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n 1) ($log)" >&2
+  done
+  echo "$0: $data is unchanged" >&2
+  exit 1
 fi
 
-if [ -f "$data/vad.scp" ]; then
-  mkdir -p "$data/.backup"
-  echo "$0: moving $data/vad.scp to $data/.backup"
-  mv "$data/vad.scp" "$data/.backup/"
-fi
+# the new vad.scp written beside, then renamed into place (the old one kept in .backup/)
 for n in $(seq "$nj"); do
   [ -f "$vaddir/vad_${name}.$n/vad.scp" ] && cat "$vaddir/vad_${name}.$n/vad.scp"
-done | LC_ALL=C sort -k1,1 > "$data/vad.scp"
+done | LC_ALL=C sort -k1,1 > "$data/.vad.scp.new"
+if [ ! -s "$data/.vad.scp.new" ]; then  # compute-vad's rule: no voiced frame in any utterance
+  rm -f "$data/.vad.scp.new"
+  echo "$0: no utterance got VAD output (see $logdir/failed); $data is unchanged" >&2
+  for n in $(seq "$nj"); do
+    [ -f "$vaddir/vad_${name}.$n/failed" ] && cat "$vaddir/vad_${name}.$n/failed"
+  done | LC_ALL=C sort -k1,1 > "$logdir/failed"
+  exit 1
+fi
+if [ -f "$data/vad.scp" ]; then
+  mkdir -p "$data/.backup"
+  echo "$0: copying $data/vad.scp to $data/.backup"
+  cp "$data/vad.scp" "$data/.backup/"
+fi
+mv "$data/.vad.scp.new" "$data/vad.scp"
 for n in $(seq "$nj"); do
   [ -f "$vaddir/vad_${name}.$n/failed" ] && cat "$vaddir/vad_${name}.$n/failed"
 done | LC_ALL=C sort -k1,1 > "$logdir/failed"

@@ -252,6 +252,22 @@ def test_compute_vad_sh_jobs_equal_kaldi(tmp_path):
     assert (tmp_path / "log" / "failed").read_text().startswith("zz-missing ")
     assert (data / ".backup" / "vad.scp").read_text() == "old\n"
 
+    # a run whose jobs fail (a missing conf) names them and leaves the data dir as it was, twice
+    before = {p.name: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
+    for _ in range(2):
+        proc = subprocess.run([str(REPO / "steps" / "compute_vad.sh"), "--nj", "2", "--vad-config", "/no/vad.conf",
+                               str(data), str(tmp_path / "log2"), str(tmp_path / "vad2")],
+                              capture_output=True, text=True, env=dict(os.environ, PATH=path))
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert lines[-1] == f"compute_vad.sh: {data} is unchanged" or lines[-1].endswith(f"{data} is unchanged")
+        assert any("job 1 failed: " in line and "/no/vad.conf" in line for line in lines), proc.stderr
+        assert {p.name: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()} == before
+    proc = subprocess.run([str(REPO / "steps" / "compute_vad.sh"), "--nj", "abc", str(data)],
+                          capture_output=True, text=True, env=dict(os.environ, PATH=path))
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].endswith(
+        "--nj abc: expected a positive number of jobs")
+
 
 def test_frame_spans_of_models(dither0):
     """Spans the mapping rule uses: Kaldi frames centred where their window is (snip-edges: half
