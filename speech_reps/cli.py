@@ -26,8 +26,7 @@ def _featurize(args):
     if isinstance(args.layer, tuple):
         raise ConfigError("--layer N,M,...: one output per layer is for data dirs (steps/featurize.py); "
                           "a single file takes one --layer")
-    if args.out_npy is None and args.out_ark is None:
-        raise ConfigError("featurize: give --out-npy <file>, --out-ark <file>, or both")
+    targets = _output_paths(args)  # checked before the model runs
     run = FileFeaturizer(args.model, model_options(args), allow_resample=args.allow_resample,
                          channel=args.channel, pipe_timeout=args.pipe_timeout)
     feats = run(args.in_wav)
@@ -35,28 +34,85 @@ def _featurize(args):
     if args.pool != "none":  # as featurize.py --pool: the model's own pooling (GE2E: unit length)
         feats = run.featurizer.pool(feats, args.pool)
         shape = f"{args.pool} of {shape}"
-    outputs = []
+    contents = {}
     if args.out_npy is not None:
-        np.save(args.out_npy, feats)
-        outputs.append(args.out_npy)
+        contents[targets["npy"]] = lambda f: np.save(f, feats)
     if args.out_ark is not None:
-        scp = args.out_scp or str(Path(args.out_ark).with_suffix(".scp"))
-        _write_ark(args.out_ark, scp, args.key or Path(args.in_wav).stem, feats)
-        outputs.append(f"{args.out_ark} ({scp})")
-    print(f"{args.in_wav}: {shape} -> {', '.join(map(str, outputs))}", file=sys.stderr)
+        key = args.key if args.key is not None else Path(args.in_wav).stem
+        contents[targets["ark"]] = lambda f: _write_ark_entry(f, key, feats)
+        # the archive's absolute path, as Kaldi's copy-feats writes with ark,scp:
+        scp_line = f"{key} {targets['ark'].resolve()}:{len(key.encode()) + 1}\n".encode()
+        contents[targets["scp"]] = lambda f: f.write(scp_line)
+    _write_all(contents)
+    outputs = [str(args.out_npy)] if args.out_npy is not None else []
+    if args.out_ark is not None:
+        outputs.append(f"{args.out_ark} ({targets['scp']})")
+    print(f"{args.in_wav}: {shape} -> {', '.join(outputs)}", file=sys.stderr)
 
 
-def _write_ark(ark, scp, key, feats):
-    """One Kaldi archive entry (a matrix, or a vector with --pool) and its scp line, with the
-    archive's absolute path as Kaldi's copy-feats writes with ark,scp:."""
+def _output_paths(args):
+    """{"npy"/"ark"/"scp": Path} of the outputs asked for, each a file of its own, written exactly
+    there (numpy's save would add .npy to a name without it)."""
+    if args.out_npy is None and args.out_ark is None:
+        raise ConfigError("featurize: give --out-npy <file>, --out-ark <file>, or both")
+    if args.out_ark is None and (args.out_scp is not None or args.key is not None):
+        raise ConfigError("featurize: --out-scp and --key go with --out-ark")
+    paths = {}
+    if args.out_npy is not None:
+        paths["npy"] = Path(args.out_npy)
+    if args.out_ark is not None:
+        paths["ark"] = Path(args.out_ark)
+        paths["scp"] = Path(args.out_scp) if args.out_scp is not None else paths["ark"].with_suffix(".scp")
+        key = args.key if args.key is not None else Path(args.in_wav).stem
+        if not key or any(c.isspace() for c in key):
+            raise ConfigError(f"--key '{key}': a Kaldi key is one word (no spaces)")
+    for what, path in paths.items():
+        if not path.name or path.is_dir():
+            raise ConfigError(f"--out-{what} '{path}': expected a file name, not a directory")
+    seen = {}
+    for what, path in paths.items():
+        other = seen.setdefault(path.resolve(), what)
+        if other != what:
+            raise ConfigError(f"--out-{what} {path}: the same file as the {other} output "
+                              f"({'give --out-scp' if {other, what} == {'ark', 'scp'} else 'give another name'})")
+    return paths
+
+
+def _write_ark_entry(f, key, feats):
+    """One Kaldi binary archive entry: the key, then a float matrix (a vector with --pool)."""
     import kaldiio
 
-    if any(c.isspace() for c in key) or not key:
-        raise ConfigError(f"--key '{key}': a Kaldi key is one word (no spaces)")
+    f.write(key.encode() + b" ")
+    kaldiio.save_mat(f, feats)
+
+
+def _write_all(contents):
+    """Each {path: write(file)} written beside its path, then all renamed into place: a failure
+    leaves none of them (nor a half-written one) behind."""
+    import os
+    import tempfile
+
+    staged = {}
     try:
-        kaldiio.save_ark(str(Path(ark).resolve()), {key: feats}, scp=scp)
+        for path, write in contents.items():
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            except OSError as e:
+                raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+            staged[path] = tmp
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
+        staged = {}
     except OSError as e:
-        raise ConfigError(f"cannot write {e.filename or ark}: {e.strerror or e}") from None
+        raise ConfigError(f"cannot write {e.filename or next(iter(contents))}: {e.strerror or e}") from None
+    finally:
+        for tmp in staged.values():
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def _models(args):

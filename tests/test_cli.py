@@ -70,3 +70,28 @@ def test_featurize_writes_a_kaldi_ark_and_pools_like_featurize_py(tmp_path, dith
     proc = run_tool(SPEECH_REPS, "featurize", "--in-wav", wav, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "speech-reps: featurize: give --out-npy <file>, --out-ark <file>, or both"
+
+
+def test_outputs_are_written_exactly_where_named_or_not_at_all(tmp_path):
+    """An scp that would be its own archive, a second output that cannot be written, a missing
+    directory: one line, and nothing left behind; --out-npy writes the very name given."""
+    wav = golden_wav("spk1-utt1")
+
+    def featurize(*args):
+        return run_tool(SPEECH_REPS, "featurize", "--in-wav", wav, *args, check=False)
+
+    for args, error in (
+            (["--out-ark", tmp_path / "g.scp"], f"--out-scp {tmp_path}/g.scp: the same file as the ark output "
+                                                "(give --out-scp)"),
+            (["--out-ark", tmp_path / "a.ark", "--out-scp", tmp_path / "a.ark"], "the same file as the ark output"),
+            (["--out-npy", tmp_path / "n.ark", "--out-ark", tmp_path / "n.ark"], "the same file as the npy output"),
+            (["--out-npy", tmp_path], f"--out-npy '{tmp_path}': expected a file name, not a directory"),
+            (["--out-npy", tmp_path / "nodir" / "o.npy"], f"cannot write {tmp_path}/nodir/o.npy: No such file"),
+            (["--out-npy", tmp_path / "j.npy", "--out-ark", tmp_path / "nodir" / "j.ark"], "cannot write "),
+            (["--out-npy", tmp_path / "k.npy", "--key", "k"], "--out-scp and --key go with --out-ark")):
+        proc = featurize(*args)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and error in proc.stderr, proc.stderr
+        assert list(tmp_path.iterdir()) == [], (args, list(tmp_path.iterdir()))
+    featurize("--out-npy", tmp_path / "o")
+    assert [p.name for p in tmp_path.iterdir()] == ["o"] and np.load(tmp_path / "o").shape == (318, 80)
