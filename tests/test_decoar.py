@@ -175,6 +175,12 @@ def test_gpu_without_cuda_is_a_clear_error(params):
         create("decoar", params=str(params), gpu=0)
 
 
+@pytest.mark.parametrize("device", ["mps", "xpu", "meta", "hpu"])
+def test_a_device_torch_runs_elsewhere_is_one_line(params, device):
+    with pytest.raises(ConfigError, match=rf"^--device {device}: speech-reps runs on 'cpu' or 'cuda' \('cuda:N'\)$"):
+        create("decoar", params=str(params), device=device)
+
+
 def test_data_dir_and_seed_api_agree(tmp_path, params):
     from speech_reps.featurize import DeCoARFeaturizer
 

@@ -122,6 +122,8 @@ def resolve_device(device=None, gpu=None):
         dev = torch.device(device)
     except RuntimeError as e:
         raise ConfigError(f"--device {device}: {e}") from None
+    if dev.type not in ("cpu", "cuda"):  # mps, xpu, meta...: torch's own errors come as tracebacks
+        raise ConfigError(f"--device {device}: speech-reps runs on 'cpu' or 'cuda' ('cuda:N')")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {device}: this torch build or machine has no CUDA GPU "
