@@ -126,3 +126,21 @@ def test_fix_and_copy_data_dir(tmp_path):
     assert bash(f"{UTILS}/copy_data_dir.sh {data} {tmp_path}/copy").returncode == 0
     assert (tmp_path / "copy" / "text").read_text() == (data / "text").read_text()
     assert not (tmp_path / "copy" / ".backup").exists()
+
+
+@pytest.mark.parametrize("script,args", [("copy_data_dir.sh", "SRC DEST"), ("fix_data_dir.sh", "SRC"),
+                                         ("combine_data.sh", "DEST SRC")])
+def test_data_dir_tools_help_options_and_errors_are_one_line(tmp_path, script, args):
+    data = small_dir(tmp_path / "d")
+    proc = bash(f"{UTILS}/{script} --help")
+    assert proc.returncode == 0 and "\n e.g.: " in proc.stdout
+    proc = bash(f"{UTILS}/{script} --bogus {args.replace('SRC', str(data)).replace('DEST', str(tmp_path / 'o'))}")
+    assert proc.returncode == 1 and proc.stderr.strip().endswith(f"{script}: invalid option --bogus")
+    missing = args.replace("SRC", str(tmp_path / "none")).replace("DEST", str(tmp_path / "o"))
+    proc = bash(f"{UTILS}/{script} {missing}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    if script == "copy_data_dir.sh":
+        (tmp_path / "afile").write_text("")
+        proc = bash(f"{UTILS}/{script} {data} {tmp_path}/afile/x")
+        assert proc.returncode == 1 and proc.stderr.strip() == (
+            f"copy_data_dir.sh: cannot write {tmp_path}/afile/x: Not a directory")
