@@ -215,3 +215,18 @@ def test_models_table_says_where_weights_are_or_how_to_get_them(tmp_path, monkey
     assert f"found (pass it with --params): {tmp_path}/checkpoint_decoar.pt" in row("decoar")
     assert row("fbank").split()[-2:] == ["needed", "-"]
     assert "tensorflow: " in row("trill")
+
+
+def test_a_library_caller_s_string_values_are_read_as_the_command_line_reads_them(dither0):
+    """model_options={"norm_vars": "false"} is False (a non-empty string was true: variances
+    normalised, silently), and a value the command line refuses is refused."""
+    from conftest import golden_wav
+    from speech_reps.engine.run import featurize_file
+    from speech_reps.errors import ConfigError
+
+    wav, kw = golden_wav("spk1-utt1"), {"feature_config": dither0, "cmvn": "utt"}
+    as_text = featurize_file(wav, model="fbank", model_options={**kw, "norm_vars": "false"})
+    assert np.array_equal(as_text, featurize_file(wav, model="fbank", model_options={**kw, "norm_vars": False}))
+    assert not np.array_equal(as_text, featurize_file(wav, model="fbank", model_options={**kw, "norm_vars": True}))
+    with pytest.raises(ConfigError, match=r"^--norm-vars 'maybe': expected true or false, got 'maybe'$"):
+        featurize_file(wav, model="fbank", model_options={"norm_vars": "maybe"})

@@ -115,7 +115,20 @@ def create(name, **options):
     if unknown:
         flags = ", ".join(_flag(k) for k in unknown)
         raise ConfigError(f"model {name} does not take {flags}")
-    return cls.from_options(**options)
+    return cls.from_options(**{k: _typed(declared[k], v) for k, v in options.items()})
+
+
+def _typed(option, value):
+    """A library caller's string value read as the command line reads it (``"false"`` is False,
+    not a true string); other values as given."""
+    if not isinstance(value, str) or option.type is None:
+        return value
+    import argparse
+
+    try:
+        return option.type(value)
+    except (argparse.ArgumentTypeError, ValueError) as e:
+        raise ConfigError(f"{option.cli_flag} {value!r}: {e}") from None
 
 
 def _flag(name):
