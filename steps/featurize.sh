@@ -105,6 +105,13 @@ elif $per_utt && [ "$cmvn" = cmvn=spk ]; then
   exit 1
 fi
 sdata=$logdir/split$nj$($per_utt && echo utt || true)
+# one run per <log-dir> at a time: a second would split the data dir again under the first one's
+# jobs and truncate their logs (the lock goes with this shell, and with the jobs it starts)
+if command -v flock > /dev/null; then
+  exec 9> "$logdir/.featurize_$name.lock"
+  flock -n 9 || { echo "$0: $logdir: another featurize.sh of $data is running with this log dir" \
+                       "(it holds $logdir/.featurize_$name.lock); wait for it, or use another log dir" >&2; exit 1; }
+fi
 
 if [ "$stage" -le 0 ]; then
   "$python" -m speech_reps.jobs prepare --nj "$nj" --name "$raw" --per-utt "$per_utt" "$data" "$logdir" "$featdir" || exit 1

@@ -436,3 +436,26 @@ def test_a_layer_sweep_gives_one_data_dir_per_layer(tmp_path):
         assert f"layer: {layer}" in (target / "conf" / "featurize.yaml").read_text()
         assert (target / "utt2spk").read_text() == (data / "utt2spk").read_text()
         assert run_tool(REPO / "utils" / "validate_data_dir.py", target).returncode == 0
+
+
+def test_a_second_featurize_sh_with_the_same_log_dir_is_refused_before_it_splits(tmp_path):
+    """It would split the data dir again under the running jobs and truncate their logs."""
+    data = slow_data_dir(tmp_path / "data", 6, 0.5)
+    args = ["--nj", 2, data, tmp_path / "log", tmp_path / "feats"]
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{REPO / 'utils' / 'parallel'}:{os.environ['PATH']}")
+    first = subprocess.Popen(["bash", str(FEATURIZE_SH), *map(str, args)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    log = tmp_path / "log" / "featurize_data.1.log"
+    started = time.time()
+    while time.time() < started + 60 and not (log.exists() and "INFO: featurize.py" in log.read_text()):
+        time.sleep(0.1)
+    split = snapshot(tmp_path / "log" / "split2utt")
+    proc = featurize_sh(*args)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"{FEATURIZE_SH}: {tmp_path}/log: another featurize.sh of {data} is running with this log dir (it holds "
+        f"{tmp_path}/log/.featurize_data.lock); wait for it, or use another log dir"), proc.stderr
+    assert snapshot(tmp_path / "log" / "split2utt") == split
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert "featurize.sh: " not in log.read_text().splitlines()[0]
+    assert featurize_sh(*args).returncode == 0  # the first one gone: the lock is free
