@@ -226,3 +226,18 @@ def test_start_writeback_is_advice_that_never_raises(tmp_path):
         assert start_writeback(f.fileno(), 0, 100_000) == sys.platform.startswith("linux")
         fd = f.fileno()
     assert start_writeback(fd, 0, 100_000) is False  # closed: refused, not raised
+
+
+def test_a_table_that_cannot_be_written_leaves_no_temporary_beside_it(tmp_path, monkeypatch):
+    from speech_reps.kaldi.writer import write_scp_like
+
+    write_scp_like(tmp_path / "feats.scp", [("a", "x.ark:3")])
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("speech_reps.kaldi.writer.os.fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_scp_like(tmp_path / "feats.scp", [("b", "y.ark:3")])
+    assert [p.name for p in tmp_path.iterdir()] == ["feats.scp"]
+    assert (tmp_path / "feats.scp").read_text() == "a x.ark:3\n"
