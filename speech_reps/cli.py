@@ -1,6 +1,6 @@
 """``speech-reps``: the seed-compatible command line.
 
-  speech-reps featurize --model fbank --in-wav x.wav --out-npy y.npy
+ e.g.: speech-reps featurize --model fbank --in-wav x.wav --out-npy y.npy
   speech-reps featurize --model ge2e --pool mean --in-wav x.wav --out-ark x.ark   # + x.scp
   speech-reps models
 
@@ -125,7 +125,9 @@ def get_args(argv=None):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("featurize", help="featurize one audio file into a .npy (T x dim, float32) or a Kaldi ark")
+    p = sub.add_parser("featurize", help="featurize one audio file into a .npy (T x dim, float32) or a Kaldi ark",
+                       epilog=" e.g.: speech-reps featurize --model fbank --in-wav x.wav --out-npy y.npy",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--in-wav", required=True, help="audio file (anything soundfile reads) or 'cmd |'")
     p.add_argument("--out-npy", default=None, help="output .npy file")
     p.add_argument("--out-ark", default=None, metavar="ARK",
@@ -138,7 +140,8 @@ def get_args(argv=None):
     add_model_args(p)
     p.set_defaults(func=_featurize)
     p = sub.add_parser("models", help="the models: dim, frame shift, input rate, weights found or how to get "
-                                      "them, extra packages needed")
+                                      "them, extra packages needed", epilog=" e.g.: speech-reps models",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=_models)
     return parser.parse_args(argv)
 

@@ -24,8 +24,10 @@ except ImportError as e:  # run by a python without the toolkit's venv
              "(. ./path.sh in a recipe dir), which activates its venv")
 
 PROG = "featurize.py"
-# options the output does not depend on (featurize.sh's run name leaves them out)
-NOT_IN_OUTPUT = {"out_dir", "num_workers", "max_failed_frac", "resume", "progress", "log_interval", "check_only"}
+# what the output does not depend on (featurize.sh's run name leaves it out; the data dir counts by
+# its tables and audio, not its path)
+NOT_IN_OUTPUT = {"data_dir", "out_dir", "num_workers", "max_failed_frac", "resume", "progress", "log_interval",
+                 "check_only"}
 
 
 def build_parser():

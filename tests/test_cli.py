@@ -95,3 +95,14 @@ def test_outputs_are_written_exactly_where_named_or_not_at_all(tmp_path):
         assert list(tmp_path.iterdir()) == [], (args, list(tmp_path.iterdir()))
     featurize("--out-npy", tmp_path / "o")
     assert [p.name for p in tmp_path.iterdir()] == ["o"] and np.load(tmp_path / "o").shape == (318, 80)
+
+
+def test_every_help_has_an_example_and_succeeds():
+    """--help: the usage with an e.g. line, exit 0 (Kaldi's scripts print one)."""
+    for args in ([SPEECH_REPS, "--help"], [SPEECH_REPS, "featurize", "--help"], [SPEECH_REPS, "models", "--help"],
+                 [Path(__file__).parents[1] / "utils" / "parallel" / "run.pl", "--help"],
+                 [Path(__file__).parents[1] / "utils" / "parallel" / "slurm.pl", "--help"]):
+        proc = run_tool(*args, check=False)
+        assert proc.returncode == 0 and " e.g.: " in proc.stdout + proc.stderr, args
+    proc = run_tool("bash", Path(__file__).parents[1] / "egs" / "mini" / "run.sh", "--stage", "abc", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("run.sh: --stage abc: expected a whole number")

@@ -20,6 +20,7 @@ artifacts=
 download=true
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--model NAME] [--nj N] [--per-lang N] [--gpu N]
           [--artifacts DIR] [--download true|false]
+ e.g.: $0 --stage 2 --model decoar
 Stages: 0 data prep, 1 validate, 2 fbank + probe, 3 featurize with --model + probe,
         4 utterance vectors with --model (--pool mean; then over voiced frames: --vad-scp) + cosine-scoring EER
 --model: auto (default) is decoar when its weights are in --artifacts, else ge2e, whose weights
@@ -31,6 +32,9 @@ cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 . "$SPEECH_REPS_ROOT/utils/parse_options.sh"
+for o in stage stop_stage nj per_lang; do  # numbers, checked before any stage runs
+  [[ ${!o} =~ ^[0-9]+$ ]] || { echo "$0: --${o//_/-} ${!o}: expected a whole number" >&2; exit 1; }
+done
 
 root=$SPEECH_REPS_ROOT
 artifacts=${artifacts:-${SPEECH_REPS_ARTIFACTS:-$root/artifacts}}

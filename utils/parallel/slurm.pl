@@ -158,9 +158,9 @@ class Interrupted(Exception):
 
 
 def main(argv):
-    if argv[:1] in (["--help"], ["-h"]):
-        print(__doc__, file=sys.stderr)
-        return 1
+    if argv[:1] in (["--help"], ["-h"]):  # asked for: on stdout, success
+        print(__doc__)
+        return 0
     try:
         args = parse_job_args(PROG, argv)
         given, config, max_jobs, raw = parse_options(args.options)
