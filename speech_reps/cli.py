@@ -92,6 +92,8 @@ def _write_all(contents):
     import os
     import tempfile
 
+    umask = os.umask(0)
+    os.umask(umask)
     staged = {}
     try:
         for path, write in contents.items():
@@ -102,6 +104,7 @@ def _write_all(contents):
             staged[path] = tmp
             with os.fdopen(fd, "wb") as f:
                 write(f)
+            os.chmod(tmp, 0o666 & ~umask)  # a new file's mode, not mkstemp's private 0600
         for path, tmp in staged.items():
             os.replace(tmp, path)
         staged = {}

@@ -25,7 +25,7 @@ Options:
 echo "$0 $*"
 . "$(dirname "$0")/../utils/parse_options.sh"
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then printf '%s\n' "$help_message" >&2; exit 1; fi
-[[ $nj =~ ^[0-9]+$ ]] && [ "$nj" -ge 1 ] || { echo "$0: --nj $nj: expected a positive number of jobs" >&2; exit 1; }
+[[ $nj =~ ^[1-9][0-9]*$ ]] || { echo "$0: --nj $nj: expected a positive number of jobs" >&2; exit 1; }
 
 steps=$(cd "$(dirname "$0")" && pwd)
 data=$1

@@ -65,11 +65,19 @@ echo "$0 $*"
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then printf '%s\n' "$help_message" >&2; exit 1; fi
 case $per_utt in ""|true|false) ;; *) echo "$0: --per-utt: expected true or false, got '$per_utt'" >&2; exit 1 ;; esac
 # featurize.sh's own numbers, checked before any work (featurize.py checks the options it is passed)
-[[ $nj =~ ^[0-9]+$ ]] && [ "$nj" -ge 1 ] || { echo "$0: --nj $nj: expected a positive number of jobs" >&2; exit 1; }
+[[ $nj =~ ^[1-9][0-9]*$ ]] || { echo "$0: --nj $nj: expected a positive number of jobs" >&2; exit 1; }
 [[ $stage =~ ^-?[0-9]+$ ]] || { echo "$0: --stage $stage: expected 0, 1 or 2" >&2; exit 1; }
-[[ $max_failed_frac =~ ^(0|1|0?\.[0-9]+|1\.0*)$ ]] || {
+number_in() {  # value low high: a number (as Python reads it) within [low, high]
+  python3 -c 'import math, sys
+try:
+    v = float(sys.argv[1])
+except ValueError:
+    sys.exit(1)
+sys.exit(not (math.isfinite(v) and float(sys.argv[2]) <= v <= float(sys.argv[3])))' "$@"
+}
+number_in "$max_failed_frac" 0 1 || {
   echo "$0: --max-failed-frac $max_failed_frac: expected a fraction from 0 to 1" >&2; exit 1; }
-[[ $log_interval =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && [[ ! $log_interval =~ ^[0.]+$ ]] || {
+number_in "$log_interval" 1e-9 1e12 || {
   echo "$0: --log-interval $log_interval: expected a number of seconds > 0" >&2; exit 1; }
 
 data=$1
@@ -108,9 +116,9 @@ sdata=$logdir/split$nj$($per_utt && echo utt || true)
 # one run per <log-dir> at a time: a second would split the data dir again under the first one's
 # jobs and truncate their logs (the lock goes with this shell, and with the jobs it starts)
 if command -v flock > /dev/null; then
-  exec 9> "$logdir/.featurize_$name.lock"
-  flock -n 9 || { echo "$0: $logdir: another featurize.sh of $data is running with this log dir" \
-                       "(it holds $logdir/.featurize_$name.lock); wait for it, or use another log dir" >&2; exit 1; }
+  exec 9> "$logdir/.featurize.lock"
+  flock -n 9 || { echo "$0: $logdir: another featurize.sh is running with this log dir" \
+                       "(it holds $logdir/.featurize.lock); wait for it, or use another log dir" >&2; exit 1; }
 fi
 
 if [ "$stage" -le 0 ]; then
@@ -121,7 +129,7 @@ if [ "$stage" -le 1 ]; then
   monitor=
   trap '[ -z "$monitor" ] || kill "$monitor" 2>/dev/null; echo "$0: interrupted; $data is unchanged; rerun the same command to resume" >&2; exit 130' INT TERM
   if $progress; then
-    "$python" -m speech_reps.jobs progress --interval "$log_interval" --nj "$nj" "$data" "$logs" &
+    "$python" -m speech_reps.jobs progress --interval "$log_interval" --nj "$nj" "$data" "$logs" 9>&- &
     monitor=$!
   fi
   # jobs accept any failure rate: the --max-failed-frac rule judges the whole data dir in stage 2

@@ -158,6 +158,12 @@ def test_pipe_done_when_its_shell_exits_though_a_background_child_holds_stderr()
     start = time.monotonic()
     wave = load(f"(sleep 30 > /dev/null &); echo to stderr >&2; cat {golden_wav(UTT)} |", pipe_timeout=20)
     assert np.array_equal(wave, golden_wave(UTT)) and time.monotonic() - start < 5
+    start = time.monotonic()  # one that keeps writing to stderr: done as well once the shell exits
+    wave = load(f"(while true; do echo x >&2; sleep 0.01; done) & cat {golden_wav(UTT)}; sleep 0.1; "
+                "kill $! |", pipe_timeout=20)
+    assert np.array_equal(wave, golden_wave(UTT)) and time.monotonic() - start < 5
+    wave = load(f"(for i in $(seq 500); do echo x >&2; sleep 0.01; done) & cat {golden_wav(UTT)} |", pipe_timeout=20)
+    assert np.array_equal(wave, golden_wave(UTT)) and time.monotonic() - start < 10
     with pytest.raises(AudioError, match=r"command exited with code 3: last words$"):
         load(f"(sleep 30 > /dev/null &); cat {golden_wav(UTT)}; echo last words >&2; exit 3 |", pipe_timeout=20)
 

@@ -366,12 +366,17 @@ def test_a_data_dir_inside_its_output_dir_is_refused_and_left_as_it_was(tmp_path
         (data / "text").write_text("a hello\n")
         before = _tree(data)
         proc = run_tool(FEATURIZE, data, out, check=False)
-        where = "is the output dir" if data == out else f"lies inside the output dir {out}"
+        where = "is the output dir" if data == out else f"lies inside the output dir {out}'s data/"
         assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
             f"featurize.py: {data}: the data dir {where}, whose feats.scp, utt2num_frames, conf/ and "
             "data/ a run replaces: give an output dir outside the data dir (steps/featurize.sh updates "
             "a data dir in place, keeping a backup)")
         assert _tree(data) == before
+    # a data dir elsewhere under the output dir is left alone (data/train into data/)
+    data = make_data_dir(tmp_path / "f" / "train", {"a": golden_wav("spk1-utt1")}, utt2spk={"a": "s"})
+    before = _tree(data)
+    run_tool(FEATURIZE, data, tmp_path / "f")
+    assert (tmp_path / "f" / "feats.scp").is_file() and _tree(data) == before
     # Kaldi's own place for features, <data>/data, is an output dir like any other
     data = make_data_dir(tmp_path / "k", {"a": golden_wav("spk1-utt1")}, utt2spk={"a": "s"})
     before = _tree(data)

@@ -1,5 +1,6 @@
 """The seed-compatible single-file command: speech-reps featurize --in-wav x.wav --out-npy y.npy."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -93,8 +94,12 @@ def test_outputs_are_written_exactly_where_named_or_not_at_all(tmp_path):
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and error in proc.stderr, proc.stderr
         assert list(tmp_path.iterdir()) == [], (args, list(tmp_path.iterdir()))
-    featurize("--out-npy", tmp_path / "o")
-    assert [p.name for p in tmp_path.iterdir()] == ["o"] and np.load(tmp_path / "o").shape == (318, 80)
+    featurize("--out-npy", tmp_path / "o", "--out-ark", tmp_path / "o.ark")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "o.ark", "o.scp"]
+    assert np.load(tmp_path / "o").shape == (318, 80)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all((p.stat().st_mode & 0o777) == 0o666 & ~umask for p in tmp_path.iterdir())  # not mkstemp's 0600
 
 
 def test_every_help_has_an_example_and_succeeds():

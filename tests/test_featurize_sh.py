@@ -211,6 +211,8 @@ def test_options_named_like_the_parser_s_variables(tmp_path):
     (["--nj", 9], "cannot split 4 utterances into 9 parts"),
     (["--nj", "abc"], "featurize.sh: --nj abc: expected a positive number of jobs"),
     (["--nj", "1.5"], "featurize.sh: --nj 1.5: expected a positive number of jobs"),
+    (["--nj", "04"], "featurize.sh: --nj 04: expected a positive number of jobs"),
+    (["--max-failed-frac", "nan"], "featurize.sh: --max-failed-frac nan: expected a fraction from 0 to 1"),
     (["--stage", "x"], "featurize.sh: --stage x: expected 0, 1 or 2"),
     (["--max-failed-frac", "abc"], "featurize.sh: --max-failed-frac abc: expected a fraction from 0 to 1"),
     (["--max-failed-frac", "1.5"], "featurize.sh: --max-failed-frac 1.5: expected a fraction from 0 to 1"),
@@ -440,7 +442,7 @@ def test_a_layer_sweep_gives_one_data_dir_per_layer(tmp_path):
 
 def test_a_second_featurize_sh_with_the_same_log_dir_is_refused_before_it_splits(tmp_path):
     """It would split the data dir again under the running jobs and truncate their logs."""
-    data = slow_data_dir(tmp_path / "data", 6, 0.5)
+    data = slow_data_dir(tmp_path / "data", 16, 1.0)  # 8 s a job: the second run's check takes seconds
     args = ["--nj", 2, data, tmp_path / "log", tmp_path / "feats"]
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{REPO / 'utils' / 'parallel'}:{os.environ['PATH']}")
     first = subprocess.Popen(["bash", str(FEATURIZE_SH), *map(str, args)], stdout=subprocess.PIPE,
@@ -452,8 +454,10 @@ def test_a_second_featurize_sh_with_the_same_log_dir_is_refused_before_it_splits
     split = snapshot(tmp_path / "log" / "split2utt")
     proc = featurize_sh(*args)
     assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
-        f"{FEATURIZE_SH}: {tmp_path}/log: another featurize.sh of {data} is running with this log dir (it holds "
-        f"{tmp_path}/log/.featurize_data.lock); wait for it, or use another log dir"), proc.stderr
+        f"{FEATURIZE_SH}: {tmp_path}/log: another featurize.sh is running with this log dir (it holds "
+        f"{tmp_path}/log/.featurize.lock); wait for it, or use another log dir"), proc.stderr
+    other = slow_data_dir(tmp_path / "other", 2, 0.1)  # another data dir: the same split dir, refused too
+    assert featurize_sh("--nj", 2, other, tmp_path / "log", tmp_path / "feats2").returncode == 1
     assert snapshot(tmp_path / "log" / "split2utt") == split
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err

@@ -10,7 +10,7 @@ help_message="Usage: $0 [--per-utt] <data-dir> <num-to-split>
  e.g.: $0 data/train 4"
 . "$(dirname "$0")/parse_options.sh"
 if [ $# -ne 2 ]; then printf '%s\n' "$help_message" >&2; exit 1; fi
-[[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] || { echo "$0: <num-to-split> $2: expected a positive number" >&2; exit 1; }
+[[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "$0: <num-to-split> $2: expected a positive number" >&2; exit 1; }
 python3 -c 'import sys
 from speech_reps.errors import DataDirError
 from speech_reps.kaldi.split import split_data_dir

@@ -147,17 +147,24 @@ def check_job(job: Job, start_loaders=False) -> CheckedJob:
 
 def check_apart(job):
     """A ConfigError when ``job`` would write over its own data dir: the data dir is the output
-    dir, or lies inside it, and the job writes the unprefixed files (feats.scp, utt2num_frames,
-    frame_shift, conf/) or the output's data/ (which a run replaces whole). A job of
-    steps/featurize.sh (its own name, no data/) may share a directory with its split data dir."""
-    if not job.data_copy and job.name not in ("feats", "xvector"):
-        return
+    dir and the job writes the unprefixed files there (feats.scp, utt2num_frames, frame_shift,
+    conf/) or a data/ into it, or the data dir is, or lies inside, an output data/ that a run
+    replaces whole (<out>/data, a layer sweep's <out>/layerN/data). A job of steps/featurize.sh
+    (its own name, no data/) may share a directory with its split data dir."""
+    from speech_reps.layer_sweep import layer_dir, sweep_layers
+
     data, out = job.data_dir.resolve(), job.out_dir.resolve()
-    if data == out or out in data.parents:
-        where = "is the output dir" if data == out else f"lies inside the output dir {job.out_dir}"
-        raise ConfigError(f"{job.data_dir}: the data dir {where}, whose feats.scp, utt2num_frames, "
-                          "conf/ and data/ a run replaces: give an output dir outside the data dir "
-                          "(steps/featurize.sh updates a data dir in place, keeping a backup)")
+    if data == out and (job.data_copy or job.name in ("feats", "xvector")):
+        where = "is the output dir"
+    elif job.data_copy and any(data == d or d in data.parents for d in
+                               [out / "data"] + [layer_dir(out, n) / "data" for n in
+                                                 sweep_layers(job.model_options) or ()]):
+        where = f"lies inside the output dir {job.out_dir}'s data/"
+    else:
+        return
+    raise ConfigError(f"{job.data_dir}: the data dir {where}, whose feats.scp, utt2num_frames, "
+                      "conf/ and data/ a run replaces: give an output dir outside the data dir "
+                      "(steps/featurize.sh updates a data dir in place, keeping a backup)")
 
 
 def done_path(out_dir, name):

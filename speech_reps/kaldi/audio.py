@@ -126,9 +126,13 @@ def run_pipe(command, timeout, max_bytes=None):
                     raise _ReadError(too_slow)
                 # Once stdout has ended, the command is done when its shell has exited, as for
                 # Kaldi's popen: a child it left in the background may hold stderr open for long.
-                events = selector.select(min(left, 0.05) if stdout_ended else left)
-                if stdout_ended and not events and proc.poll() is not None:
+                if stdout_ended and proc.poll() is not None:
+                    events = selector.select(0)  # what the shell wrote before it exited, then done
+                    for key, _ in events:
+                        err += os.read(key.fd, 1 << 20)
+                        del err[:-65536]
                     break
+                events = selector.select(min(left, 0.05) if stdout_ended else left)
                 for key, _ in events:
                     chunk = os.read(key.fd, 1 << 20)
                     if not chunk:
