@@ -230,3 +230,18 @@ def test_a_library_caller_s_string_values_are_read_as_the_command_line_reads_the
     assert not np.array_equal(as_text, featurize_file(wav, model="fbank", model_options={**kw, "norm_vars": True}))
     with pytest.raises(ConfigError, match=r"^--norm-vars 'maybe': expected true or false, got 'maybe'$"):
         featurize_file(wav, model="fbank", model_options={"norm_vars": "maybe"})
+
+
+def test_a_model_config_s_values_have_their_key_s_type(tmp_path):
+    """YAML's "false" (quoted) is a string, and was read as true; 'maybe' was taken too."""
+    from speech_reps.errors import ConfigError
+    from speech_reps.models.config import load_config
+    from speech_reps.models.decoar import DeCoARConfig
+
+    for text, error in (('norm_vars: "false"\n', "norm_vars: expected true or false, got 'false'"),
+                        ("norm_vars: maybe\n", "norm_vars: expected true or false, got 'maybe'")):
+        (tmp_path / "c.yaml").write_text(text)
+        with pytest.raises(ConfigError, match=rf"c.yaml: {error}$"):
+            load_config(DeCoARConfig, tmp_path / "c.yaml", "decoar")
+    (tmp_path / "c.yaml").write_text("norm_vars: false\n")
+    assert load_config(DeCoARConfig, tmp_path / "c.yaml", "decoar").norm_vars is False

@@ -8,6 +8,7 @@ sets; the others keep the toolkit file's values.
 import copy
 import dataclasses
 import functools
+import typing
 from pathlib import Path
 
 import yaml
@@ -28,11 +29,21 @@ def _read_yaml(path):
     return data
 
 
+_PLAIN = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
+_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
 def _checked(cls, path, data):
     fields = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():  # a plain-typed key: its YAML value of that type ("false" is a string)
+        kind = hints.get(name)
+        if kind in _PLAIN and value is not None and (
+                not isinstance(value, _PLAIN[kind]) or (kind is not bool and isinstance(value, bool))):
+            raise ConfigError(f"{path}: {name}: expected {_WORDS[kind]}, got {value!r}")
     return data
 
 
