@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech_reps.cli_args import add_model_args, model_options, setup_logging
+from speech_reps.cli_args import OneLineErrors, add_model_args, model_options, setup_logging
 from speech_reps.errors import ConfigError, SpeechRepsError
 from speech_reps.kaldi.xvectors import POOLS
 
@@ -63,6 +63,8 @@ def _output_paths(args):
     if args.out_ark is not None:
         paths["ark"] = Path(args.out_ark)
         paths["scp"] = Path(args.out_scp) if args.out_scp is not None else paths["ark"].with_suffix(".scp")
+        if args.key is None and args.in_wav.rstrip().endswith("|"):
+            raise ConfigError("featurize: --out-ark with a 'cmd |' input: give its utterance key with --key")
         key = args.key if args.key is not None else Path(args.in_wav).stem
         if not key or any(c.isspace() for c in key):
             raise ConfigError(f"--key '{key}': a Kaldi key is one word (no spaces)")
@@ -125,9 +127,8 @@ def _models(args):
 
 
 def get_args(argv=None):
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineErrors(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrors)
     p = sub.add_parser("featurize", help="featurize one audio file into a .npy (T x dim, float32) or a Kaldi ark",
                        epilog=" e.g.: speech-reps featurize --model fbank --in-wav x.wav --out-npy y.npy",
                        formatter_class=argparse.RawDescriptionHelpFormatter)

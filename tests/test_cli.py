@@ -111,3 +111,15 @@ def test_every_help_has_an_example_and_succeeds():
         assert proc.returncode == 0 and " e.g.: " in proc.stdout + proc.stderr, args
     proc = run_tool("bash", Path(__file__).parents[1] / "egs" / "mini" / "run.sh", "--stage", "abc", check=False)
     assert proc.returncode == 1 and proc.stderr.strip().endswith("run.sh: --stage abc: expected a whole number")
+
+
+def test_usage_errors_and_a_pipe_without_a_key_are_one_line(tmp_path):
+    proc = run_tool(SPEECH_REPS, "featurize", "--in-wav", golden_wav("spk1-utt1"), "--out-npy", tmp_path / "o.npy",
+                    "--bogus", "1", check=False)
+    assert proc.returncode == 2 and proc.stderr == (
+        "speech-reps: unrecognized arguments: --bogus 1 (see speech-reps --help)\n")
+    proc = run_tool(SPEECH_REPS, "featurize", "--in-wav", f"cat {golden_wav('spk1-utt1')} |", "--out-ark",
+                    tmp_path / "o.ark", check=False)
+    assert proc.returncode == 1 and proc.stderr == (
+        "speech-reps: featurize: --out-ark with a 'cmd |' input: give its utterance key with --key\n")
+    assert list(tmp_path.iterdir()) == []

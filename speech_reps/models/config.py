@@ -29,8 +29,8 @@ def _read_yaml(path):
     return data
 
 
-_PLAIN = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
-_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+_PLAIN = {bool: (bool,), int: (int,), float: (int, float), str: (str,), dict: (dict,)}
+_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", dict: "a mapping"}
 
 
 def _checked(cls, path, data):
