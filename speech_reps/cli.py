@@ -26,7 +26,7 @@ def _featurize(args):
     if isinstance(args.layer, tuple):
         raise ConfigError("--layer N,M,...: one output per layer is for data dirs (steps/featurize.py); "
                           "a single file takes one --layer")
-    targets = _output_paths(args)  # checked before the model runs
+    targets, key = _output_paths(args)  # checked before the model runs
     run = FileFeaturizer(args.model, model_options(args), allow_resample=args.allow_resample,
                          channel=args.channel, pipe_timeout=args.pipe_timeout)
     feats = run(args.in_wav)
@@ -38,7 +38,6 @@ def _featurize(args):
     if args.out_npy is not None:
         contents[targets["npy"]] = lambda f: np.save(f, feats)
     if args.out_ark is not None:
-        key = args.key if args.key is not None else Path(args.in_wav).stem
         contents[targets["ark"]] = lambda f: _write_ark_entry(f, key, feats)
         # the archive's absolute path, as Kaldi's copy-feats writes with ark,scp:
         scp_line = f"{key} {targets['ark'].resolve()}:{len(key.encode()) + 1}\n".encode()
@@ -51,13 +50,13 @@ def _featurize(args):
 
 
 def _output_paths(args):
-    """{"npy"/"ark"/"scp": Path} of the outputs asked for, each a file of its own, written exactly
-    there (numpy's save would add .npy to a name without it)."""
+    """({"npy"/"ark"/"scp": Path}, the archive's key or None) of the outputs asked for, each a file
+    of its own, written exactly there (numpy's save would add .npy to a name without it)."""
     if args.out_npy is None and args.out_ark is None:
         raise ConfigError("featurize: give --out-npy <file>, --out-ark <file>, or both")
     if args.out_ark is None and (args.out_scp is not None or args.key is not None):
         raise ConfigError("featurize: --out-scp and --key go with --out-ark")
-    paths = {}
+    paths, key = {}, None
     if args.out_npy is not None:
         paths["npy"] = Path(args.out_npy)
     if args.out_ark is not None:
@@ -77,7 +76,7 @@ def _output_paths(args):
         if other != what:
             raise ConfigError(f"--out-{what} {path}: the same file as the {other} output "
                               f"({'give --out-scp' if {other, what} == {'ark', 'scp'} else 'give another name'})")
-    return paths
+    return paths, key
 
 
 def _write_ark_entry(f, key, feats):

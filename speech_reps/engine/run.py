@@ -100,13 +100,17 @@ def run_generation(checked, given_options):
     archives). Its jobs write archives of this name, so a run with other options or inputs never
     writes into the archives the data dir's feats.scp points at: until its stage 2 succeeds,
     they are the data dir's features. The same run again finds its own jobs (resumed, reused)."""
-    job, featurizer, data = checked.job, checked.featurizer, checked.data
-    return fingerprint(given_options, options_identity({**job.model_options, **featurizer.describe(),
-                                                        "vad_scp": job.vad_scp}),
-                       _conf_files(featurizer, {}), code_identity(),
-                       inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
-                       [u.__dict__ for u in data.utterances],
-                       table_targets_identity(job.vad_scp) if job.vad_scp else None)[:8]
+    return fingerprint(given_options, *_output_depends_on(checked.job, checked.featurizer, checked.data))[:8]
+
+
+def _output_depends_on(job, featurizer, data):
+    """What a job's output depends on beyond its settings: option values and their files, the
+    front end's conf, the code, the data dir's tables and audio, the VAD archives."""
+    return (options_identity({**job.model_options, **featurizer.describe(), "vad_scp": job.vad_scp}),
+            _conf_files(featurizer, {}), code_identity(),
+            inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
+            [u.__dict__ for u in data.utterances],
+            table_targets_identity(job.vad_scp) if job.vad_scp else None)
 
 
 def featurize_data_dir(job: Job) -> Summary:
@@ -143,11 +147,8 @@ def _featurize_checked(checked):
         if vad is not None:  # only then: runs without VAD keep their settings
             settings["vad_scp"] = str(vad.path.resolve())
         layers = sweep_layers(model_options)  # --layer 4,8,12: one output per layer, one pass
-        option_files = options_identity({**model_options, **featurizer.describe(), "vad_scp": job.vad_scp})
-        run_id = fingerprint(settings, option_files, _conf_files(featurizer, {}), code_identity(), job.batch_frames,
-                             job.pool, job.name, inputs_identity(data.path, {u.rec: u.rxfile for u in data.utterances}),
-                             [u.__dict__ for u in data.utterances],
-                             table_targets_identity(job.vad_scp) if job.vad_scp else None)
+        run_id = fingerprint(settings, *_output_depends_on(job, featurizer, data), job.batch_frames, job.pool,
+                             job.name)
         done_file = done_path(out_dir, job.name)
         if job.reuse:
             earlier = _finished_before(done_file, run_id)

@@ -23,6 +23,27 @@ def declared_frames(head):
     if head[:7] == b"NIST_1A":
         count = re.search(rb"\nsample_count -i (\d+)", head[:4096])
         return int(count[1]) if count else 0
+    chunk = _wav_data_chunk(head)
+    if chunk is None:
+        return None
+    pos, size, block_align = chunk
+    return 0 if pos is None or size >= STREAMED or block_align == 0 else size // block_align
+
+
+def wav_entry_size(head):
+    """The bytes of the WAV that starts ``head`` (up to its data chunk's end), read from its
+    chunks; None when ``head`` does not start a WAV, 0 when its data chunk lies beyond ``head``
+    or has a streaming placeholder's size (no end to tell)."""
+    chunk = _wav_data_chunk(head)
+    if chunk is None:
+        return None
+    pos, size, _ = chunk
+    return 0 if pos is None or size >= STREAMED else pos + 8 + size
+
+
+def _wav_data_chunk(head):
+    """(offset, size, the fmt chunk's block align) of the data chunk of the WAV (RIFF or RIFX)
+    that starts ``head``; offset None when it lies beyond ``head``; None when ``head`` is no WAV."""
     if head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
         return None
     order = "<" if head[:4] == b"RIFF" else ">"
@@ -32,27 +53,9 @@ def declared_frames(head):
         if chunk == b"fmt " and pos + 22 <= len(head):
             block_align = struct.unpack_from(f"{order}H", head, pos + 20)[0]
         if chunk == b"data":
-            if size >= STREAMED or block_align == 0:
-                return 0
-            return size // block_align
+            return pos, size, block_align
         pos += 8 + size + (size & 1)
-    return 0
-
-
-def wav_entry_size(head):
-    """The bytes of the WAV that starts ``head`` (up to its data chunk's end), read from its
-    chunks; None when ``head`` does not start a WAV, 0 when its data chunk lies beyond ``head``
-    or has a streaming placeholder's size (no end to tell)."""
-    if head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
-        return None
-    order = "<" if head[:4] == b"RIFF" else ">"
-    pos = 12
-    while pos + 8 <= len(head):
-        chunk, size = head[pos:pos + 4], struct.unpack_from(f"{order}I", head, pos + 4)[0]
-        if chunk == b"data":
-            return 0 if size >= STREAMED else pos + 8 + size
-        pos += 8 + size + (size & 1)
-    return 0
+    return None, 0, block_align
 
 
 # kbit/s by bitrate index 1..14, for (MPEG-1?, layer)
